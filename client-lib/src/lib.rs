@@ -1,0 +1,271 @@
+//! toolcall-client: the Rust client of toolcalld (async [`Client`] and [`blocking::Client`]),
+//! the C ABI behind `libtoolcall.so` ([`ffi`], header `include/toolcall.h`), and the library
+//! half of the `toolcallctl` CLI. Errors come back typed, mapped from the service's named
+//! D-Bus errors.
+
+pub mod blocking;
+pub mod ffi;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+pub use toolcall_dbus::{CallResult, FunctionCall, Timings};
+use toolcall_dbus::{SessionProxy, ToolCall1Proxy, ToolsetProxy};
+use zbus::{OwnedObjectPath, Variant};
+
+/// Which bus to reach toolcalld on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bus {
+    System,
+    Session,
+    /// A D-Bus address, e.g. `unix:path=/run/test-bus`.
+    Address(String),
+}
+
+/// The service's named errors (`org.toolcalld.ToolCall1.Error.<kind>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidTools,
+    InvalidQuery,
+    InvalidOptions,
+    LimitExceeded,
+    Busy,
+    Timeout,
+    Cancelled,
+    ModelError,
+    Internal,
+    NotFound,
+    AccessDenied,
+    /// Another D-Bus error (e.g. `org.freedesktop.DBus.Error.ServiceUnknown`), by name.
+    Other(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The service answered with an error.
+    #[error("{name}: {message}")]
+    Service { kind: ErrorKind, name: String, message: String },
+    /// The bus could not be reached or the call did not complete.
+    #[error("D-Bus: {0}")]
+    Bus(zbus::Error),
+    /// The reply was not what the interface promises.
+    #[error("unexpected reply: {0}")]
+    BadReply(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> Option<&ErrorKind> {
+        match self {
+            Error::Service { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+impl From<zbus::Error> for Error {
+    fn from(e: zbus::Error) -> Self {
+        match e {
+            zbus::Error::MethodError(name, message, _) => {
+                let name = name.to_string();
+                let kind = match name.strip_prefix(toolcall_dbus::ERROR_PREFIX).and_then(|s| s.strip_prefix('.')) {
+                    Some("InvalidTools") => ErrorKind::InvalidTools,
+                    Some("InvalidQuery") => ErrorKind::InvalidQuery,
+                    Some("InvalidOptions") => ErrorKind::InvalidOptions,
+                    Some("LimitExceeded") => ErrorKind::LimitExceeded,
+                    Some("Busy") => ErrorKind::Busy,
+                    Some("Timeout") => ErrorKind::Timeout,
+                    Some("Cancelled") => ErrorKind::Cancelled,
+                    Some("ModelError") => ErrorKind::ModelError,
+                    Some("Internal") => ErrorKind::Internal,
+                    Some("NotFound") => ErrorKind::NotFound,
+                    Some("AccessDenied") => ErrorKind::AccessDenied,
+                    _ => ErrorKind::Other(name.clone()),
+                };
+                Error::Service { kind, name, message: message.unwrap_or_default() }
+            }
+            other => Error::Bus(other),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A tool as the service takes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// Per-request options; `None` leaves the service's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallOptions {
+    pub max_calls: Option<u32>,
+    pub allow_empty: Option<bool>,
+    pub max_new_tokens: Option<u32>,
+    pub timeout_ms: Option<u32>,
+    pub facts: Option<String>,
+}
+
+impl CallOptions {
+    fn to_wire(&self) -> HashMap<&str, Variant<'_>> {
+        let mut map = HashMap::new();
+        if let Some(v) = self.max_calls {
+            map.insert("max_calls", Variant::from(v));
+        }
+        if let Some(v) = self.allow_empty {
+            map.insert("allow_empty", Variant::from(v));
+        }
+        if let Some(v) = self.max_new_tokens {
+            map.insert("max_new_tokens", Variant::from(v));
+        }
+        if let Some(v) = self.timeout_ms {
+            map.insert("timeout_ms", Variant::from(v));
+        }
+        if let Some(v) = &self.facts {
+            map.insert("facts", Variant::from(v.as_str()));
+        }
+        map
+    }
+}
+
+/// Serialises tools for the JSON-taking methods.
+pub fn tools_json(tools: &[Tool]) -> String {
+    serde_json::to_string(tools).expect("tools serialise")
+}
+
+fn parse_result(json: &str) -> Result<CallResult> {
+    serde_json::from_str(json).map_err(|e| Error::BadReply(format!("{e}: {json}")))
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: String,
+    pub model: String,
+    pub model_info: serde_json::Map<String, serde_json::Value>,
+    pub queue_depth: u32,
+}
+
+/// An async connection to toolcalld.
+#[derive(Clone)]
+pub struct Client {
+    connection: zbus::Connection,
+    manager: ToolCall1Proxy<'static>,
+}
+
+impl Client {
+    pub async fn connect(bus: &Bus) -> Result<Client> {
+        let connection = match bus {
+            Bus::System => zbus::Connection::system().await?,
+            Bus::Session => zbus::Connection::session().await?,
+            Bus::Address(address) => zbus::connection::Builder::address(address.as_str()).build().await?,
+        };
+        let manager = ToolCall1Proxy::new(&connection).await?;
+        Ok(Client { connection, manager })
+    }
+
+    pub fn connection(&self) -> &zbus::Connection {
+        &self.connection
+    }
+
+    /// One-shot call: tools (JSON array) + query -> tool calls.
+    pub async fn call(&self, tools_json: &str, query: &str, options: &CallOptions) -> Result<CallResult> {
+        parse_result(&self.manager.call(tools_json, query, options.to_wire()).await?)
+    }
+
+    /// Registers a tool list once; calls on it reuse its pre-filled prompt.
+    pub async fn register_toolset(&self, tools_json: &str) -> Result<RemoteToolset> {
+        let path = self.manager.register_toolset(tools_json, HashMap::new()).await?;
+        let proxy = ToolsetProxy::builder(&self.connection).path(path.clone()).build().await?;
+        Ok(RemoteToolset { connection: self.connection.clone(), path, proxy })
+    }
+
+    pub async fn status(&self) -> Result<Status> {
+        let info = self.manager.model_info().await?;
+        let model_info = info
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if let Ok(s) = v.downcast_ref::<String>() {
+                    serde_json::Value::String(s)
+                } else if let Ok(n) = v.downcast_ref::<u64>() {
+                    serde_json::Value::from(n)
+                } else if let Ok(n) = v.downcast_ref::<u32>() {
+                    serde_json::Value::from(n)
+                } else {
+                    serde_json::Value::String(v.to_string())
+                };
+                (k, value)
+            })
+            .collect();
+        Ok(Status {
+            version: self.manager.version().await?,
+            model: self.manager.model().await?,
+            model_info,
+            queue_depth: self.manager.queue_depth().await?,
+        })
+    }
+}
+
+/// A registered toolset (freed by [`RemoteToolset::release`] or when this client disconnects).
+pub struct RemoteToolset {
+    connection: zbus::Connection,
+    path: OwnedObjectPath,
+    proxy: ToolsetProxy<'static>,
+}
+
+impl RemoteToolset {
+    pub fn path(&self) -> &str {
+        self.path.as_str()
+    }
+
+    pub async fn call(&self, query: &str, options: &CallOptions) -> Result<CallResult> {
+        parse_result(&self.proxy.call(query, options.to_wire()).await?)
+    }
+
+    pub async fn open_session(&self) -> Result<RemoteSession> {
+        let path = self.proxy.open_session(HashMap::new()).await?;
+        let proxy = SessionProxy::builder(&self.connection).path(path.clone()).build().await?;
+        Ok(RemoteSession { path, proxy })
+    }
+
+    pub async fn tool_count(&self) -> Result<u32> {
+        Ok(self.proxy.tool_count().await?)
+    }
+
+    pub async fn release(self) -> Result<()> {
+        Ok(self.proxy.release().await?)
+    }
+}
+
+/// A multi-turn session (freed by [`RemoteSession::close`] or when this client disconnects).
+pub struct RemoteSession {
+    path: OwnedObjectPath,
+    proxy: SessionProxy<'static>,
+}
+
+impl RemoteSession {
+    pub fn path(&self) -> &str {
+        self.path.as_str()
+    }
+
+    pub async fn send(&self, text: &str, options: &CallOptions) -> Result<CallResult> {
+        parse_result(&self.proxy.send(text, options.to_wire()).await?)
+    }
+
+    /// Results of the last answer's calls (JSON); the model may call again or answer `[]`.
+    pub async fn submit_tool_results(&self, results_json: &str, options: &CallOptions) -> Result<CallResult> {
+        parse_result(&self.proxy.submit_tool_results(results_json, options.to_wire()).await?)
+    }
+
+    pub async fn reset(&self) -> Result<()> {
+        Ok(self.proxy.reset().await?)
+    }
+
+    pub async fn close(self) -> Result<()> {
+        Ok(self.proxy.close().await?)
+    }
+}

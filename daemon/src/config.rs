@@ -1,0 +1,174 @@
+//! Configuration: built-in defaults, then `/etc/toolcalld/toolcalld.toml` (or `--config FILE`),
+//! then `TOOLCALLD_*` environment variables, then command-line flags. Validated once into
+//! [`Settings`]; the engine and service take their numbers from there.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/toolcalld/toolcalld.toml";
+
+/// Every configuration key; `toolcalld --help` and the shipped toolcalld.toml document each.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Model bundle directory.
+    pub model_dir: PathBuf,
+    /// Bus to serve on: "system", "session" or a D-Bus address.
+    pub bus: String,
+    /// Inference worker threads (each runs one request at a time).
+    pub workers: usize,
+    /// Requests waiting beyond the running ones before callers get Busy.
+    pub queue_size: usize,
+    /// Deadline of a request (queue wait included) unless the caller asks for less.
+    pub request_timeout_ms: u64,
+    /// Toolsets plus sessions one client may hold.
+    pub max_objects_per_client: usize,
+    /// Compiled tool lists kept for one-shot Call (least recently used dropped first).
+    pub toolset_cache: usize,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_grace_ms: u64,
+    pub max_tools_bytes: usize,
+    pub max_tools: usize,
+    pub max_schema_depth: usize,
+    pub max_query_chars: usize,
+    pub max_new_tokens: usize,
+    pub max_calls: usize,
+    /// error, warn, info, debug or trace. Query text is only logged at trace.
+    pub log_level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model_dir: PathBuf::from("/usr/share/toolcalld/models/default"),
+            bus: "system".into(),
+            workers: 1,
+            queue_size: 8,
+            request_timeout_ms: 20_000,
+            max_objects_per_client: 16,
+            toolset_cache: 8,
+            shutdown_grace_ms: 10_000,
+            max_tools_bytes: 256 * 1024,
+            max_tools: 64,
+            max_schema_depth: 16,
+            max_query_chars: 4096,
+            max_new_tokens: 512,
+            max_calls: 8,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// Values given on the command line (they win over everything else).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub bus: Option<String>,
+    pub model_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// `environment` is the process environment (`std::env::vars()`); only `TOOLCALLD_*` is read.
+    pub fn load(overrides: &Overrides, environment: HashMap<String, String>) -> Result<Settings, String> {
+        let defaults = config::Config::try_from(&Settings::default()).map_err(|e| e.to_string())?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        match &overrides.config_file {
+            Some(file) => {
+                if !file.exists() {
+                    return Err(format!("config file {} does not exist", file.display()));
+                }
+                builder = builder.add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
+            }
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                builder = builder.add_source(config::File::new(DEFAULT_CONFIG_FILE, config::FileFormat::Toml));
+            }
+            None => {}
+        }
+        builder = builder.add_source(config::Environment::with_prefix("TOOLCALLD").try_parsing(true).source(Some(environment)));
+        if let Some(bus) = &overrides.bus {
+            builder = builder.set_override("bus", bus.as_str()).map_err(|e| e.to_string())?;
+        }
+        if let Some(dir) = &overrides.model_dir {
+            builder = builder.set_override("model_dir", dir.display().to_string()).map_err(|e| e.to_string())?;
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| format!("configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("workers", self.workers),
+            ("max_objects_per_client", self.max_objects_per_client),
+            ("toolset_cache", self.toolset_cache),
+            ("max_tools", self.max_tools),
+            ("max_tools_bytes", self.max_tools_bytes),
+            ("max_query_chars", self.max_query_chars),
+            ("max_new_tokens", self.max_new_tokens),
+            ("max_calls", self.max_calls),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(format!("configuration: {key} must be at least 1"));
+            }
+        }
+        if self.request_timeout_ms == 0 {
+            return Err("configuration: request_timeout_ms must be at least 1".into());
+        }
+        if self.log_level.parse::<log::LevelFilter>().is_err() {
+            return Err(format!("configuration: unknown log_level {:?}", self.log_level));
+        }
+        Ok(())
+    }
+
+    pub fn engine_limits(&self) -> toolcall_engine::EngineLimits {
+        toolcall_engine::EngineLimits {
+            tools: toolcall_engine::ToolLimits {
+                max_tools_bytes: self.max_tools_bytes,
+                max_tools: self.max_tools,
+                max_schema_depth: self.max_schema_depth,
+            },
+            max_query_chars: self.max_query_chars,
+            max_new_tokens: self.max_new_tokens,
+            max_calls: self.max_calls,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        let dir = std::env::temp_dir().join(format!("toolcalld-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        std::fs::write(&file, "workers = 2\nqueue_size = 3\nbus = \"session\"\n").unwrap();
+        let env = HashMap::from([("TOOLCALLD_QUEUE_SIZE".to_string(), "5".to_string())]);
+        let overrides = Overrides { config_file: Some(file.clone()), bus: Some("unix:path=/x".into()), model_dir: None };
+        let s = Settings::load(&overrides, env).unwrap();
+        assert_eq!((s.workers, s.queue_size, s.bus.as_str()), (2, 5, "unix:path=/x"));
+
+        std::fs::write(&file, "workerz = 2\n").unwrap();
+        let err = Settings::load(&overrides, HashMap::new()).unwrap_err();
+        assert!(err.contains("workerz"), "{err}");
+        std::fs::write(&file, "workers = 0\n").unwrap();
+        assert!(Settings::load(&overrides, HashMap::new()).unwrap_err().contains("workers"));
+        let missing = Overrides { config_file: Some(dir.join("nope.toml")), ..Overrides::default() };
+        assert!(Settings::load(&missing, HashMap::new()).unwrap_err().contains("does not exist"));
+    }
+
+    #[test]
+    fn shipped_config_file_parses_to_the_defaults() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("toolcalld.toml");
+        let overrides = Overrides { config_file: Some(shipped), ..Overrides::default() };
+        let s = Settings::load(&overrides, HashMap::new()).unwrap();
+        assert_eq!(s, Settings::default());
+    }
+}

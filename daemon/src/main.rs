@@ -1,0 +1,177 @@
+//! toolcalld: serves org.toolcalld.ToolCall1 on D-Bus.
+//!
+//! Start-up order: configuration -> logging -> model (a missing or corrupt bundle is a clear
+//! startup failure) -> worker pool -> objects served -> bus name requested -> READY=1.
+//! SIGTERM/SIGINT: stop taking requests, let in-flight ones finish within the grace period,
+//! exit 0. SIGHUP: re-read the configuration's reloadable keys. With `WatchdogSec=`, WATCHDOG=1
+//! is sent only while every worker is alive.
+
+mod config;
+mod service;
+mod worker;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::StreamExt;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use toolcall_dbus::{BUS_NAME, MANAGER_PATH};
+use toolcall_engine::Engine;
+
+use crate::config::{Overrides, Settings};
+use crate::service::{Manager, Shared};
+use crate::worker::Pool;
+
+/// On-device function calling over D-Bus: a request plus tool schemas in, validated tool calls out.
+///
+/// Configuration: /etc/toolcalld/toolcalld.toml (or --config), then TOOLCALLD_<KEY>
+/// environment variables, then these flags. Keys (see the shipped toolcalld.toml): model_dir,
+/// bus, workers, queue_size, request_timeout_ms, max_objects_per_client, toolset_cache,
+/// shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth, max_query_chars,
+/// max_new_tokens, max_calls, log_level.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    /// Bus to serve on: system, session, or a D-Bus address (unix:path=...).
+    #[arg(long)]
+    bus: Option<String>,
+    /// Model bundle directory.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Configuration file (default /etc/toolcalld/toolcalld.toml if present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            eprintln!("toolcalld: {e:#}");
+            let _ = sd_notify::notify(&[NotifyState::Status(&format!("failed: {e:#}"))]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let overrides = Overrides { config_file: cli.config, bus: cli.bus, model_dir: cli.model };
+    let settings = Settings::load(&overrides, std::env::vars().collect()).map_err(anyhow::Error::msg)?;
+    init_logging(&settings.log_level);
+    log::info!("toolcalld {} loading model bundle {}", env!("CARGO_PKG_VERSION"), settings.model_dir.display());
+    let _ = sd_notify::notify(&[NotifyState::Status("loading model")]);
+    let started = std::time::Instant::now();
+    let engine = Engine::load(&settings.model_dir, settings.engine_limits()).context("cannot load the model")?;
+    log::info!(
+        "model {} {} loaded in {:.1} s",
+        engine.manifest().name,
+        engine.manifest().version,
+        started.elapsed().as_secs_f64()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(serve(Arc::new(engine), settings, overrides))
+}
+
+fn init_logging(level: &str) {
+    let level: log::LevelFilter = level.parse().unwrap_or(log::LevelFilter::Info);
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some() && systemd_journal_logger::connected_to_journal();
+    let installed = journal
+        && systemd_journal_logger::JournalLog::new()
+            .map(|j| j.with_syslog_identifier("toolcalld".into()).install().is_ok())
+            .unwrap_or(false);
+    if !installed {
+        env_logger::Builder::new().filter_level(level).format_timestamp_millis().init();
+    }
+    log::set_max_level(level);
+}
+
+async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) -> anyhow::Result<()> {
+    let pool = Pool::start(engine.clone(), settings.workers, settings.queue_size);
+    let shared = Shared::new(&engine, pool.clone(), settings.clone());
+    let builder = match settings.bus.as_str() {
+        "system" => zbus::connection::Builder::system(),
+        "session" => zbus::connection::Builder::session(),
+        address => zbus::connection::Builder::address(address),
+    };
+    let connection = builder
+        .serve_at(MANAGER_PATH, Manager { shared: shared.clone() })
+        .build()
+        .await
+        .with_context(|| format!("connecting to the {} bus", settings.bus))?;
+
+    // Free the objects and cancel the requests of clients that leave the bus.
+    let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
+    let mut owner_changes = dbus.receive_name_owner_changed().await?;
+    let watcher_shared = shared.clone();
+    let watcher_connection = connection.clone();
+    tokio::spawn(async move {
+        while let Some(signal) = owner_changes.next().await {
+            let Ok(args) = signal.args() else { continue };
+            if args.name().starts_with(':') && args.new_owner().is_none() {
+                watcher_shared.client_gone(args.name(), watcher_connection.object_server()).await;
+            }
+        }
+    });
+
+    let flags = zbus::fdo::RequestNameFlags::DO_NOT_QUEUE;
+    match connection.request_name_with_flags(BUS_NAME, flags).await {
+        Ok(zbus::fdo::RequestNameReply::PrimaryOwner) => {}
+        Ok(reply) => bail!("cannot own {BUS_NAME}: {reply:?} (is another toolcalld running?)"),
+        Err(e) => bail!("cannot own {BUS_NAME}: {e}"),
+    }
+    log::info!("serving {BUS_NAME} on the {} bus", settings.bus);
+    let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status("ready")]);
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let watchdog = sd_notify::watchdog_enabled();
+    let mut tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(5), |w| w / 3));
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                let _ = sd_notify::notify(&[NotifyState::Reloading]);
+                match Settings::load(&overrides, std::env::vars().collect()) {
+                    Ok(new) => { shared.reload(new); log::info!("configuration reloaded"); }
+                    Err(e) => log::warn!("configuration not reloaded: {e}"),
+                }
+                let _ = sd_notify::notify(&[NotifyState::Ready]);
+            }
+            _ = tick.tick() => {
+                let max_job = Duration::from_millis(shared.settings.read().expect("settings lock").request_timeout_ms)
+                    + Duration::from_secs(10);
+                let status = format!("ready; {} request(s) queued or running", pool.depth());
+                if watchdog.is_some() && pool.healthy(max_job) {
+                    let _ = sd_notify::notify(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
+                } else {
+                    let _ = sd_notify::notify(&[NotifyState::Status(&status)]);
+                }
+            }
+        }
+    }
+
+    log::info!("stopping: finishing in-flight requests");
+    let _ = sd_notify::notify(&[NotifyState::Stopping]);
+    shared.stop_accepting();
+    let grace = Duration::from_millis(shared.settings.read().expect("settings lock").shutdown_grace_ms);
+    let drained = tokio::task::spawn_blocking(move || pool.shutdown(grace)).await?;
+    if !drained {
+        log::warn!("grace period over with requests still running");
+    }
+    let _ = connection.release_name(BUS_NAME).await;
+    log::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,517 @@
+//! The D-Bus objects of org.toolcalld.ToolCall1: the manager at /org/toolcalld/ToolCall1,
+//! per-client toolsets and sessions under it, and the bookkeeping that frees a client's objects
+//! and cancels its requests when it leaves the bus. Methods take `&self` and hand all model
+//! work to the worker [`Pool`]; nothing here touches tensors.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use toolcall_dbus::{CallResult, FunctionCall, SESSIONS_PATH, TOOLSETS_PATH, Timings, ToolCallError};
+use toolcall_engine::{CallOptions, Engine, Error as EngineError};
+use zbus::message::Header;
+use zbus::object_server::ObjectServer;
+use zbus::{OwnedObjectPath, OwnedVariant, Variant, interface};
+
+use crate::config::Settings;
+use crate::worker::{Pool, PoolError};
+
+type Options = HashMap<String, OwnedVariant>;
+/// Spelled `Result` so zbus' interface macro sees a fallible method.
+type Result<T> = std::result::Result<T, ToolCallError>;
+
+/// State shared by every object of the service.
+pub struct Shared {
+    pub pool: Arc<Pool>,
+    pub settings: RwLock<Settings>,
+    model_name: String,
+    model_info: HashMap<String, OwnedVariant>,
+    cache: Mutex<ToolsetCache>,
+    clients: Mutex<HashMap<String, Client>>,
+    next_id: AtomicU64,
+    accepting: AtomicBool,
+}
+
+/// What one client (unique bus name) holds.
+#[derive(Default)]
+struct Client {
+    objects: Vec<(OwnedObjectPath, ObjectKind)>,
+    inflight: Vec<Arc<AtomicBool>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ObjectKind {
+    Toolset,
+    Session,
+}
+
+/// One-shot Call's compiled tool lists, keyed by the tools JSON's hash, least recently used out.
+struct ToolsetCache {
+    capacity: usize,
+    entries: VecDeque<(String, Arc<toolcall_engine::Toolset>)>,
+}
+
+impl ToolsetCache {
+    fn get(&mut self, key: &str) -> Option<Arc<toolcall_engine::Toolset>> {
+        let index = self.entries.iter().position(|(k, _)| k == key)?;
+        let entry = self.entries.remove(index)?;
+        let toolset = entry.1.clone();
+        self.entries.push_front(entry);
+        Some(toolset)
+    }
+
+    fn insert(&mut self, key: String, toolset: Arc<toolcall_engine::Toolset>) {
+        self.entries.retain(|(k, _)| k != &key);
+        self.entries.push_front((key, toolset));
+        self.entries.truncate(self.capacity);
+    }
+}
+
+impl Shared {
+    pub fn new(engine: &Engine, pool: Arc<Pool>, settings: Settings) -> Arc<Shared> {
+        let m = engine.manifest();
+        let mut model_info = HashMap::new();
+        let mut put = |k: &str, v: Variant<'_>| {
+            model_info.insert(k.to_string(), v.try_into_owned().expect("plain value"));
+        };
+        put("name", Variant::from(m.name.as_str()));
+        put("version", Variant::from(m.version.as_str()));
+        put("parameters", Variant::from(m.parameters));
+        put("quantization", Variant::from(m.quantization.to_string()));
+        put("context_length", Variant::from(m.context_length as u32));
+        put("license", Variant::from(m.license.as_str()));
+        put("attribution", Variant::from(m.attribution.as_str()));
+        put("prompt_format", Variant::from(m.prompt_format.as_str()));
+        Arc::new(Shared {
+            pool,
+            model_name: format!("{} {}", m.name, m.version),
+            model_info,
+            cache: Mutex::new(ToolsetCache { capacity: settings.toolset_cache, entries: VecDeque::new() }),
+            settings: RwLock::new(settings),
+            clients: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            accepting: AtomicBool::new(true),
+        })
+    }
+
+    /// Applies the reloadable keys of a re-read configuration.
+    pub fn reload(&self, new: Settings) {
+        self.pool.set_queue_size(new.queue_size);
+        self.cache.lock().expect("cache lock").capacity = new.toolset_cache;
+        log::set_max_level(new.log_level.parse().unwrap_or(log::LevelFilter::Info));
+        *self.settings.write().expect("settings lock") = new;
+    }
+
+    /// Stop taking new requests (SIGTERM).
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+
+    /// A client left the bus: cancel its requests, drop its objects.
+    pub async fn client_gone(&self, name: &str, server: &ObjectServer) {
+        let Some(client) = self.clients.lock().expect("clients lock").remove(name) else { return };
+        for flag in &client.inflight {
+            flag.store(true, Ordering::SeqCst);
+        }
+        for (path, kind) in &client.objects {
+            remove_object(server, path, *kind).await;
+        }
+        log::info!(
+            "client {name} left: cancelled {} request(s), freed {} object(s)",
+            client.inflight.len(),
+            client.objects.len()
+        );
+    }
+
+    fn sender(header: &Header<'_>) -> Result<String> {
+        header
+            .sender()
+            .map(|s| s.to_string())
+            .ok_or_else(|| ToolCallError::Internal("message without a sender".into()))
+    }
+
+    fn new_path(&self, base: &str) -> OwnedObjectPath {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        OwnedObjectPath::try_from(format!("{base}/{id}")).expect("valid object path")
+    }
+
+    fn register_object(&self, owner: &str, path: &OwnedObjectPath, kind: ObjectKind) -> Result<()> {
+        let cap = self.settings.read().expect("settings lock").max_objects_per_client;
+        let mut clients = self.clients.lock().expect("clients lock");
+        let client = clients.entry(owner.to_string()).or_default();
+        if client.objects.len() >= cap {
+            return Err(ToolCallError::LimitExceeded(format!(
+                "max_objects_per_client: {owner} already holds {cap} toolsets/sessions"
+            )));
+        }
+        client.objects.push((path.clone(), kind));
+        Ok(())
+    }
+
+    fn forget_object(&self, owner: &str, path: &OwnedObjectPath) {
+        if let Some(client) = self.clients.lock().expect("clients lock").get_mut(owner) {
+            client.objects.retain(|(p, _)| p != path);
+        }
+    }
+
+    /// Runs one request on the pool: deadline, cancellation on disconnect, panics and errors
+    /// mapped to named D-Bus errors, one log line.
+    async fn run<T: Send + 'static>(
+        &self,
+        caller: &str,
+        what: &str,
+        options: &Options,
+        work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
+    ) -> Result<(T, f64)> {
+        let started = Instant::now();
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(ToolCallError::Busy("toolcalld is shutting down".into()));
+        }
+        let mut call_options = parse_options(options)?;
+        let timeout_ms = {
+            let max = self.settings.read().expect("settings lock").request_timeout_ms;
+            call_options.deadline_ms.map_or(max, |t| t.min(max))
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        call_options.engine.deadline = Some(started + Duration::from_millis(timeout_ms));
+        call_options.engine.cancel = Some(cancel.clone());
+        self.clients.lock().expect("clients lock").entry(caller.to_string()).or_default().inflight.push(cancel.clone());
+
+        let engine_options = call_options.engine;
+        let outcome = self
+            .pool
+            .run(move |engine| {
+                let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
+                work(engine, &engine_options).map(|v| (v, queue_ms))
+            })
+            .await;
+
+        if let Some(client) = self.clients.lock().expect("clients lock").get_mut(caller) {
+            client.inflight.retain(|c| !Arc::ptr_eq(c, &cancel));
+        }
+        let elapsed = started.elapsed().as_millis();
+        let result = match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(engine_error(e)),
+            Err(PoolError::Busy) => Err(ToolCallError::Busy("the request queue is full; retry later".into())),
+            Err(PoolError::ShuttingDown) => Err(ToolCallError::Busy("toolcalld is shutting down".into())),
+            Err(PoolError::Panicked(m)) => Err(ToolCallError::Internal(format!("request failed: {m}"))),
+        };
+        match &result {
+            Ok(_) => log::info!("{caller} {what}: ok in {elapsed} ms"),
+            Err(e) => log::info!("{caller} {what}: {} in {elapsed} ms", error_summary(e)),
+        }
+        result
+    }
+
+    fn result_json(&self, result: toolcall_engine::CallResult, queue_ms: f64, started: Instant) -> String {
+        let t = &result.timings;
+        let wire = CallResult {
+            function_calls: result
+                .function_calls
+                .into_iter()
+                .map(|c| FunctionCall { name: c.name, arguments: c.arguments })
+                .collect(),
+            confidence: result.confidence,
+            model: self.model_name.clone(),
+            timings: Timings {
+                queue_ms,
+                prefill_ms: t.prefill_ms,
+                decode_ms: t.decode_ms,
+                total_ms: started.elapsed().as_secs_f64() * 1000.0,
+                prompt_tokens: t.prompt_tokens as u64,
+                cached_tokens: t.cached_tokens as u64,
+                generated_tokens: t.generated_tokens as u64,
+            },
+        };
+        serde_json::to_string(&wire).expect("result serialises")
+    }
+}
+
+async fn remove_object(server: &ObjectServer, path: &OwnedObjectPath, kind: ObjectKind) {
+    let removed = match kind {
+        ObjectKind::Toolset => server.remove::<ToolsetObject, _>(path).await,
+        ObjectKind::Session => server.remove::<SessionObject, _>(path).await,
+    };
+    if let Err(e) = removed {
+        log::debug!("removing {path}: {e}");
+    }
+}
+
+/// Options after type checking.
+struct ParsedOptions {
+    engine: CallOptions,
+    deadline_ms: Option<u64>,
+}
+
+fn parse_options(options: &Options) -> Result<ParsedOptions> {
+    fn wrong_type(key: &str, value: &OwnedVariant, signature: &str) -> ToolCallError {
+        ToolCallError::InvalidOptions(format!(
+            "option {key:?} must have D-Bus type {signature}, got {}",
+            value.value_signature()
+        ))
+    }
+    fn get_u32(key: &str, value: &OwnedVariant) -> Result<u32> {
+        value.downcast_ref::<u32>().map_err(|_| wrong_type(key, value, "u"))
+    }
+    let mut parsed = ParsedOptions { engine: CallOptions::default(), deadline_ms: None };
+    for (key, value) in options {
+        match key.as_str() {
+            "max_calls" => parsed.engine.max_calls = Some(get_u32(key, value)? as usize),
+            "allow_empty" => parsed.engine.allow_empty = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?),
+            "max_new_tokens" => parsed.engine.max_new_tokens = Some(get_u32(key, value)? as usize),
+            "timeout_ms" => {
+                let ms = get_u32(key, value)?;
+                if ms == 0 {
+                    return Err(ToolCallError::InvalidOptions("timeout_ms must be at least 1".into()));
+                }
+                parsed.deadline_ms = Some(ms as u64);
+            }
+            "facts" => parsed.engine.facts = Some(value.downcast_ref::<String>().map_err(|_| wrong_type(key, value, "s"))?),
+            other => {
+                return Err(ToolCallError::InvalidOptions(format!(
+                    "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts)"
+                )));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+fn engine_error(e: EngineError) -> ToolCallError {
+    let message = e.to_string();
+    match e {
+        EngineError::InvalidTools { .. } => ToolCallError::InvalidTools(message),
+        EngineError::InvalidQuery(_) => ToolCallError::InvalidQuery(message),
+        EngineError::InvalidOptions(_) => ToolCallError::InvalidOptions(message),
+        EngineError::LimitExceeded { .. } => ToolCallError::LimitExceeded(message),
+        EngineError::Timeout { .. } => ToolCallError::Timeout(message),
+        EngineError::Cancelled => ToolCallError::Cancelled(message),
+        EngineError::Bundle { .. } | EngineError::Model(_) => ToolCallError::ModelError(message),
+        EngineError::Internal(_) => ToolCallError::Internal(message),
+    }
+}
+
+fn error_summary(e: &ToolCallError) -> String {
+    use zbus::DBusError;
+    e.name().to_string()
+}
+
+/// `/org/toolcalld/ToolCall1`
+pub struct Manager {
+    pub shared: Arc<Shared>,
+}
+
+#[interface(name = "org.toolcalld.ToolCall1")]
+impl Manager {
+    async fn call(
+        &self,
+        tools_json: String,
+        query: String,
+        options: Options,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<String> {
+        let caller = Shared::sender(&header)?;
+        let started = Instant::now();
+        let shared = self.shared.clone();
+        let (result, queue_ms) = self
+            .shared
+            .run(&caller, "Call", &options, move |engine, options| {
+                let key = toolcall_engine::engine::tools_key(&tools_json);
+                let cached = shared.cache.lock().expect("cache lock").get(&key);
+                let toolset = match cached {
+                    Some(t) => t,
+                    None => {
+                        let t = Arc::new(engine.compile_toolset(&tools_json)?);
+                        shared.cache.lock().expect("cache lock").insert(key, t.clone());
+                        t
+                    }
+                };
+                engine.call(&toolset, &query, options)
+            })
+            .await?;
+        Ok(self.shared.result_json(result, queue_ms, started))
+    }
+
+    async fn register_toolset(
+        &self,
+        tools_json: String,
+        options: Options,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(object_server)] server: &ObjectServer,
+    ) -> Result<OwnedObjectPath> {
+        let caller = Shared::sender(&header)?;
+        if !options.is_empty() {
+            return Err(ToolCallError::InvalidOptions("RegisterToolset takes no options yet".into()));
+        }
+        let (toolset, _) = self
+            .shared
+            .run(&caller, "RegisterToolset", &Options::new(), move |engine, _| engine.compile_toolset(&tools_json))
+            .await?;
+        let path = self.shared.new_path(TOOLSETS_PATH);
+        self.shared.register_object(&caller, &path, ObjectKind::Toolset)?;
+        let object = ToolsetObject { shared: self.shared.clone(), toolset: Arc::new(toolset), owner: caller.clone() };
+        server.at(&path, object).await.map_err(|e| ToolCallError::Internal(e.to_string()))?;
+        Ok(path)
+    }
+
+    #[zbus(property)]
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_string()
+    }
+
+    #[zbus(property)]
+    fn model(&self) -> String {
+        self.shared.model_name.clone()
+    }
+
+    #[zbus(property)]
+    fn model_info(&self) -> HashMap<String, OwnedVariant> {
+        self.shared.model_info.iter().map(|(k, v)| (k.clone(), v.try_clone().expect("plain value"))).collect()
+    }
+
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn queue_depth(&self) -> u32 {
+        self.shared.pool.depth() as u32
+    }
+}
+
+fn check_owner(owner: &str, header: &Header<'_>) -> Result<String> {
+    let caller = Shared::sender(header)?;
+    if caller != owner {
+        return Err(ToolCallError::AccessDenied(format!("this object belongs to {owner}")));
+    }
+    Ok(caller)
+}
+
+/// `/org/toolcalld/ToolCall1/toolsets/<n>`
+pub struct ToolsetObject {
+    shared: Arc<Shared>,
+    toolset: Arc<toolcall_engine::Toolset>,
+    owner: String,
+}
+
+#[interface(name = "org.toolcalld.ToolCall1.Toolset")]
+impl ToolsetObject {
+    async fn call(&self, query: String, options: Options, #[zbus(header)] header: Header<'_>) -> Result<String> {
+        let caller = check_owner(&self.owner, &header)?;
+        let started = Instant::now();
+        let toolset = self.toolset.clone();
+        let (result, queue_ms) = self
+            .shared
+            .run(&caller, "Toolset.Call", &options, move |engine, options| engine.call(&toolset, &query, options))
+            .await?;
+        Ok(self.shared.result_json(result, queue_ms, started))
+    }
+
+    async fn open_session(
+        &self,
+        options: Options,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(object_server)] server: &ObjectServer,
+    ) -> Result<OwnedObjectPath> {
+        let caller = check_owner(&self.owner, &header)?;
+        if !options.is_empty() {
+            return Err(ToolCallError::InvalidOptions("OpenSession takes no options yet".into()));
+        }
+        let path = self.shared.new_path(SESSIONS_PATH);
+        self.shared.register_object(&caller, &path, ObjectKind::Session)?;
+        let toolset = self.toolset.clone();
+        let (session, _) = self
+            .shared
+            .run(&caller, "OpenSession", &Options::new(), move |engine, _| Ok(engine.open_session(toolset)))
+            .await
+            .inspect_err(|_| self.shared.forget_object(&caller, &path))?;
+        let object = SessionObject { shared: self.shared.clone(), session: Arc::new(Mutex::new(session)), owner: caller };
+        server.at(&path, object).await.map_err(|e| ToolCallError::Internal(e.to_string()))?;
+        Ok(path)
+    }
+
+    async fn release(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(object_server)] server: &ObjectServer,
+    ) -> Result<()> {
+        let caller = check_owner(&self.owner, &header)?;
+        let path: OwnedObjectPath = header.path().expect("method call has a path").clone().into();
+        self.shared.forget_object(&caller, &path);
+        remove_object(server, &path, ObjectKind::Toolset).await;
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn tools(&self) -> String {
+        serde_json::to_string(self.toolset.tools()).expect("tools serialise")
+    }
+
+    #[zbus(property)]
+    fn tool_count(&self) -> u32 {
+        self.toolset.tools().len() as u32
+    }
+}
+
+/// `/org/toolcalld/ToolCall1/sessions/<n>`
+pub struct SessionObject {
+    shared: Arc<Shared>,
+    session: Arc<Mutex<toolcall_engine::Session>>,
+    owner: String,
+}
+
+#[interface(name = "org.toolcalld.ToolCall1.Session")]
+impl SessionObject {
+    async fn send(&self, text: String, options: Options, #[zbus(header)] header: Header<'_>) -> Result<String> {
+        let caller = check_owner(&self.owner, &header)?;
+        let started = Instant::now();
+        let session = self.session.clone();
+        let (result, queue_ms) = self
+            .shared
+            .run(&caller, "Session.Send", &options, move |engine, options| {
+                engine.send(&mut session.lock().expect("session lock"), &text, options)
+            })
+            .await?;
+        Ok(self.shared.result_json(result, queue_ms, started))
+    }
+
+    async fn submit_tool_results(
+        &self,
+        results_json: String,
+        options: Options,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<String> {
+        let caller = check_owner(&self.owner, &header)?;
+        let started = Instant::now();
+        let session = self.session.clone();
+        let (result, queue_ms) = self
+            .shared
+            .run(&caller, "Session.SubmitToolResults", &options, move |engine, options| {
+                engine.submit_tool_results(&mut session.lock().expect("session lock"), &results_json, options)
+            })
+            .await?;
+        Ok(self.shared.result_json(result, queue_ms, started))
+    }
+
+    async fn reset(&self, #[zbus(header)] header: Header<'_>) -> Result<()> {
+        let caller = check_owner(&self.owner, &header)?;
+        let session = self.session.clone();
+        self.shared
+            .run(&caller, "Session.Reset", &Options::new(), move |engine, _| {
+                engine.reset_session(&mut session.lock().expect("session lock"));
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn close(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(object_server)] server: &ObjectServer,
+    ) -> Result<()> {
+        let caller = check_owner(&self.owner, &header)?;
+        let path: OwnedObjectPath = header.path().expect("method call has a path").clone().into();
+        self.shared.forget_object(&caller, &path);
+        remove_object(server, &path, ObjectKind::Session).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Model bundle: a directory with `bundle.json` (manifest), `model.onnx` (decoder step graph)
+//! and `tokenizer.json`. Loading validates the manifest and the files' checksums before any
+//! model code runs, so a missing or corrupt bundle is a clear startup failure.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The bundle format this engine reads.
+pub const BUNDLE_FORMAT: u32 = 1;
+/// Prompt formats this engine can render.
+pub const PROMPT_FORMATS: &[&str] = &["chatml-tools-v1"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Architecture {
+    pub family: String,
+    pub n_layers: usize,
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub d_ffn: usize,
+    pub vocab_size: usize,
+    pub rope_theta: f64,
+    pub rms_eps: f64,
+    pub context_length: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpecialTokens {
+    pub bos: u32,
+    pub eos: u32,
+    pub im_start: u32,
+    pub im_end: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub name: String,
+    pub version: String,
+    pub license: String,
+    pub attribution: String,
+    pub architecture: Architecture,
+    pub parameters: u64,
+    pub quantization: serde_json::Value,
+    pub context_length: usize,
+    pub prompt_format: String,
+    pub special_tokens: SpecialTokens,
+    /// sha256 of each file in the bundle, by file name.
+    pub files: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub lora: Option<serde_json::Value>,
+}
+
+/// A validated bundle directory.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Bundle {
+    /// Reads and checks `bundle.json` and the checksums of the files it lists.
+    pub fn open(dir: &Path) -> Result<Bundle> {
+        let fail = |message: String| Error::Bundle { path: dir.display().to_string(), message };
+        let manifest_path = dir.join("bundle.json");
+        let text = std::fs::read_to_string(&manifest_path)
+            .map_err(|e| fail(format!("cannot read bundle.json: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| fail(format!("bad bundle.json: {e}")))?;
+        if manifest.format != BUNDLE_FORMAT {
+            return Err(fail(format!(
+                "bundle format {} not supported (this engine reads {BUNDLE_FORMAT})",
+                manifest.format
+            )));
+        }
+        if !PROMPT_FORMATS.contains(&manifest.prompt_format.as_str()) {
+            return Err(fail(format!("unknown prompt format {:?}", manifest.prompt_format)));
+        }
+        for required in ["model.onnx", "tokenizer.json"] {
+            let Some(expected) = manifest.files.get(required) else {
+                return Err(fail(format!("bundle.json lists no checksum for {required}")));
+            };
+            let actual = sha256_file(&dir.join(required))
+                .map_err(|e| fail(format!("cannot read {required}: {e}")))?;
+            if &actual != expected {
+                return Err(fail(format!(
+                    "{required} is corrupt: sha256 {actual}, bundle.json says {expected}"
+                )));
+            }
+        }
+        Ok(Bundle { dir: dir.to_path_buf(), manifest })
+    }
+
+    pub fn model_path(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+
+    pub fn tokenizer_path(&self) -> PathBuf {
+        self.dir.join("tokenizer.json")
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,464 @@
+//! The engine: model + tokenizer + grammar factory, toolsets with a pre-filled prompt prefix,
+//! one-shot calls and multi-turn sessions.
+//!
+//! Decoding is greedy under the llguidance mask. When the grammar forces the next tokens
+//! (keys, a tool's name once it is unambiguous, punctuation) they are fed to the model in one
+//! forward pass. Decoding stops when the grammar completes.
+//!
+//! Confidence: for each token the model chose (forced tokens are not choices) we take the
+//! probability of that token among the tokens the grammar allowed (softmax of the logits
+//! restricted to the mask). The call's confidence is the smallest of these: the least sure
+//! decision of the answer. A `[]` answer reports the probability of choosing `[]`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use llguidance::toktrie::{SimpleVob, TokEnv, TokenId};
+use llguidance::{Matcher, ParserFactory};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use toktrie_hf_tokenizers::ByteTokenizer;
+
+use crate::bundle::{Bundle, Manifest};
+use crate::error::{Error, Limit, Result};
+use crate::model::{Decoder, DecoderState};
+use crate::prompt;
+use crate::tools::{Tool, ToolLimits, parse_tools};
+
+/// Engine-wide limits (the daemon fills them from its configuration).
+#[derive(Debug, Clone)]
+pub struct EngineLimits {
+    pub tools: ToolLimits,
+    pub max_query_chars: usize,
+    pub max_new_tokens: usize,
+    pub max_calls: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        EngineLimits { tools: ToolLimits::default(), max_query_chars: 4096, max_new_tokens: 512, max_calls: 8 }
+    }
+}
+
+/// Per-request options. `None` means the default.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Most calls in one answer (default 3).
+    pub max_calls: Option<usize>,
+    /// Whether `[]` (no call) is a valid answer (default true).
+    pub allow_empty: Option<bool>,
+    /// Most tokens generated (default 256).
+    pub max_new_tokens: Option<usize>,
+    /// Facts the model may use, e.g. "date: 2026-11-26 Thu 14:30; locale: en-US".
+    pub facts: Option<String>,
+    /// The request fails with `Timeout` once this passes.
+    pub deadline: Option<Instant>,
+    /// Set to true to cancel the request (e.g. its caller left the bus).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+pub const DEFAULT_MAX_CALLS: usize = 3;
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 256;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FunctionCall {
+    pub name: String,
+    pub arguments: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    /// Prompt tokens of this request, the cached prefix included.
+    pub prompt_tokens: usize,
+    /// Prompt tokens served from the toolset's or session's KV cache.
+    pub cached_tokens: usize,
+    pub generated_tokens: usize,
+    /// Forward passes made while decoding (fewer than generated tokens thanks to fast-forward).
+    pub decode_steps: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallResult {
+    pub function_calls: Vec<FunctionCall>,
+    pub confidence: f64,
+    /// The raw answer text the grammar accepted.
+    pub text: String,
+    pub timings: Timings,
+}
+
+/// A compiled tool list: validated tools, their prompt prefix pre-filled in a KV cache, and the
+/// answer grammars compiled so far (one per max_calls/allow_empty combination).
+pub struct Toolset {
+    tools: Vec<Tool>,
+    hash: String,
+    prefix_state: Mutex<DecoderState>,
+    grammars: Mutex<HashMap<(usize, bool), Matcher>>,
+}
+
+impl Toolset {
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// sha256 of the tools JSON as given: the daemon's cache key.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn prefix_tokens(&self) -> usize {
+        self.prefix_state.lock().expect("prefix state lock").len
+    }
+}
+
+/// The transcript of one conversation: its own KV cache that grows turn by turn.
+#[derive(Clone)]
+struct Conversation {
+    state: DecoderState,
+    /// Tokens appended to the transcript but not yet fed to the model.
+    pending: Vec<u32>,
+    /// Whether the last turn was an answer (so tool results may follow).
+    answered: bool,
+}
+
+impl Conversation {
+    fn start(toolset: &Toolset) -> Conversation {
+        let state = toolset.prefix_state.lock().expect("prefix state lock").clone();
+        Conversation { state, pending: Vec::new(), answered: false }
+    }
+}
+
+/// A multi-turn conversation on a toolset.
+pub struct Session {
+    toolset: Arc<Toolset>,
+    conversation: Conversation,
+}
+
+impl Session {
+    pub fn toolset(&self) -> &Arc<Toolset> {
+        &self.toolset
+    }
+
+    /// Tokens in the conversation so far, the toolset's prefix included.
+    pub fn len(&self) -> usize {
+        self.conversation.state.len + self.conversation.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub struct Engine {
+    bundle: Bundle,
+    decoder: Decoder,
+    tokenizer: tokenizers::Tokenizer,
+    tok_env: TokEnv,
+    factory: ParserFactory,
+    control_tokens: Vec<String>,
+    limits: EngineLimits,
+    answer_end: Vec<u32>,
+}
+
+impl Engine {
+    /// Loads and checks a bundle directory; optimises the graph once.
+    pub fn load(dir: &Path, limits: EngineLimits) -> Result<Engine> {
+        let bundle = Bundle::open(dir)?;
+        let bundle_err = |message: String| Error::Bundle { path: dir.display().to_string(), message };
+        let arch = &bundle.manifest.architecture;
+        let mut byte_tokenizer = ByteTokenizer::from_file(bundle.tokenizer_path())
+            .map_err(|e| bundle_err(format!("tokenizer.json: {e:#}")))?;
+        let im_end = bundle.manifest.special_tokens.im_end;
+        if byte_tokenizer.hf_tokenizer.token_to_id("<|im_end|>") != Some(im_end) {
+            return Err(bundle_err("tokenizer.json and bundle.json disagree on <|im_end|>".into()));
+        }
+        byte_tokenizer.set_eos_token(im_end);
+        let tokenizer = byte_tokenizer.hf_tokenizer.clone();
+        let control_tokens: Vec<String> = tokenizer
+            .get_added_tokens_decoder()
+            .values()
+            .filter(|t| t.special)
+            .map(|t| t.content.clone())
+            .collect();
+        let tok_env = byte_tokenizer
+            .into_tok_env(Some(arch.vocab_size))
+            .map_err(|e| bundle_err(format!("tokenizer.json: {e:#}")))?;
+        let mut factory = ParserFactory::new_simple(&tok_env).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        factory.quiet();
+        let decoder = Decoder::load(&bundle.model_path(), arch.vocab_size)?;
+        let answer_end = encode(&tokenizer, prompt::ANSWER_END)?;
+        Ok(Engine { bundle, decoder, tokenizer, tok_env, factory, control_tokens, limits, answer_end })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.bundle.manifest
+    }
+
+    pub fn limits(&self) -> &EngineLimits {
+        &self.limits
+    }
+
+    /// Op name -> count in the optimised plan.
+    pub fn plan_ops(&self) -> &std::collections::BTreeMap<String, usize> {
+        &self.decoder.op_histogram
+    }
+
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        encode(&self.tokenizer, text)
+    }
+
+    /// Validates the tools, compiles the default answer grammar and pre-fills the prompt prefix.
+    pub fn compile_toolset(&self, tools_json: &str) -> Result<Toolset> {
+        let tools = parse_tools(tools_json, &self.limits.tools)?;
+        let system = prompt::render_system(&tools);
+        self.check_no_control_tokens(&system, |m| Error::tools("$", m))?;
+        let tokens = self.tokenize(&system)?;
+        let max_prompt = self.manifest().context_length.saturating_sub(DEFAULT_MAX_NEW_TOKENS);
+        if tokens.len() > max_prompt {
+            return Err(Error::LimitExceeded {
+                limit: Limit::ContextLength,
+                detail: format!("the tools take {} prompt tokens, at most {max_prompt} fit", tokens.len()),
+            });
+        }
+        let mut grammars = HashMap::new();
+        let key = (DEFAULT_MAX_CALLS.min(self.limits.max_calls), true);
+        grammars.insert(key, crate::grammar::compile(&self.factory, &tools, key.0, key.1)?);
+        let mut state = self.decoder.new_state()?;
+        self.decoder.forward(&mut state, &tokens)?;
+        Ok(Toolset {
+            tools,
+            hash: tools_key(tools_json),
+            prefix_state: Mutex::new(state),
+            grammars: Mutex::new(grammars),
+        })
+    }
+
+    /// One query on a toolset: starts from the toolset's cached prefix.
+    pub fn call(&self, toolset: &Toolset, query: &str, options: &CallOptions) -> Result<CallResult> {
+        let mut conversation = Conversation::start(toolset);
+        self.user_turn(toolset, &mut conversation, query, options)
+    }
+
+    /// Starts a conversation on a toolset.
+    pub fn open_session(&self, toolset: Arc<Toolset>) -> Session {
+        let conversation = Conversation::start(&toolset);
+        Session { toolset, conversation }
+    }
+
+    /// A user turn in a session.
+    pub fn send(&self, session: &mut Session, query: &str, options: &CallOptions) -> Result<CallResult> {
+        self.user_turn(&session.toolset, &mut session.conversation, query, options)
+    }
+
+    fn user_turn(&self, toolset: &Toolset, conversation: &mut Conversation, query: &str, options: &CallOptions) -> Result<CallResult> {
+        self.check_query(query)?;
+        if let Some(facts) = &options.facts {
+            self.check_text(facts, "facts", Error::InvalidOptions)?;
+        }
+        let turn = prompt::render_user(query, options.facts.as_deref());
+        self.turn(toolset, conversation, &turn, options)
+    }
+
+    /// Tool results (JSON) fed back to the model; it answers with further calls or `[]`.
+    pub fn submit_tool_results(&self, session: &mut Session, results_json: &str, options: &CallOptions) -> Result<CallResult> {
+        if !session.conversation.answered {
+            return Err(Error::InvalidQuery("no answer to give tool results for: send a query first".into()));
+        }
+        let value: Value = serde_json::from_str(results_json)
+            .map_err(|e| Error::InvalidQuery(format!("tool results are not valid JSON: {e}")))?;
+        let compact = serde_json::to_string(&value).expect("JSON value serialises");
+        self.check_text(&compact, "tool results", Error::InvalidQuery)?;
+        self.turn(&session.toolset, &mut session.conversation, &prompt::render_tool_results(&compact), options)
+    }
+
+    /// Forgets a session's conversation, back to the toolset's prefix.
+    pub fn reset_session(&self, session: &mut Session) {
+        session.conversation = Conversation::start(&session.toolset);
+    }
+
+    fn turn(&self, toolset: &Toolset, conversation: &mut Conversation, turn_text: &str, options: &CallOptions) -> Result<CallResult> {
+        let started = Instant::now();
+        let max_calls = options.max_calls.unwrap_or(DEFAULT_MAX_CALLS);
+        if max_calls == 0 || max_calls > self.limits.max_calls {
+            return Err(Error::InvalidOptions(format!("max_calls must be 1..={}", self.limits.max_calls)));
+        }
+        let allow_empty = options.allow_empty.unwrap_or(true);
+        let max_new_tokens = options.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS);
+        if max_new_tokens == 0 {
+            return Err(Error::InvalidOptions("max_new_tokens must be at least 1".into()));
+        }
+        if max_new_tokens > self.limits.max_new_tokens {
+            return Err(Error::LimitExceeded {
+                limit: Limit::MaxNewTokens,
+                detail: format!("max_new_tokens {max_new_tokens}, at most {}", self.limits.max_new_tokens),
+            });
+        }
+        let mut matcher = self.grammar(toolset, max_calls, allow_empty)?;
+        let mut feed = conversation.pending.clone();
+        feed.extend(self.tokenize(turn_text)?);
+        let context = self.manifest().context_length;
+        if conversation.state.len + feed.len() + max_new_tokens > context {
+            return Err(Error::LimitExceeded {
+                limit: Limit::ContextLength,
+                detail: format!(
+                    "{} prompt tokens + {max_new_tokens} new tokens exceed the context of {context}",
+                    conversation.state.len + feed.len()
+                ),
+            });
+        }
+        let mut timings = Timings {
+            cached_tokens: conversation.state.len,
+            prompt_tokens: conversation.state.len + feed.len(),
+            ..Timings::default()
+        };
+        // Work on a copy: a failed turn leaves the session as it was.
+        let mut state = conversation.state.clone();
+        check_interrupt(options, started)?;
+        let mut logits = self.decoder.forward(&mut state, &feed)?;
+        timings.prefill_ms = ms(started.elapsed());
+
+        let decode_start = Instant::now();
+        let mut generated: Vec<TokenId> = Vec::new();
+        let mut confidence = 1.0f64;
+        let mut unfed = loop {
+            check_interrupt(options, started)?;
+            let forced = matcher.compute_ff_tokens();
+            let step: Vec<u32> = if !forced.is_empty() {
+                matcher.consume_tokens(&forced).map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
+                forced
+            } else {
+                let mask = matcher.compute_mask().map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
+                let (token, p) = choose(&logits, &mask)
+                    .ok_or_else(|| Error::Internal("the grammar allows no token".into()))?;
+                confidence = confidence.min(p);
+                matcher.consume_token(token).map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
+                vec![token]
+            };
+            generated.extend_from_slice(&step);
+            if matcher.is_stopped() {
+                break step;
+            }
+            if generated.len() >= max_new_tokens {
+                return Err(Error::LimitExceeded {
+                    limit: Limit::MaxNewTokens,
+                    detail: format!("the answer was not complete after {max_new_tokens} tokens"),
+                });
+            }
+            logits = self.decoder.forward(&mut state, &step)?;
+            timings.decode_steps += 1;
+        };
+        if !matcher.stop_reason().is_ok() {
+            return Err(Error::Internal(format!("grammar stopped: {:?}", matcher.get_error())));
+        }
+        timings.decode_ms = ms(decode_start.elapsed());
+        timings.generated_tokens = generated.len();
+        let bytes = self.tok_env.tok_trie().decode_ext(&generated, false);
+        let text = String::from_utf8(bytes).map_err(|e| Error::Internal(format!("answer is not UTF-8: {e}")))?;
+        let function_calls: Vec<FunctionCall> = serde_json::from_str::<Vec<Value>>(&text)
+            .map_err(|e| Error::Internal(format!("answer {text:?} is not JSON: {e}")))?
+            .into_iter()
+            .map(|call| FunctionCall {
+                name: call["name"].as_str().unwrap_or_default().to_string(),
+                arguments: call["arguments"].clone(),
+            })
+            .collect();
+
+        // Commit: the answer's last token(s) and the end-of-turn marker wait for the next turn.
+        unfed.extend_from_slice(&self.answer_end);
+        conversation.state = state;
+        conversation.pending = unfed;
+        conversation.answered = true;
+        Ok(CallResult { function_calls, confidence, text, timings })
+    }
+
+    fn grammar(&self, toolset: &Toolset, max_calls: usize, allow_empty: bool) -> Result<Matcher> {
+        let mut grammars = toolset.grammars.lock().expect("grammar lock");
+        if let Some(m) = grammars.get(&(max_calls, allow_empty)) {
+            return Ok(m.clone());
+        }
+        let m = crate::grammar::compile(&self.factory, &toolset.tools, max_calls, allow_empty)?;
+        grammars.insert((max_calls, allow_empty), m.clone());
+        Ok(m)
+    }
+
+    fn check_query(&self, query: &str) -> Result<()> {
+        if query.trim().is_empty() {
+            return Err(Error::InvalidQuery("the query is empty".into()));
+        }
+        let chars = query.chars().count();
+        if chars > self.limits.max_query_chars {
+            return Err(Error::LimitExceeded {
+                limit: Limit::QueryChars,
+                detail: format!("{chars} characters, at most {}", self.limits.max_query_chars),
+            });
+        }
+        self.check_text(query, "query", Error::InvalidQuery)
+    }
+
+    /// Caller text must not contain NUL or the model's control tokens (prompt injection).
+    fn check_text(&self, text: &str, what: &str, err: fn(String) -> Error) -> Result<()> {
+        if text.contains('\0') {
+            return Err(err(format!("the {what} contains a NUL character")));
+        }
+        self.check_no_control_tokens(text, |m| err(format!("the {what} {m}")))
+    }
+
+    fn check_no_control_tokens(&self, text: &str, err: impl Fn(String) -> Error) -> Result<()> {
+        // The rendered system turn legitimately contains the chat markers; check only caller text.
+        let allowed = ["<|im_start|>system\n", "<|im_end|>\n"];
+        let mut rest = text.to_string();
+        for a in allowed {
+            rest = rest.replace(a, "");
+        }
+        match self.control_tokens.iter().find(|t| rest.contains(t.as_str())) {
+            Some(t) => Err(err(format!("contains the reserved control token {t:?}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The cache key of a tools JSON text: its sha256, hex.
+pub fn tools_key(tools_json: &str) -> String {
+    Sha256::digest(tools_json.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn encode(tokenizer: &tokenizers::Tokenizer, text: &str) -> Result<Vec<u32>> {
+    Ok(tokenizer
+        .encode(text, false)
+        .map_err(|e| Error::Internal(format!("tokenizer: {e}")))?
+        .get_ids()
+        .to_vec())
+}
+
+/// Greedy choice among the allowed tokens, with its probability among them.
+fn choose(logits: &[f32], mask: &SimpleVob) -> Option<(TokenId, f64)> {
+    let mut best: Option<(TokenId, f32)> = None;
+    for t in mask.iter() {
+        let Some(&v) = logits.get(t as usize) else { continue };
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((t, v));
+        }
+    }
+    let (token, max) = best?;
+    let sum: f64 = mask.iter().filter_map(|t| logits.get(t as usize)).map(|&v| ((v - max) as f64).exp()).sum();
+    Some((token, 1.0 / sum))
+}
+
+fn check_interrupt(options: &CallOptions, started: Instant) -> Result<()> {
+    if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(Error::Cancelled);
+    }
+    if options.deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(Error::Timeout { elapsed_ms: started.elapsed().as_millis() as u64 });
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

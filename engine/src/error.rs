@@ -1,0 +1,65 @@
+//! Typed engine errors. Each variant maps to one named D-Bus error in the daemon.
+
+use thiserror::Error;
+
+/// Which configured limit a request broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    ToolsBytes,
+    ToolCount,
+    QueryChars,
+    MaxNewTokens,
+    ContextLength,
+    SchemaDepth,
+}
+
+impl Limit {
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::ToolsBytes => "max_tools_bytes",
+            Limit::ToolCount => "max_tools",
+            Limit::QueryChars => "max_query_chars",
+            Limit::MaxNewTokens => "max_new_tokens",
+            Limit::ContextLength => "context_length",
+            Limit::SchemaDepth => "max_schema_depth",
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The tool list is not valid: `tool` names the tool (or `-` for the list), `path` the JSON
+    /// path of the offending value.
+    #[error("invalid tools at {path}: {message}")]
+    InvalidTools { path: String, message: String },
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("invalid option: {0}")]
+    InvalidOptions(String),
+    #[error("limit {} exceeded: {detail}", limit.name())]
+    LimitExceeded { limit: Limit, detail: String },
+    #[error("deadline passed after {elapsed_ms} ms")]
+    Timeout { elapsed_ms: u64 },
+    #[error("request cancelled")]
+    Cancelled,
+    /// The model bundle is missing, corrupt or inconsistent (startup failure).
+    #[error("model bundle {path}: {message}")]
+    Bundle { path: String, message: String },
+    /// The model failed while running.
+    #[error("model error: {0}")]
+    Model(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn tools(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidTools { path: path.into(), message: message.into() }
+    }
+
+    pub(crate) fn model(e: impl std::fmt::Display) -> Self {
+        Error::Model(format!("{e:#}"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

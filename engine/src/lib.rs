@@ -1,0 +1,23 @@
+//! toolcall-engine: turns a user request plus a list of tool schemas into validated tool calls
+//! with a small language model, on the CPU, offline. It knows nothing of D-Bus.
+//!
+//! Layout:
+//! - [`bundle`]: the model bundle directory (manifest, checksums);
+//! - [`model`]: the decoder step graph under tract, with a clonable KV-cache state;
+//! - [`tools`]: tool-list parsing and the supported JSON Schema subset;
+//! - [`prompt`]: the one prompt renderer (also used to render training data);
+//! - [`grammar`]: the answer grammar compiled by llguidance;
+//! - [`engine`]: toolsets (pre-filled prompt prefix), calls and multi-turn sessions.
+
+pub mod bundle;
+pub mod engine;
+pub mod error;
+pub mod grammar;
+pub mod model;
+pub mod prompt;
+pub mod tools;
+
+pub use bundle::{Bundle, Manifest};
+pub use engine::{CallOptions, CallResult, Engine, EngineLimits, FunctionCall, Session, Timings, Toolset};
+pub use error::{Error, Limit, Result};
+pub use tools::{Tool, ToolLimits};

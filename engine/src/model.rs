@@ -1,0 +1,92 @@
+//! The decoder under tract: loads the ONNX step graph once, applies tract-transformers'
+//! rewrites (internal KV cache, fused RoPE/attention/norms) and runs token ids -> last logits.
+//!
+//! A [`DecoderState`] owns one sequence's KV cache. Cloning it is cheap (tensors are shared,
+//! never mutated in place), which is how a toolset's pre-filled prompt prefix is reused.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::transform::get_transform;
+
+use crate::error::{Error, Result};
+
+/// Ops the optimised plan must contain, or the graph was not recognised by tract's LLM
+/// rewrites (it would still run, only far slower).
+const EXPECTED_OPS: &[&str] = &["DynamicKeyValueCache", "ApplyRope", "RmsNorm", "ScaledMaskedSoftmax"];
+
+pub struct Decoder {
+    plan: Arc<TypedRunnableModel>,
+    vocab_size: usize,
+    /// Op name -> count in the optimised plan (for diagnostics and tests).
+    pub op_histogram: BTreeMap<String, usize>,
+}
+
+#[derive(Clone)]
+pub struct DecoderState {
+    state: TypedSimpleState,
+    /// Tokens in the KV cache.
+    pub len: usize,
+}
+
+impl Decoder {
+    pub fn load(path: &Path, vocab_size: usize) -> Result<Decoder> {
+        let bundle_err =
+            |e: anyhow::Error| Error::Bundle { path: path.display().to_string(), message: format!("{e:#}") };
+        let mut model = tract_onnx::onnx()
+            .model_for_path(path)
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .map_err(bundle_err)?;
+        let detect = get_transform("transformers_detect_all")
+            .map_err(bundle_err)?
+            .ok_or_else(|| Error::Internal("tract-transformers rewrites are not linked".into()))?;
+        detect.transform(&mut model).map_err(bundle_err)?;
+        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(bundle_err)?;
+        let mut op_histogram = BTreeMap::new();
+        for node in plan.model().nodes() {
+            *op_histogram.entry(node.op().name().to_string()).or_insert(0usize) += 1;
+        }
+        for op in EXPECTED_OPS {
+            if !op_histogram.contains_key(*op) {
+                return Err(Error::Bundle {
+                    path: path.display().to_string(),
+                    message: format!("graph not in the expected form: no {op} after tract's rewrites"),
+                });
+            }
+        }
+        if plan.model().inputs.len() != 1 {
+            return Err(Error::Bundle {
+                path: path.display().to_string(),
+                message: "KV cache inputs were not turned into internal state".into(),
+            });
+        }
+        Ok(Decoder { plan, vocab_size, op_histogram })
+    }
+
+    /// A state with an empty KV cache.
+    pub fn new_state(&self) -> Result<DecoderState> {
+        Ok(DecoderState { state: TypedSimpleState::new(&self.plan).map_err(Error::model)?, len: 0 })
+    }
+
+    /// Feeds `tokens` to the model and returns the logits of the next token.
+    pub fn forward(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Err(Error::Internal("forward with no tokens".into()));
+        }
+        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+        let input = Tensor::from_shape(&[1, ids.len()], &ids).map_err(Error::model)?;
+        let outputs = state.state.run(tvec![input.into()]).map_err(Error::model)?;
+        let logits = outputs[0]
+            .try_as_plain_ram()
+            .and_then(|view| view.as_slice::<f32>().map(|s| s.to_vec()))
+            .map_err(Error::model)?;
+        if logits.len() < self.vocab_size {
+            return Err(Error::Model(format!("logits of length {}, vocab is {}", logits.len(), self.vocab_size)));
+        }
+        state.len += tokens.len();
+        Ok(logits[logits.len() - self.vocab_size..].to_vec())
+    }
+}

@@ -1,0 +1,25 @@
+#![allow(dead_code)] // each test binary uses part of it
+//! Shared test helpers: where the bundles built by `scripts/setup.sh` live.
+
+use std::path::PathBuf;
+
+/// `$TOOLCALLD_BUNDLES` or `<workspace>/model/bundles`.
+pub fn bundles_dir() -> PathBuf {
+    std::env::var_os("TOOLCALLD_BUNDLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/bundles"))
+}
+
+/// A bundle directory; panics with the fix if set-up has not built it.
+pub fn bundle(name: &str) -> PathBuf {
+    let dir = bundles_dir().join(name);
+    assert!(
+        dir.join("bundle.json").exists(),
+        "bundle {} is missing: run scripts/setup.sh (it builds model/bundles/)",
+        dir.display()
+    );
+    dir
+}
+
+pub const TINY: &str = "tiny";
+pub const DEFAULT: &str = "smollm2-135m-instruct";

@@ -1,0 +1,117 @@
+//! Property test on the tiny random-weight bundle: for a few hundred random tool schemas, every
+//! answer the engine returns parses and validates against the schemas it was given (checked
+//! with an independent JSON Schema validator), and respects max_calls / allow_empty.
+
+mod common;
+
+use serde_json::{Value, json};
+use toolcall_engine::{CallOptions, Engine, EngineLimits, Error, Limit};
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn coin(&mut self) -> bool {
+        self.below(2) == 0
+    }
+}
+
+fn value_schema(rng: &mut Rng, depth: u32) -> Value {
+    match rng.below(if depth >= 2 { 7 } else { 8 }) {
+        0 => json!({"type": "string", "maxLength": 1 + rng.below(10)}),
+        1 => json!({"type": "string", "enum": ["red", "green", "blue", "living room"]}),
+        2 => {
+            let lo = rng.below(50) as i64 - 20;
+            json!({"type": "integer", "minimum": lo, "maximum": lo + rng.below(200) as i64})
+        }
+        3 => json!({"type": "boolean"}),
+        4 => json!({"type": "string", "pattern": "^[a-z]{1,6}$"}),
+        5 => json!({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 9},
+                    "minItems": rng.below(2), "maxItems": 2 + rng.below(2)}),
+        6 => json!({"type": "string", "format": "date"}),
+        _ => object_schema(rng, depth + 1),
+    }
+}
+
+fn object_schema(rng: &mut Rng, depth: u32) -> Value {
+    let n = rng.below(4);
+    let mut props = serde_json::Map::new();
+    let mut required = Vec::new();
+    for i in 0..n {
+        let name = format!("p{i}_{}", ["room", "level", "mode", "when"][rng.below(4) as usize]);
+        props.insert(name.clone(), value_schema(rng, depth));
+        if rng.coin() {
+            required.push(Value::String(name));
+        }
+    }
+    json!({"type": "object", "properties": props, "required": required})
+}
+
+fn random_tools(rng: &mut Rng) -> Vec<Value> {
+    (0..1 + rng.below(3))
+        .map(|i| {
+            let name = if rng.coin() { format!("tool_{i}") } else { format!("home.device_{i}") };
+            json!({"name": name, "description": format!("tool number {i}"), "parameters": object_schema(rng, 0)})
+        })
+        .collect()
+}
+
+#[test]
+fn every_answer_validates_against_its_schemas() {
+    let engine = Engine::load(&common::bundle(common::TINY), EngineLimits::default()).expect("tiny bundle loads");
+    let mut rng = Rng(0x5eed_2026_1126);
+    let queries = ["turn on the lights", "set a timer for 10 minutes", "what is the weather", "x"];
+    let (mut answered, mut calls_seen, mut budget_hits) = (0, 0, 0);
+    let cases = 300;
+    for case in 0..cases {
+        let tools = random_tools(&mut rng);
+        let tools_json = serde_json::to_string(&tools).unwrap();
+        let toolset = engine.compile_toolset(&tools_json).unwrap_or_else(|e| panic!("case {case}: {e}\n{tools_json}"));
+        let max_calls = 1 + rng.below(3) as usize;
+        let allow_empty = rng.coin();
+        let options = CallOptions {
+            max_calls: Some(max_calls),
+            allow_empty: Some(allow_empty),
+            max_new_tokens: Some(200),
+            ..CallOptions::default()
+        };
+        let query = queries[rng.below(queries.len() as u64) as usize];
+        let result = match engine.call(&toolset, query, &options) {
+            Ok(r) => r,
+            // Random weights can ramble inside an unbounded number; that must be a clean limit error.
+            Err(Error::LimitExceeded { limit: Limit::MaxNewTokens, .. }) => {
+                budget_hits += 1;
+                continue;
+            }
+            Err(e) => panic!("case {case}: {e}\n{tools_json}"),
+        };
+        answered += 1;
+        let parsed: Vec<Value> = serde_json::from_str(&result.text).expect("answer is JSON");
+        assert_eq!(parsed.len(), result.function_calls.len());
+        assert!(result.function_calls.len() <= max_calls, "case {case}: too many calls");
+        assert!(allow_empty || !result.function_calls.is_empty(), "case {case}: empty answer not allowed");
+        assert!((0.0..=1.0).contains(&result.confidence));
+        for call in &result.function_calls {
+            calls_seen += 1;
+            let tool = tools.iter().find(|t| t["name"] == call.name).unwrap_or_else(|| panic!("unknown tool {}", call.name));
+            let validator = jsonschema::validator_for(&tool["parameters"]).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&call.arguments).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "case {case}: {} does not validate: {errors:?}\nschema {}", call.arguments, tool["parameters"]);
+            let extra: Vec<&String> = call.arguments.as_object().unwrap().keys()
+                .filter(|k| !tool["parameters"]["properties"].as_object().unwrap().contains_key(*k)).collect();
+            assert!(extra.is_empty(), "case {case}: invented argument names {extra:?}");
+        }
+    }
+    eprintln!("{answered} answered, {calls_seen} calls validated, {budget_hits} hit the token budget");
+    assert!(answered >= cases * 9 / 10, "only {answered} of {cases} cases finished within the token budget");
+    assert!(calls_seen >= cases / 2, "too few calls were produced to test anything ({calls_seen})");
+}

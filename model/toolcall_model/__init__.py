@@ -1,0 +1,1 @@
+"""toolcalld's model pipeline: base-model import, bundle export, numpy reference, evaluation."""
