@@ -83,6 +83,12 @@ impl From<zbus::Error> for Error {
                 };
                 Error::Service { kind, name, message: message.unwrap_or_default() }
             }
+            zbus::Error::FDO(fdo) => {
+                use zbus::DBusError;
+                let name = fdo.name().to_string();
+                let message = fdo.description().unwrap_or_default().to_string();
+                Error::Service { kind: ErrorKind::Other(name.clone()), name, message }
+            }
             other => Error::Bus(other),
         }
     }

@@ -124,6 +124,9 @@ async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) ->
         }
     });
 
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let flags = zbus::fdo::RequestNameFlags::DO_NOT_QUEUE;
     match connection.request_name_with_flags(BUS_NAME, flags).await {
         Ok(zbus::fdo::RequestNameReply::PrimaryOwner) => {}
@@ -133,9 +136,6 @@ async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) ->
     log::info!("serving {BUS_NAME} on the {} bus", settings.bus);
     let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status("ready")]);
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
     let watchdog = sd_notify::watchdog_enabled();
     let mut tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(5), |w| w / 3));
     loop {

@@ -305,6 +305,7 @@ pub struct Manager {
 
 #[interface(name = "org.toolcalld.ToolCall1")]
 impl Manager {
+    #[zbus(out_args("result_json"))]
     async fn call(
         &self,
         tools_json: String,
@@ -334,6 +335,7 @@ impl Manager {
         Ok(self.shared.result_json(result, queue_ms, started))
     }
 
+    #[zbus(out_args("toolset"))]
     async fn register_toolset(
         &self,
         tools_json: String,
@@ -356,7 +358,7 @@ impl Manager {
         Ok(path)
     }
 
-    #[zbus(property)]
+    #[zbus(property(emits_changed_signal = "const"))]
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
     }
@@ -394,6 +396,7 @@ pub struct ToolsetObject {
 
 #[interface(name = "org.toolcalld.ToolCall1.Toolset")]
 impl ToolsetObject {
+    #[zbus(out_args("result_json"))]
     async fn call(&self, query: String, options: Options, #[zbus(header)] header: Header<'_>) -> Result<String> {
         let caller = check_owner(&self.owner, &header)?;
         let started = Instant::now();
@@ -405,6 +408,7 @@ impl ToolsetObject {
         Ok(self.shared.result_json(result, queue_ms, started))
     }
 
+    #[zbus(out_args("session"))]
     async fn open_session(
         &self,
         options: Options,
@@ -440,12 +444,12 @@ impl ToolsetObject {
         Ok(())
     }
 
-    #[zbus(property)]
+    #[zbus(property(emits_changed_signal = "const"))]
     fn tools(&self) -> String {
         serde_json::to_string(self.toolset.tools()).expect("tools serialise")
     }
 
-    #[zbus(property)]
+    #[zbus(property(emits_changed_signal = "const"))]
     fn tool_count(&self) -> u32 {
         self.toolset.tools().len() as u32
     }
@@ -460,6 +464,7 @@ pub struct SessionObject {
 
 #[interface(name = "org.toolcalld.ToolCall1.Session")]
 impl SessionObject {
+    #[zbus(out_args("result_json"))]
     async fn send(&self, text: String, options: Options, #[zbus(header)] header: Header<'_>) -> Result<String> {
         let caller = check_owner(&self.owner, &header)?;
         let started = Instant::now();
@@ -473,6 +478,7 @@ impl SessionObject {
         Ok(self.shared.result_json(result, queue_ms, started))
     }
 
+    #[zbus(out_args("result_json"))]
     async fn submit_tool_results(
         &self,
         results_json: String,

@@ -1,1 +1,191 @@
+//! Harness for toolcalld's end-to-end tests: a real `dbus-daemon` on a private address, the
+//! real `toolcalld` binary (readiness read from its sd_notify socket), and paths to the
+//! binaries and bundles the tests use. Everything started here is killed on drop.
 
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/`, where cargo put the workspace's binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// A workspace binary; panics with the fix if it was not built.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first", path.display());
+    path
+}
+
+pub fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A bundle built by scripts/setup.sh (`$TOOLCALLD_BUNDLES` or model/bundles).
+pub fn bundle(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TOOLCALLD_BUNDLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("model/bundles"))
+        .join(name);
+    assert!(dir.join("bundle.json").exists(), "bundle {} missing: run scripts/setup.sh", dir.display());
+    dir
+}
+
+pub const TINY: &str = "tiny";
+pub const DEFAULT: &str = "smollm2-135m-instruct";
+
+/// A private scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("toolcalld-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A dbus-daemon on a private unix socket with a permissive session-bus-like policy.
+pub struct TestBus {
+    child: Child,
+    pub address: String,
+    _dir: TempDir,
+}
+
+impl TestBus {
+    pub fn start() -> TestBus {
+        let dir = TempDir::new("bus");
+        let socket = dir.0.join("bus.sock");
+        let config = dir.0.join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .expect("write bus config");
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon starts (apt-get install dbus)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("bus address");
+        TestBus { child, address: line.trim().to_string(), _dir: dir }
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running toolcalld.
+pub struct Daemon {
+    pub child: Child,
+    notify: UnixDatagram,
+    pub notifications: Vec<String>,
+    pub dir: TempDir,
+}
+
+impl Daemon {
+    /// Starts toolcalld on `bus` with `bundle` and waits for READY=1 (panics after 120 s).
+    pub fn start(bus: &TestBus, bundle: &Path, config: &str) -> Daemon {
+        Self::start_with(bus, bundle, config, &[])
+    }
+
+    pub fn start_with(bus: &TestBus, bundle: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+        let dir = TempDir::new("daemon");
+        let config_file = dir.0.join("toolcalld.toml");
+        std::fs::write(&config_file, config).expect("write config");
+        let notify_path = dir.0.join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+        notify.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut command = Command::new(binary("toolcalld"));
+        command
+            .args(["--bus", &bus.address, "--config"])
+            .arg(&config_file)
+            .arg("--model")
+            .arg(bundle)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("JOURNAL_STREAM")
+            .env("RUST_BACKTRACE", "1");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("toolcalld starts");
+        let mut daemon = Daemon { child, notify, notifications: Vec::new(), dir };
+        daemon.wait_for_notification("READY=1", Duration::from_secs(120));
+        daemon
+    }
+
+    /// Waits until a notification containing `needle` arrives; panics on timeout or exit.
+    pub fn wait_for_notification(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 4096];
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("toolcalld exited with {status} before sending {needle}");
+            }
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let message = String::from_utf8_lossy(&buf[..n]).to_string();
+                self.notifications.push(message.clone());
+                if message.contains(needle) {
+                    return message;
+                }
+            }
+        }
+        panic!("no {needle} from toolcalld within {timeout:?}; got {:?}", self.notifications);
+    }
+
+    /// Sends a signal and waits for the exit status (panics after `timeout`).
+    pub fn signal_and_wait(&mut self, signal: nix::sys::signal::Signal, timeout: Duration) -> std::process::ExitStatus {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).expect("kill");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "toolcalld did not exit within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const HOME_TOOLS: &str = include_str!("../../engine/tests/fixtures/home_tools.json");

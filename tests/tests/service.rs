@@ -1,0 +1,241 @@
+//! The service on a real private bus with the tiny random-weight bundle (fast): introspection,
+//! concurrency and Busy, object ownership and cleanup, every named error, shutdown.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use toolcall_client::{Bus, CallOptions, Client, ErrorKind};
+use toolcall_dbus::{BUS_NAME, INTERFACE_XML, MANAGER_PATH};
+use toolcalld_tests::{Daemon, HOME_TOOLS, TINY, TestBus, bundle};
+use zbus::Variant;
+
+fn start(config: &str) -> (TestBus, Daemon) {
+    let bus = TestBus::start();
+    let daemon = Daemon::start(&bus, &bundle(TINY), config);
+    (bus, daemon)
+}
+
+async fn client(bus: &TestBus) -> Client {
+    Client::connect(&Bus::Address(bus.address.clone())).await.expect("client connects")
+}
+
+fn kind(result: Result<impl std::fmt::Debug, toolcall_client::Error>) -> ErrorKind {
+    result.expect_err("expected an error").kind().cloned().expect("a named service error")
+}
+
+/// Methods, properties and signals of an interface as comparable lines.
+fn describe(iface: &zbus_xml::Interface<'_>) -> BTreeSet<String> {
+    let args = |args: &[zbus_xml::Arg<'_>]| {
+        args.iter()
+            .map(|a| format!("{:?} {} {}", a.direction(), a.ty(), a.name().unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut lines = BTreeSet::new();
+    for m in iface.methods() {
+        lines.insert(format!("method {}({})", m.name(), args(m.args())));
+    }
+    for s in iface.signals() {
+        lines.insert(format!("signal {}({})", s.name(), args(s.args())));
+    }
+    for p in iface.properties() {
+        lines.insert(format!("property {} {} {:?}", p.name(), p.ty(), p.access()));
+    }
+    lines
+}
+
+/// The introspection of `path`; None once no object is there.
+async fn introspect(connection: &zbus::Connection, path: &str) -> Option<zbus_xml::Node<'static>> {
+    let proxy = zbus::fdo::IntrospectableProxy::builder(connection)
+        .destination(BUS_NAME)
+        .path(path.to_string())
+        .build()
+        .await
+        .unwrap();
+    match proxy.introspect().await {
+        Ok(xml) => Some(zbus_xml::Node::from_reader(xml.as_bytes()).unwrap()),
+        Err(zbus::fdo::Error::UnknownObject(_)) => None,
+        Err(e) => panic!("introspecting {path}: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_matches_the_xml_files() {
+    let (bus, _daemon) = start("");
+    let client = client(&bus).await;
+    let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
+    let session = toolset.open_session().await.unwrap();
+    let served = [
+        introspect(client.connection(), MANAGER_PATH).await.unwrap(),
+        introspect(client.connection(), toolset.path()).await.unwrap(),
+        introspect(client.connection(), session.path()).await.unwrap(),
+    ];
+    for (name, xml) in INTERFACE_XML {
+        let expected = zbus_xml::Node::from_reader(xml.as_bytes()).unwrap();
+        let expected = expected.interfaces().iter().find(|i| i.name() == *name).expect("interface in its XML");
+        let actual = served
+            .iter()
+            .flat_map(|n| n.interfaces())
+            .find(|i| i.name() == *name)
+            .unwrap_or_else(|| panic!("{name} is not served"));
+        assert_eq!(describe(actual), describe(expected), "{name}: served interface differs from its XML");
+    }
+    // Nothing is served at /.
+    let root = introspect(client.connection(), "/").await;
+    assert!(root.is_none_or(|r| r.interfaces().iter().all(|i| !i.name().starts_with("org.toolcalld"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_clients_get_results_or_busy() {
+    let (bus, _daemon) = start("queue_size = 4\n");
+    let tools: serde_json::Value = serde_json::from_str(HOME_TOOLS).unwrap();
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let address = bus.address.clone();
+        let tools = tools.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = Client::connect(&Bus::Address(address)).await.unwrap();
+            let (mut ok, mut busy) = (0, 0);
+            let registered = if c % 2 == 0 { Some(client.register_toolset(HOME_TOOLS).await) } else { None };
+            for i in 0..10 {
+                let options = CallOptions { max_new_tokens: Some(64), ..CallOptions::default() };
+                let query = format!("request {i} from client {c}");
+                let result = match &registered {
+                    Some(Ok(toolset)) => toolset.call(&query, &options).await,
+                    _ => client.call(HOME_TOOLS, &query, &options).await,
+                };
+                match result {
+                    Ok(r) => {
+                        for call in &r.function_calls {
+                            let tool = tools.as_array().unwrap().iter().find(|t| t["name"] == call.name).unwrap();
+                            assert!(jsonschema::is_valid(&tool["parameters"], &call.arguments), "{call:?}");
+                        }
+                        ok += 1;
+                    }
+                    Err(e) if matches!(e.kind(), Some(ErrorKind::Busy)) => busy += 1,
+                    // The random model may ramble past 64 tokens inside a string: a clean limit error.
+                    Err(e) if matches!(e.kind(), Some(ErrorKind::LimitExceeded)) => ok += 1,
+                    Err(e) => panic!("client {c}: {e}"),
+                }
+            }
+            (ok, busy)
+        }));
+    }
+    let mut totals = (0, 0);
+    for task in tasks {
+        let (ok, busy) = tokio::time::timeout(Duration::from_secs(300), task).await.expect("no hang").unwrap();
+        totals = (totals.0 + ok, totals.1 + busy);
+    }
+    eprintln!("{} answered, {} busy", totals.0, totals.1);
+    assert_eq!(totals.0 + totals.1, 160);
+    assert!(totals.0 > 0 && totals.1 > 0, "expected both answers and Busy with a queue of 4: {totals:?}");
+    let status = client(&bus).await.status().await.unwrap();
+    assert_eq!(status.queue_depth, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_belong_to_their_client_and_die_with_it() {
+    let (bus, _daemon) = start("max_objects_per_client = 3\n");
+    let owner = client(&bus).await;
+    let other = client(&bus).await;
+    let toolset = owner.register_toolset(HOME_TOOLS).await.unwrap();
+    assert_eq!(toolset.tool_count().await.unwrap(), 3);
+    let session = toolset.open_session().await.unwrap();
+    let toolset_path = toolset.path().to_string();
+    let session_path = session.path().to_string();
+
+    // Another client may not use them.
+    let foreign = toolcall_dbus::ToolsetProxy::builder(other.connection()).path(toolset_path.clone()).build().await.unwrap();
+    let err: toolcall_client::Error = foreign.call("x", HashMap::new()).await.unwrap_err().into();
+    assert_eq!(err.kind(), Some(&ErrorKind::AccessDenied));
+
+    // Per-client cap.
+    let _second = owner.register_toolset(HOME_TOOLS).await.unwrap();
+    assert_eq!(kind(owner.register_toolset(HOME_TOOLS).await.map(|_| ())), ErrorKind::LimitExceeded);
+
+    // The owner leaves: both objects are gone.
+    drop(session);
+    drop(toolset);
+    drop(_second);
+    drop(owner);
+    let gone = |path: String| {
+        let connection = other.connection().clone();
+        async move {
+            for _ in 0..100 {
+                let node = introspect(&connection, &path).await;
+                if node.is_none_or(|n| n.interfaces().iter().all(|i| !i.name().starts_with("org.toolcalld"))) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    assert!(gone(toolset_path).await, "toolset object survived its owner");
+    assert!(gone(session_path).await, "session object survived its owner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_named_error_then_a_normal_call() {
+    let (bus, _daemon) = start("max_query_chars = 200\nmax_tools = 4\n");
+    let client = client(&bus).await;
+    let ok = CallOptions::default();
+    let call = |tools: &str, query: &str, options: &CallOptions| {
+        let (client, tools, query, options) = (client.clone(), tools.to_string(), query.to_string(), options.clone());
+        async move { client.call(&tools, &query, &options).await }
+    };
+
+    assert_eq!(kind(call("[{\"name\": ", "x", &ok).await), ErrorKind::InvalidTools);
+    assert_eq!(kind(call("{\"not\": \"a list\"}", "x", &ok).await), ErrorKind::InvalidTools);
+    let unsupported = r#"[{"name":"t","parameters":{"type":"object","properties":{"a":{"type":"string","not":{}}}}}]"#;
+    let err = client.call(unsupported, "x", &ok).await.unwrap_err();
+    assert!(err.to_string().contains("$[0].parameters.properties.a.not"), "{err}");
+    let duplicate = r#"[{"name":"t"},{"name":"t"}]"#;
+    assert_eq!(kind(call(duplicate, "x", &ok).await), ErrorKind::InvalidTools);
+    let five: Vec<String> = (0..5).map(|i| format!("{{\"name\":\"t{i}\"}}")).collect();
+    assert_eq!(kind(call(&format!("[{}]", five.join(",")), "x", &ok).await), ErrorKind::LimitExceeded);
+    assert_eq!(kind(call(HOME_TOOLS, "", &ok).await), ErrorKind::InvalidQuery);
+    assert_eq!(kind(call(HOME_TOOLS, &"a".repeat(201), &ok).await), ErrorKind::LimitExceeded);
+    let bad_calls = CallOptions { max_calls: Some(0), ..CallOptions::default() };
+    assert_eq!(kind(call(HOME_TOOLS, "x", &bad_calls).await), ErrorKind::InvalidOptions);
+    let timeout = CallOptions { timeout_ms: Some(1), ..CallOptions::default() };
+    assert_eq!(kind(call(HOME_TOOLS, "x", &timeout).await), ErrorKind::Timeout);
+
+    // Options of the wrong D-Bus type and unknown options, through the raw proxy.
+    let raw = toolcall_dbus::ToolCall1Proxy::new(client.connection()).await.unwrap();
+    for (key, value) in [("max_calls", Variant::from("three")), ("allow_empty", Variant::from(1u32)), ("colour", Variant::from(true))] {
+        let err: toolcall_client::Error = raw.call(HOME_TOOLS, "x", HashMap::from([(key, value)])).await.unwrap_err().into();
+        assert_eq!(err.kind(), Some(&ErrorKind::InvalidOptions), "{key}: {err}");
+    }
+
+    // Calls on released objects.
+    let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
+    let path = toolset.path().to_string();
+    toolset.release().await.unwrap();
+    let stale = toolcall_dbus::ToolsetProxy::builder(client.connection()).path(path).build().await.unwrap();
+    let err: toolcall_client::Error = stale.call("x", HashMap::new()).await.unwrap_err().into();
+    assert!(matches!(err.kind(), Some(ErrorKind::Other(n)) if n == "org.freedesktop.DBus.Error.UnknownObject"), "{err}");
+
+    // After all of that, a normal call still works.
+    let result = client.call(HOME_TOOLS, "set a timer for 10 minutes", &CallOptions { max_new_tokens: Some(64), ..ok }).await;
+    assert!(result.is_ok() || matches!(result.as_ref().unwrap_err().kind(), Some(ErrorKind::LimitExceeded)), "{result:?}");
+}
+
+#[test]
+fn sigterm_exits_cleanly_and_a_bad_bundle_fails_startup() {
+    let bus = TestBus::start();
+    let mut daemon = Daemon::start(&bus, &bundle(TINY), "");
+    let status = daemon.signal_and_wait(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(30));
+    assert!(status.success(), "SIGTERM exit status {status}");
+    assert!(daemon.notifications.iter().any(|n| n.contains("READY=1")));
+
+    let empty = toolcalld_tests::TempDir::new("nobundle");
+    let output = std::process::Command::new(toolcalld_tests::binary("toolcalld"))
+        .args(["--bus", &bus.address, "--model"])
+        .arg(&empty.0)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot load the model") && stderr.contains("bundle.json"), "{stderr}");
+}
