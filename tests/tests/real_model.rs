@@ -1,0 +1,96 @@
+//! The real default model behind the real daemon: one request through each client an app
+//! would use (Rust, C, toolcallctl, busctl), every result validated against the tool schemas;
+//! and the latency of the same call through D-Bus vs. in-process (printed, not asserted).
+
+use std::process::Command;
+
+use toolcall_client::{Bus, CallOptions, CallResult, Client};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, binary, bin_dir, bundle, workspace_dir};
+
+fn validate(result: &CallResult) {
+    let tools: serde_json::Value = serde_json::from_str(HOME_TOOLS).unwrap();
+    assert!(!result.function_calls.is_empty(), "allow_empty=false gave no call");
+    for call in &result.function_calls {
+        let tool = tools.as_array().unwrap().iter().find(|t| t["name"] == call.name).expect("declared tool");
+        let validator = jsonschema::validator_for(&tool["parameters"]).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&call.arguments).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}({}) invalid: {errors:?}", call.name, call.arguments);
+    }
+    assert!(result.model.starts_with("smollm2-135m-instruct"), "{}", result.model);
+    assert!(result.timings.total_ms >= result.timings.prefill_ms);
+}
+
+fn parse(stdout: &[u8]) -> CallResult {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(stdout)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_through_every_client() {
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(&bus, &bundle(DEFAULT), "");
+    let scratch = TempDir::new("clients");
+    let tools_file = scratch.0.join("tools.json");
+    std::fs::write(&tools_file, HOME_TOOLS).unwrap();
+    let query = "Set a timer for 10 minutes";
+
+    // Rust client: one-shot, then on a registered toolset (prefix reuse).
+    let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
+    let options = CallOptions { allow_empty: Some(false), ..CallOptions::default() };
+    let one_shot = client.call(HOME_TOOLS, query, &options).await.unwrap();
+    validate(&one_shot);
+    let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
+    let registered = toolset.call(query, &options).await.unwrap();
+    validate(&registered);
+    assert_eq!(registered.function_calls, one_shot.function_calls, "same request, same answer");
+    assert!(registered.timings.cached_tokens > 100);
+    eprintln!("Rust client: {} total {:.0} ms", serde_json::to_string(&registered.function_calls).unwrap(), registered.timings.total_ms);
+
+    // toolcallctl.
+    let out = Command::new(binary("toolcallctl"))
+        .args(["--address", &bus.address, "call", "--require-call", "--tools"])
+        .arg(&tools_file)
+        .arg(query)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "toolcallctl: {}", String::from_utf8_lossy(&out.stderr));
+    validate(&parse(&out.stdout));
+    let status = Command::new(binary("toolcallctl")).args(["--address", &bus.address, "status"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["model_info"]["license"], "Apache-2.0");
+    let bad = Command::new(binary("toolcallctl"))
+        .args(["--address", &bus.address, "call", "--tools"])
+        .arg(&tools_file)
+        .arg("")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("org.toolcalld.ToolCall1.Error.InvalidQuery"));
+
+    // busctl (systemd's generic client).
+    let out = Command::new("busctl")
+        .args(["--address", &bus.address, "--json=short", "call", "org.toolcalld.ToolCall1", "/org/toolcalld/ToolCall1"])
+        .args(["org.toolcalld.ToolCall1", "Call", "ssa{sv}", HOME_TOOLS, query, "1", "allow_empty", "b", "false"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "busctl: {}", String::from_utf8_lossy(&out.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    validate(&parse(reply["data"][0].as_str().unwrap().as_bytes()));
+
+    // The C example against libtoolcall.
+    let example = scratch.0.join("toolcall_example");
+    let cc = Command::new("cc")
+        .arg(workspace_dir().join("client-lib/examples/c/toolcall_example.c"))
+        .arg("-I")
+        .arg(workspace_dir().join("client-lib/include"))
+        .arg("-L")
+        .arg(bin_dir())
+        .args(["-ltoolcall_client", "-Wall", "-Werror", "-o"])
+        .arg(&example)
+        .arg(format!("-Wl,-rpath,{}", bin_dir().display()))
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
+    let out = Command::new(&example).arg(&bus.address).arg(&tools_file).arg(query).output().unwrap();
+    assert!(out.status.success(), "C example: {}", String::from_utf8_lossy(&out.stderr));
+    validate(&parse(&out.stdout));
+}
