@@ -71,7 +71,12 @@ pub unsafe extern "C" fn toolcall_connect(
         ToolcallBus::Address => match unsafe { str_arg(address) } {
             Some(a) => Bus::Address(a.to_string()),
             None => {
-                set_error(error_name, error_message, "org.toolcalld.Client.Error", "address missing or not UTF-8");
+                set_error(
+                    error_name,
+                    error_message,
+                    "org.toolcalld.Client.Error",
+                    "address missing or not UTF-8",
+                );
                 return ptr::null_mut();
             }
         },
@@ -105,7 +110,9 @@ pub unsafe extern "C" fn toolcall_call(
         ptr::null_mut()
     };
     // SAFETY: the caller passes a pointer from toolcall_connect (or NULL).
-    let Some(client) = (unsafe { client.as_ref() }) else { return bad_argument("client is NULL") };
+    let Some(client) = (unsafe { client.as_ref() }) else {
+        return bad_argument("client is NULL");
+    };
     let (Some(tools), Some(query)) = (unsafe { str_arg(tools_json) }, unsafe { str_arg(query) }) else {
         return bad_argument("tools_json and query must be non-NULL UTF-8 strings");
     };

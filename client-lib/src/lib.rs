@@ -44,7 +44,11 @@ pub enum ErrorKind {
 pub enum Error {
     /// The service answered with an error.
     #[error("{name}: {message}")]
-    Service { kind: ErrorKind, name: String, message: String },
+    Service {
+        kind: ErrorKind,
+        name: String,
+        message: String,
+    },
     /// The bus could not be reached or the call did not complete.
     #[error("D-Bus: {0}")]
     Bus(zbus::Error),
@@ -67,7 +71,10 @@ impl From<zbus::Error> for Error {
         match e {
             zbus::Error::MethodError(name, message, _) => {
                 let name = name.to_string();
-                let kind = match name.strip_prefix(toolcall_dbus::ERROR_PREFIX).and_then(|s| s.strip_prefix('.')) {
+                let kind = match name
+                    .strip_prefix(toolcall_dbus::ERROR_PREFIX)
+                    .and_then(|s| s.strip_prefix('.'))
+                {
                     Some("InvalidTools") => ErrorKind::InvalidTools,
                     Some("InvalidQuery") => ErrorKind::InvalidQuery,
                     Some("InvalidOptions") => ErrorKind::InvalidOptions,
@@ -81,13 +88,21 @@ impl From<zbus::Error> for Error {
                     Some("AccessDenied") => ErrorKind::AccessDenied,
                     _ => ErrorKind::Other(name.clone()),
                 };
-                Error::Service { kind, name, message: message.unwrap_or_default() }
+                Error::Service {
+                    kind,
+                    name,
+                    message: message.unwrap_or_default(),
+                }
             }
             zbus::Error::FDO(fdo) => {
                 use zbus::DBusError;
                 let name = fdo.name().to_string();
                 let message = fdo.description().unwrap_or_default().to_string();
-                Error::Service { kind: ErrorKind::Other(name.clone()), name, message }
+                Error::Service {
+                    kind: ErrorKind::Other(name.clone()),
+                    name,
+                    message,
+                }
             }
             other => Error::Bus(other),
         }
@@ -186,8 +201,15 @@ impl Client {
     /// Registers a tool list once; calls on it reuse its pre-filled prompt.
     pub async fn register_toolset(&self, tools_json: &str) -> Result<RemoteToolset> {
         let path = self.manager.register_toolset(tools_json, HashMap::new()).await?;
-        let proxy = ToolsetProxy::builder(&self.connection).path(path.clone()).build().await?;
-        Ok(RemoteToolset { connection: self.connection.clone(), path, proxy })
+        let proxy = ToolsetProxy::builder(&self.connection)
+            .path(path.clone())
+            .build()
+            .await?;
+        Ok(RemoteToolset {
+            connection: self.connection.clone(),
+            path,
+            proxy,
+        })
     }
 
     pub async fn status(&self) -> Result<Status> {
@@ -234,7 +256,10 @@ impl RemoteToolset {
 
     pub async fn open_session(&self) -> Result<RemoteSession> {
         let path = self.proxy.open_session(HashMap::new()).await?;
-        let proxy = SessionProxy::builder(&self.connection).path(path.clone()).build().await?;
+        let proxy = SessionProxy::builder(&self.connection)
+            .path(path.clone())
+            .build()
+            .await?;
         Ok(RemoteSession { path, proxy })
     }
 

@@ -86,12 +86,18 @@ impl Settings {
             }
             None => {}
         }
-        builder = builder.add_source(config::Environment::with_prefix("TOOLCALLD").try_parsing(true).source(Some(environment)));
+        builder = builder.add_source(
+            config::Environment::with_prefix("TOOLCALLD")
+                .try_parsing(true)
+                .source(Some(environment)),
+        );
         if let Some(bus) = &overrides.bus {
             builder = builder.set_override("bus", bus.as_str()).map_err(|e| e.to_string())?;
         }
         if let Some(dir) = &overrides.model_dir {
-            builder = builder.set_override("model_dir", dir.display().to_string()).map_err(|e| e.to_string())?;
+            builder = builder
+                .set_override("model_dir", dir.display().to_string())
+                .map_err(|e| e.to_string())?;
         }
         let settings: Settings = builder
             .build()
@@ -151,7 +157,11 @@ mod tests {
         let file = dir.join("t.toml");
         std::fs::write(&file, "workers = 2\nqueue_size = 3\nbus = \"session\"\n").unwrap();
         let env = HashMap::from([("TOOLCALLD_QUEUE_SIZE".to_string(), "5".to_string())]);
-        let overrides = Overrides { config_file: Some(file.clone()), bus: Some("unix:path=/x".into()), model_dir: None };
+        let overrides = Overrides {
+            config_file: Some(file.clone()),
+            bus: Some("unix:path=/x".into()),
+            model_dir: None,
+        };
         let s = Settings::load(&overrides, env).unwrap();
         assert_eq!((s.workers, s.queue_size, s.bus.as_str()), (2, 5, "unix:path=/x"));
 
@@ -159,15 +169,29 @@ mod tests {
         let err = Settings::load(&overrides, HashMap::new()).unwrap_err();
         assert!(err.contains("workerz"), "{err}");
         std::fs::write(&file, "workers = 0\n").unwrap();
-        assert!(Settings::load(&overrides, HashMap::new()).unwrap_err().contains("workers"));
-        let missing = Overrides { config_file: Some(dir.join("nope.toml")), ..Overrides::default() };
-        assert!(Settings::load(&missing, HashMap::new()).unwrap_err().contains("does not exist"));
+        assert!(
+            Settings::load(&overrides, HashMap::new())
+                .unwrap_err()
+                .contains("workers")
+        );
+        let missing = Overrides {
+            config_file: Some(dir.join("nope.toml")),
+            ..Overrides::default()
+        };
+        assert!(
+            Settings::load(&missing, HashMap::new())
+                .unwrap_err()
+                .contains("does not exist")
+        );
     }
 
     #[test]
     fn shipped_config_file_parses_to_the_defaults() {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("toolcalld.toml");
-        let overrides = Overrides { config_file: Some(shipped), ..Overrides::default() };
+        let overrides = Overrides {
+            config_file: Some(shipped),
+            ..Overrides::default()
+        };
         let s = Settings::load(&overrides, HashMap::new()).unwrap();
         assert_eq!(s, Settings::default());
     }

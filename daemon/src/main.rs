@@ -62,10 +62,18 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let overrides = Overrides { config_file: cli.config, bus: cli.bus, model_dir: cli.model };
+    let overrides = Overrides {
+        config_file: cli.config,
+        bus: cli.bus,
+        model_dir: cli.model,
+    };
     let settings = Settings::load(&overrides, std::env::vars().collect()).map_err(anyhow::Error::msg)?;
     init_logging(&settings.log_level);
-    log::info!("toolcalld {} loading model bundle {}", env!("CARGO_PKG_VERSION"), settings.model_dir.display());
+    log::info!(
+        "toolcalld {} loading model bundle {}",
+        env!("CARGO_PKG_VERSION"),
+        settings.model_dir.display()
+    );
     let _ = sd_notify::notify(&[NotifyState::Status("loading model")]);
     let started = std::time::Instant::now();
     let engine = Engine::load(&settings.model_dir, settings.engine_limits()).context("cannot load the model")?;
@@ -91,7 +99,10 @@ fn init_logging(level: &str) {
             .map(|j| j.with_syslog_identifier("toolcalld".into()).install().is_ok())
             .unwrap_or(false);
     if !installed {
-        env_logger::Builder::new().filter_level(level).format_timestamp_millis().init();
+        env_logger::Builder::new()
+            .filter_level(level)
+            .format_timestamp_millis()
+            .init();
     }
     log::set_max_level(level);
 }
@@ -119,7 +130,9 @@ async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) ->
         while let Some(signal) = owner_changes.next().await {
             let Ok(args) = signal.args() else { continue };
             if args.name().starts_with(':') && args.new_owner().is_none() {
-                watcher_shared.client_gone(args.name(), watcher_connection.object_server()).await;
+                watcher_shared
+                    .client_gone(args.name(), watcher_connection.object_server())
+                    .await;
             }
         }
     });

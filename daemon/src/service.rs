@@ -87,7 +87,10 @@ impl Shared {
             pool,
             model_name: format!("{} {}", m.name, m.version),
             model_info,
-            cache: Mutex::new(ToolsetCache { capacity: settings.toolset_cache, entries: VecDeque::new() }),
+            cache: Mutex::new(ToolsetCache {
+                capacity: settings.toolset_cache,
+                entries: VecDeque::new(),
+            }),
             settings: RwLock::new(settings),
             clients: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -110,7 +113,9 @@ impl Shared {
 
     /// A client left the bus: cancel its requests, drop its objects.
     pub async fn client_gone(&self, name: &str, server: &ObjectServer) {
-        let Some(client) = self.clients.lock().expect("clients lock").remove(name) else { return };
+        let Some(client) = self.clients.lock().expect("clients lock").remove(name) else {
+            return;
+        };
         for flag in &client.inflight {
             flag.store(true, Ordering::SeqCst);
         }
@@ -176,7 +181,13 @@ impl Shared {
         let cancel = Arc::new(AtomicBool::new(false));
         call_options.engine.deadline = Some(started + Duration::from_millis(timeout_ms));
         call_options.engine.cancel = Some(cancel.clone());
-        self.clients.lock().expect("clients lock").entry(caller.to_string()).or_default().inflight.push(cancel.clone());
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .entry(caller.to_string())
+            .or_default()
+            .inflight
+            .push(cancel.clone());
 
         let engine_options = call_options.engine;
         let outcome = self
@@ -211,7 +222,10 @@ impl Shared {
             function_calls: result
                 .function_calls
                 .into_iter()
-                .map(|c| FunctionCall { name: c.name, arguments: c.arguments })
+                .map(|c| FunctionCall {
+                    name: c.name,
+                    arguments: c.arguments,
+                })
                 .collect(),
             confidence: result.confidence,
             model: self.model_name.clone(),
@@ -255,11 +269,16 @@ fn parse_options(options: &Options) -> Result<ParsedOptions> {
     fn get_u32(key: &str, value: &OwnedVariant) -> Result<u32> {
         value.downcast_ref::<u32>().map_err(|_| wrong_type(key, value, "u"))
     }
-    let mut parsed = ParsedOptions { engine: CallOptions::default(), deadline_ms: None };
+    let mut parsed = ParsedOptions {
+        engine: CallOptions::default(),
+        deadline_ms: None,
+    };
     for (key, value) in options {
         match key.as_str() {
             "max_calls" => parsed.engine.max_calls = Some(get_u32(key, value)? as usize),
-            "allow_empty" => parsed.engine.allow_empty = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?),
+            "allow_empty" => {
+                parsed.engine.allow_empty = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?)
+            }
             "max_new_tokens" => parsed.engine.max_new_tokens = Some(get_u32(key, value)? as usize),
             "timeout_ms" => {
                 let ms = get_u32(key, value)?;
@@ -268,7 +287,13 @@ fn parse_options(options: &Options) -> Result<ParsedOptions> {
                 }
                 parsed.deadline_ms = Some(ms as u64);
             }
-            "facts" => parsed.engine.facts = Some(value.downcast_ref::<String>().map_err(|_| wrong_type(key, value, "s"))?),
+            "facts" => {
+                parsed.engine.facts = Some(
+                    value
+                        .downcast_ref::<String>()
+                        .map_err(|_| wrong_type(key, value, "s"))?,
+                )
+            }
             other => {
                 return Err(ToolCallError::InvalidOptions(format!(
                     "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts)"
@@ -345,16 +370,27 @@ impl Manager {
     ) -> Result<OwnedObjectPath> {
         let caller = Shared::sender(&header)?;
         if !options.is_empty() {
-            return Err(ToolCallError::InvalidOptions("RegisterToolset takes no options yet".into()));
+            return Err(ToolCallError::InvalidOptions(
+                "RegisterToolset takes no options yet".into(),
+            ));
         }
         let (toolset, _) = self
             .shared
-            .run(&caller, "RegisterToolset", &Options::new(), move |engine, _| engine.compile_toolset(&tools_json))
+            .run(&caller, "RegisterToolset", &Options::new(), move |engine, _| {
+                engine.compile_toolset(&tools_json)
+            })
             .await?;
         let path = self.shared.new_path(TOOLSETS_PATH);
         self.shared.register_object(&caller, &path, ObjectKind::Toolset)?;
-        let object = ToolsetObject { shared: self.shared.clone(), toolset: Arc::new(toolset), owner: caller.clone() };
-        server.at(&path, object).await.map_err(|e| ToolCallError::Internal(e.to_string()))?;
+        let object = ToolsetObject {
+            shared: self.shared.clone(),
+            toolset: Arc::new(toolset),
+            owner: caller.clone(),
+        };
+        server
+            .at(&path, object)
+            .await
+            .map_err(|e| ToolCallError::Internal(e.to_string()))?;
         Ok(path)
     }
 
@@ -370,7 +406,11 @@ impl Manager {
 
     #[zbus(property)]
     fn model_info(&self) -> HashMap<String, OwnedVariant> {
-        self.shared.model_info.iter().map(|(k, v)| (k.clone(), v.try_clone().expect("plain value"))).collect()
+        self.shared
+            .model_info
+            .iter()
+            .map(|(k, v)| (k.clone(), v.try_clone().expect("plain value")))
+            .collect()
     }
 
     #[zbus(property(emits_changed_signal = "false"))]
@@ -403,7 +443,9 @@ impl ToolsetObject {
         let toolset = self.toolset.clone();
         let (result, queue_ms) = self
             .shared
-            .run(&caller, "Toolset.Call", &options, move |engine, options| engine.call(&toolset, &query, options))
+            .run(&caller, "Toolset.Call", &options, move |engine, options| {
+                engine.call(&toolset, &query, options)
+            })
             .await?;
         Ok(self.shared.result_json(result, queue_ms, started))
     }
@@ -424,11 +466,20 @@ impl ToolsetObject {
         let toolset = self.toolset.clone();
         let (session, _) = self
             .shared
-            .run(&caller, "OpenSession", &Options::new(), move |engine, _| Ok(engine.open_session(toolset)))
+            .run(&caller, "OpenSession", &Options::new(), move |engine, _| {
+                Ok(engine.open_session(toolset))
+            })
             .await
             .inspect_err(|_| self.shared.forget_object(&caller, &path))?;
-        let object = SessionObject { shared: self.shared.clone(), session: Arc::new(Mutex::new(session)), owner: caller };
-        server.at(&path, object).await.map_err(|e| ToolCallError::Internal(e.to_string()))?;
+        let object = SessionObject {
+            shared: self.shared.clone(),
+            session: Arc::new(Mutex::new(session)),
+            owner: caller,
+        };
+        server
+            .at(&path, object)
+            .await
+            .map_err(|e| ToolCallError::Internal(e.to_string()))?;
         Ok(path)
     }
 
@@ -490,9 +541,14 @@ impl SessionObject {
         let session = self.session.clone();
         let (result, queue_ms) = self
             .shared
-            .run(&caller, "Session.SubmitToolResults", &options, move |engine, options| {
-                engine.submit_tool_results(&mut session.lock().expect("session lock"), &results_json, options)
-            })
+            .run(
+                &caller,
+                "Session.SubmitToolResults",
+                &options,
+                move |engine, options| {
+                    engine.submit_tool_results(&mut session.lock().expect("session lock"), &results_json, options)
+                },
+            )
             .await?;
         Ok(self.shared.result_json(result, queue_ms, started))
     }

@@ -53,22 +53,29 @@ impl Pool {
         let depth = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for index in 0..workers {
-            let (engine, receiver, heartbeats, busy, depth) =
-                (engine.clone(), receiver.clone(), heartbeats.clone(), busy.clone(), depth.clone());
+            let (engine, receiver, heartbeats, busy, depth) = (
+                engine.clone(),
+                receiver.clone(),
+                heartbeats.clone(),
+                busy.clone(),
+                depth.clone(),
+            );
             let handle = std::thread::Builder::new()
                 .name(format!("toolcalld-worker-{index}"))
-                .spawn(move || loop {
-                    heartbeats[index].store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    let next = receiver.lock().expect("queue lock").recv_timeout(IDLE_TICK);
-                    match next {
-                        Ok(job) => {
-                            busy[index].store(true, Ordering::Relaxed);
-                            job(&engine);
-                            busy[index].store(false, Ordering::Relaxed);
-                            depth.fetch_sub(1, Ordering::SeqCst);
+                .spawn(move || {
+                    loop {
+                        heartbeats[index].store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+                        let next = receiver.lock().expect("queue lock").recv_timeout(IDLE_TICK);
+                        match next {
+                            Ok(job) => {
+                                busy[index].store(true, Ordering::Relaxed);
+                                job(&engine);
+                                busy[index].store(false, Ordering::Relaxed);
+                                depth.fetch_sub(1, Ordering::SeqCst);
+                            }
+                            Err(mpsc::RecvTimeoutError::Timeout) => {}
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
                         }
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 })
                 .expect("spawn worker thread");
@@ -105,7 +112,9 @@ impl Pool {
         });
         {
             let sender = self.sender.lock().expect("sender lock");
-            let Some(sender) = sender.as_ref() else { return Err(PoolError::ShuttingDown) };
+            let Some(sender) = sender.as_ref() else {
+                return Err(PoolError::ShuttingDown);
+            };
             let admitted = self
                 .depth
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| {
@@ -138,7 +147,11 @@ impl Pool {
         let now = self.epoch.elapsed().as_millis() as u64;
         (0..self.workers).all(|i| {
             let age = Duration::from_millis(now.saturating_sub(self.heartbeats[i].load(Ordering::Relaxed)));
-            if self.busy[i].load(Ordering::Relaxed) { age < max_job } else { age < IDLE_TICK * 10 }
+            if self.busy[i].load(Ordering::Relaxed) {
+                age < max_job
+            } else {
+                age < IDLE_TICK * 10
+            }
         })
     }
 

@@ -20,8 +20,14 @@ pub const ERROR_PREFIX: &str = "org.toolcalld.ToolCall1.Error";
 /// Introspection XML of each interface, by interface name.
 pub const INTERFACE_XML: &[(&str, &str)] = &[
     (MANAGER_INTERFACE, include_str!("../xml/org.toolcalld.ToolCall1.xml")),
-    (TOOLSET_INTERFACE, include_str!("../xml/org.toolcalld.ToolCall1.Toolset.xml")),
-    (SESSION_INTERFACE, include_str!("../xml/org.toolcalld.ToolCall1.Session.xml")),
+    (
+        TOOLSET_INTERFACE,
+        include_str!("../xml/org.toolcalld.ToolCall1.Toolset.xml"),
+    ),
+    (
+        SESSION_INTERFACE,
+        include_str!("../xml/org.toolcalld.ToolCall1.Session.xml"),
+    ),
 ];
 
 /// The named errors of the service (`org.toolcalld.ToolCall1.Error.<Variant>`).
@@ -95,7 +101,10 @@ pub trait ToolCall1 {
     fn queue_depth(&self) -> zbus::Result<u32>;
 }
 
-#[zbus::proxy(interface = "org.toolcalld.ToolCall1.Toolset", default_service = "org.toolcalld.ToolCall1")]
+#[zbus::proxy(
+    interface = "org.toolcalld.ToolCall1.Toolset",
+    default_service = "org.toolcalld.ToolCall1"
+)]
 pub trait Toolset {
     fn call(&self, query: &str, options: Options<'_>) -> zbus::Result<String>;
     fn open_session(&self, options: Options<'_>) -> zbus::Result<OwnedObjectPath>;
@@ -106,7 +115,10 @@ pub trait Toolset {
     fn tool_count(&self) -> zbus::Result<u32>;
 }
 
-#[zbus::proxy(interface = "org.toolcalld.ToolCall1.Session", default_service = "org.toolcalld.ToolCall1")]
+#[zbus::proxy(
+    interface = "org.toolcalld.ToolCall1.Session",
+    default_service = "org.toolcalld.ToolCall1"
+)]
 pub trait Session {
     fn send(&self, text: &str, options: Options<'_>) -> zbus::Result<String>;
     fn submit_tool_results(&self, results_json: &str, options: Options<'_>) -> zbus::Result<String>;

@@ -68,12 +68,14 @@ pub struct Bundle {
 impl Bundle {
     /// Reads and checks `bundle.json` and the checksums of the files it lists.
     pub fn open(dir: &Path) -> Result<Bundle> {
-        let fail = |message: String| Error::Bundle { path: dir.display().to_string(), message };
+        let fail = |message: String| Error::Bundle {
+            path: dir.display().to_string(),
+            message,
+        };
         let manifest_path = dir.join("bundle.json");
-        let text = std::fs::read_to_string(&manifest_path)
-            .map_err(|e| fail(format!("cannot read bundle.json: {e}")))?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| fail(format!("bad bundle.json: {e}")))?;
+        let text =
+            std::fs::read_to_string(&manifest_path).map_err(|e| fail(format!("cannot read bundle.json: {e}")))?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| fail(format!("bad bundle.json: {e}")))?;
         if manifest.format != BUNDLE_FORMAT {
             return Err(fail(format!(
                 "bundle format {} not supported (this engine reads {BUNDLE_FORMAT})",
@@ -87,15 +89,17 @@ impl Bundle {
             let Some(expected) = manifest.files.get(required) else {
                 return Err(fail(format!("bundle.json lists no checksum for {required}")));
             };
-            let actual = sha256_file(&dir.join(required))
-                .map_err(|e| fail(format!("cannot read {required}: {e}")))?;
+            let actual = sha256_file(&dir.join(required)).map_err(|e| fail(format!("cannot read {required}: {e}")))?;
             if &actual != expected {
                 return Err(fail(format!(
                     "{required} is corrupt: sha256 {actual}, bundle.json says {expected}"
                 )));
             }
         }
-        Ok(Bundle { dir: dir.to_path_buf(), manifest })
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
     }
 
     pub fn model_path(&self) -> PathBuf {

@@ -40,7 +40,12 @@ pub struct EngineLimits {
 
 impl Default for EngineLimits {
     fn default() -> Self {
-        EngineLimits { tools: ToolLimits::default(), max_query_chars: 4096, max_new_tokens: 512, max_calls: 8 }
+        EngineLimits {
+            tools: ToolLimits::default(),
+            max_query_chars: 4096,
+            max_new_tokens: 512,
+            max_calls: 8,
+        }
     }
 }
 
@@ -129,7 +134,11 @@ struct Conversation {
 impl Conversation {
     fn start(toolset: &Toolset) -> Conversation {
         let state = toolset.prefix_state.lock().expect("prefix state lock").clone();
-        Conversation { state, pending: Vec::new(), answered: false }
+        Conversation {
+            state,
+            pending: Vec::new(),
+            answered: false,
+        }
     }
 }
 
@@ -169,13 +178,18 @@ impl Engine {
     /// Loads and checks a bundle directory; optimises the graph once.
     pub fn load(dir: &Path, limits: EngineLimits) -> Result<Engine> {
         let bundle = Bundle::open(dir)?;
-        let bundle_err = |message: String| Error::Bundle { path: dir.display().to_string(), message };
+        let bundle_err = |message: String| Error::Bundle {
+            path: dir.display().to_string(),
+            message,
+        };
         let arch = &bundle.manifest.architecture;
         let mut byte_tokenizer = ByteTokenizer::from_file(bundle.tokenizer_path())
             .map_err(|e| bundle_err(format!("tokenizer.json: {e:#}")))?;
         let im_end = bundle.manifest.special_tokens.im_end;
         if byte_tokenizer.hf_tokenizer.token_to_id("<|im_end|>") != Some(im_end) {
-            return Err(bundle_err("tokenizer.json and bundle.json disagree on <|im_end|>".into()));
+            return Err(bundle_err(
+                "tokenizer.json and bundle.json disagree on <|im_end|>".into(),
+            ));
         }
         byte_tokenizer.set_eos_token(im_end);
         let tokenizer = byte_tokenizer.hf_tokenizer.clone();
@@ -192,7 +206,16 @@ impl Engine {
         factory.quiet();
         let decoder = Decoder::load(&bundle.model_path(), arch.vocab_size)?;
         let answer_end = encode(&tokenizer, prompt::ANSWER_END)?;
-        Ok(Engine { bundle, decoder, tokenizer, tok_env, factory, control_tokens, limits, answer_end })
+        Ok(Engine {
+            bundle,
+            decoder,
+            tokenizer,
+            tok_env,
+            factory,
+            control_tokens,
+            limits,
+            answer_end,
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -222,7 +245,10 @@ impl Engine {
         if tokens.len() > max_prompt {
             return Err(Error::LimitExceeded {
                 limit: Limit::ContextLength,
-                detail: format!("the tools take {} prompt tokens, at most {max_prompt} fit", tokens.len()),
+                detail: format!(
+                    "the tools take {} prompt tokens, at most {max_prompt} fit",
+                    tokens.len()
+                ),
             });
         }
         let mut grammars = HashMap::new();
@@ -255,7 +281,13 @@ impl Engine {
         self.user_turn(&session.toolset, &mut session.conversation, query, options)
     }
 
-    fn user_turn(&self, toolset: &Toolset, conversation: &mut Conversation, query: &str, options: &CallOptions) -> Result<CallResult> {
+    fn user_turn(
+        &self,
+        toolset: &Toolset,
+        conversation: &mut Conversation,
+        query: &str,
+        options: &CallOptions,
+    ) -> Result<CallResult> {
         self.check_query(query)?;
         if let Some(facts) = &options.facts {
             self.check_text(facts, "facts", Error::InvalidOptions)?;
@@ -265,15 +297,27 @@ impl Engine {
     }
 
     /// Tool results (JSON) fed back to the model; it answers with further calls or `[]`.
-    pub fn submit_tool_results(&self, session: &mut Session, results_json: &str, options: &CallOptions) -> Result<CallResult> {
+    pub fn submit_tool_results(
+        &self,
+        session: &mut Session,
+        results_json: &str,
+        options: &CallOptions,
+    ) -> Result<CallResult> {
         if !session.conversation.answered {
-            return Err(Error::InvalidQuery("no answer to give tool results for: send a query first".into()));
+            return Err(Error::InvalidQuery(
+                "no answer to give tool results for: send a query first".into(),
+            ));
         }
         let value: Value = serde_json::from_str(results_json)
             .map_err(|e| Error::InvalidQuery(format!("tool results are not valid JSON: {e}")))?;
         let compact = serde_json::to_string(&value).expect("JSON value serialises");
         self.check_text(&compact, "tool results", Error::InvalidQuery)?;
-        self.turn(&session.toolset, &mut session.conversation, &prompt::render_tool_results(&compact), options)
+        self.turn(
+            &session.toolset,
+            &mut session.conversation,
+            &prompt::render_tool_results(&compact),
+            options,
+        )
     }
 
     /// Forgets a session's conversation, back to the toolset's prefix.
@@ -281,11 +325,20 @@ impl Engine {
         session.conversation = Conversation::start(&session.toolset);
     }
 
-    fn turn(&self, toolset: &Toolset, conversation: &mut Conversation, turn_text: &str, options: &CallOptions) -> Result<CallResult> {
+    fn turn(
+        &self,
+        toolset: &Toolset,
+        conversation: &mut Conversation,
+        turn_text: &str,
+        options: &CallOptions,
+    ) -> Result<CallResult> {
         let started = Instant::now();
         let max_calls = options.max_calls.unwrap_or(DEFAULT_MAX_CALLS);
         if max_calls == 0 || max_calls > self.limits.max_calls {
-            return Err(Error::InvalidOptions(format!("max_calls must be 1..={}", self.limits.max_calls)));
+            return Err(Error::InvalidOptions(format!(
+                "max_calls must be 1..={}",
+                self.limits.max_calls
+            )));
         }
         let allow_empty = options.allow_empty.unwrap_or(true);
         let max_new_tokens = options.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS);
@@ -295,7 +348,10 @@ impl Engine {
         if max_new_tokens > self.limits.max_new_tokens {
             return Err(Error::LimitExceeded {
                 limit: Limit::MaxNewTokens,
-                detail: format!("max_new_tokens {max_new_tokens}, at most {}", self.limits.max_new_tokens),
+                detail: format!(
+                    "max_new_tokens {max_new_tokens}, at most {}",
+                    self.limits.max_new_tokens
+                ),
             });
         }
         let mut matcher = self.grammar(toolset, max_calls, allow_empty)?;
@@ -329,14 +385,20 @@ impl Engine {
             check_interrupt(options, started)?;
             let forced = matcher.compute_ff_tokens();
             let step: Vec<u32> = if !forced.is_empty() {
-                matcher.consume_tokens(&forced).map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
+                matcher
+                    .consume_tokens(&forced)
+                    .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
                 forced
             } else {
-                let mask = matcher.compute_mask().map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
-                let (token, p) = choose(&logits, &mask)
-                    .ok_or_else(|| Error::Internal("the grammar allows no token".into()))?;
+                let mask = matcher
+                    .compute_mask()
+                    .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
+                let (token, p) =
+                    choose(&logits, &mask).ok_or_else(|| Error::Internal("the grammar allows no token".into()))?;
                 confidence = confidence.min(p);
-                matcher.consume_token(token).map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
+                matcher
+                    .consume_token(token)
+                    .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
                 vec![token]
             };
             generated.extend_from_slice(&step);
@@ -373,7 +435,12 @@ impl Engine {
         conversation.state = state;
         conversation.pending = unfed;
         conversation.answered = true;
-        Ok(CallResult { function_calls, confidence, text, timings })
+        Ok(CallResult {
+            function_calls,
+            confidence,
+            text,
+            timings,
+        })
     }
 
     fn grammar(&self, toolset: &Toolset, max_calls: usize, allow_empty: bool) -> Result<Matcher> {
@@ -424,7 +491,10 @@ impl Engine {
 
 /// The cache key of a tools JSON text: its sha256, hex.
 pub fn tools_key(tools_json: &str) -> String {
-    Sha256::digest(tools_json.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(tools_json.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn encode(tokenizer: &tokenizers::Tokenizer, text: &str) -> Result<Vec<u32>> {
@@ -445,7 +515,11 @@ fn choose(logits: &[f32], mask: &SimpleVob) -> Option<(TokenId, f64)> {
         }
     }
     let (token, max) = best?;
-    let sum: f64 = mask.iter().filter_map(|t| logits.get(t as usize)).map(|&v| ((v - max) as f64).exp()).sum();
+    let sum: f64 = mask
+        .iter()
+        .filter_map(|t| logits.get(t as usize))
+        .map(|&v| ((v - max) as f64).exp())
+        .sum();
     Some((token, 1.0 / sum))
 }
 
@@ -454,7 +528,9 @@ fn check_interrupt(options: &CallOptions, started: Instant) -> Result<()> {
         return Err(Error::Cancelled);
     }
     if options.deadline.is_some_and(|d| Instant::now() >= d) {
-        return Err(Error::Timeout { elapsed_ms: started.elapsed().as_millis() as u64 });
+        return Err(Error::Timeout {
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
     }
     Ok(())
 }

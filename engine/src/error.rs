@@ -54,7 +54,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn tools(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidTools { path: path.into(), message: message.into() }
+        Error::InvalidTools {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn model(e: impl std::fmt::Display) -> Self {

@@ -33,8 +33,10 @@ pub struct DecoderState {
 
 impl Decoder {
     pub fn load(path: &Path, vocab_size: usize) -> Result<Decoder> {
-        let bundle_err =
-            |e: anyhow::Error| Error::Bundle { path: path.display().to_string(), message: format!("{e:#}") };
+        let bundle_err = |e: anyhow::Error| Error::Bundle {
+            path: path.display().to_string(),
+            message: format!("{e:#}"),
+        };
         let mut model = tract_onnx::onnx()
             .model_for_path(path)
             .and_then(|m| m.into_typed())
@@ -44,7 +46,10 @@ impl Decoder {
             .map_err(bundle_err)?
             .ok_or_else(|| Error::Internal("tract-transformers rewrites are not linked".into()))?;
         detect.transform(&mut model).map_err(bundle_err)?;
-        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(bundle_err)?;
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(bundle_err)?;
         let mut op_histogram = BTreeMap::new();
         for node in plan.model().nodes() {
             *op_histogram.entry(node.op().name().to_string()).or_insert(0usize) += 1;
@@ -63,12 +68,19 @@ impl Decoder {
                 message: "KV cache inputs were not turned into internal state".into(),
             });
         }
-        Ok(Decoder { plan, vocab_size, op_histogram })
+        Ok(Decoder {
+            plan,
+            vocab_size,
+            op_histogram,
+        })
     }
 
     /// A state with an empty KV cache.
     pub fn new_state(&self) -> Result<DecoderState> {
-        Ok(DecoderState { state: TypedSimpleState::new(&self.plan).map_err(Error::model)?, len: 0 })
+        Ok(DecoderState {
+            state: TypedSimpleState::new(&self.plan).map_err(Error::model)?,
+            len: 0,
+        })
     }
 
     /// Feeds `tokens` to the model and returns the logits of the next token.
@@ -84,7 +96,11 @@ impl Decoder {
             .and_then(|view| view.as_slice::<f32>().map(|s| s.to_vec()))
             .map_err(Error::model)?;
         if logits.len() < self.vocab_size {
-            return Err(Error::Model(format!("logits of length {}, vocab is {}", logits.len(), self.vocab_size)));
+            return Err(Error::Model(format!(
+                "logits of length {}, vocab is {}",
+                logits.len(),
+                self.vocab_size
+            )));
         }
         state.len += tokens.len();
         Ok(logits[logits.len() - self.vocab_size..].to_vec())

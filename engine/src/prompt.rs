@@ -52,5 +52,9 @@ pub fn render_tool_results(results_json: &str) -> String {
 
 /// One whole training example: system turn, user turn, answer.
 pub fn render_example(tools: &[Tool], facts: Option<&str>, query: &str, answer: &str) -> String {
-    format!("{}{}{answer}{ANSWER_END}", render_system(tools), render_user(query, facts))
+    format!(
+        "{}{}{answer}{ANSWER_END}",
+        render_system(tools),
+        render_user(query, facts)
+    )
 }

@@ -39,8 +39,18 @@ const KEYWORDS: &[&str] = &[
     "default",
     "examples",
 ];
-const FORMATS: &[&str] =
-    &["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid", "uri"];
+const FORMATS: &[&str] = &[
+    "date-time",
+    "time",
+    "date",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uuid",
+    "uri",
+];
 const TYPES: &[&str] = &["string", "number", "integer", "boolean", "object", "array", "null"];
 /// Longest tool name accepted.
 pub const MAX_NAME_LEN: usize = 64;
@@ -55,7 +65,11 @@ pub struct ToolLimits {
 
 impl Default for ToolLimits {
     fn default() -> Self {
-        ToolLimits { max_tools_bytes: 256 * 1024, max_tools: 64, max_schema_depth: 16 }
+        ToolLimits {
+            max_tools_bytes: 256 * 1024,
+            max_tools: 64,
+            max_schema_depth: 16,
+        }
     }
 }
 
@@ -78,7 +92,11 @@ pub fn parse_tools(tools_json: &str, limits: &ToolLimits) -> Result<Vec<Tool>> {
     if tools_json.len() > limits.max_tools_bytes {
         return Err(Error::LimitExceeded {
             limit: Limit::ToolsBytes,
-            detail: format!("{} bytes of tools JSON, at most {}", tools_json.len(), limits.max_tools_bytes),
+            detail: format!(
+                "{} bytes of tools JSON, at most {}",
+                tools_json.len(),
+                limits.max_tools_bytes
+            ),
         });
     }
     let value: Value =
@@ -99,7 +117,10 @@ pub fn parse_tools(tools_json: &str, limits: &ToolLimits) -> Result<Vec<Tool>> {
     for (i, item) in items.into_iter().enumerate() {
         let tool = parse_tool(item, &format!("$[{i}]"), limits)?;
         if tools.iter().any(|t| t.name == tool.name) {
-            return Err(Error::tools(format!("$[{i}].name"), format!("duplicate tool name {:?}", tool.name)));
+            return Err(Error::tools(
+                format!("$[{i}].name"),
+                format!("duplicate tool name {:?}", tool.name),
+            ));
         }
         tools.push(tool);
     }
@@ -120,7 +141,10 @@ fn parse_tool(item: Value, path: &str, limits: &ToolLimits) -> Result<Tool> {
     }
     for key in obj.keys() {
         if !["name", "description", "parameters", "strict"].contains(&key.as_str()) {
-            return Err(Error::tools(format!("{path}.{key}"), format!("unsupported tool field {key:?}")));
+            return Err(Error::tools(
+                format!("{path}.{key}"),
+                format!("unsupported tool field {key:?}"),
+            ));
         }
     }
     let name = match obj.remove("name") {
@@ -132,22 +156,37 @@ fn parse_tool(item: Value, path: &str, limits: &ToolLimits) -> Result<Tool> {
     let description = match obj.remove("description") {
         Some(Value::String(s)) => s,
         None => String::new(),
-        Some(_) => return Err(Error::tools(format!("{path}.description"), "the description must be a string")),
+        Some(_) => {
+            return Err(Error::tools(
+                format!("{path}.description"),
+                "the description must be a string",
+            ));
+        }
     };
     let parameters = obj
         .remove("parameters")
         .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
     let params_path = format!("{path}.parameters");
     if parameters.get("type").and_then(Value::as_str) != Some("object") {
-        return Err(Error::tools(&params_path, "parameters must be a schema with \"type\": \"object\""));
+        return Err(Error::tools(
+            &params_path,
+            "parameters must be a schema with \"type\": \"object\"",
+        ));
     }
     let grammar_parameters = check_schema(&parameters, &params_path, 0, limits)?;
-    Ok(Tool { name, description, parameters, grammar_parameters })
+    Ok(Tool {
+        name,
+        description,
+        parameters,
+        grammar_parameters,
+    })
 }
 
 fn check_name(name: &str) -> std::result::Result<(), String> {
     let valid_start = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let valid_rest = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let valid_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if name.len() > MAX_NAME_LEN {
         Err(format!("tool name longer than {MAX_NAME_LEN} bytes"))
     } else if !valid_start || !valid_rest {
@@ -201,7 +240,10 @@ fn check_schema(schema: &Value, path: &str, depth: usize, limits: &ToolLimits) -
                     if name.is_empty() || name.len() > 128 {
                         return Err(Error::tools(&here, "property names must be 1 to 128 bytes"));
                     }
-                    checked.insert(name.clone(), check_schema(sub, &format!("{here}.{name}"), depth + 1, limits)?);
+                    checked.insert(
+                        name.clone(),
+                        check_schema(sub, &format!("{here}.{name}"), depth + 1, limits)?,
+                    );
                 }
                 Value::Object(checked)
             }
@@ -230,14 +272,17 @@ fn check_schema(schema: &Value, path: &str, depth: usize, limits: &ToolLimits) -
                 value.clone()
             }
             "enum" => {
-                if !value.as_array().is_some_and(|a| !a.is_empty()) {
+                if value.as_array().is_none_or(|a| a.is_empty()) {
                     return Err(Error::tools(here, "\"enum\" must be a non-empty array"));
                 }
                 value.clone()
             }
             "format" => {
                 if !value.as_str().is_some_and(|f| FORMATS.contains(&f)) {
-                    return Err(Error::tools(here, format!("unsupported format {value} (supported: {})", FORMATS.join(", "))));
+                    return Err(Error::tools(
+                        here,
+                        format!("unsupported format {value} (supported: {})", FORMATS.join(", ")),
+                    ));
                 }
                 value.clone()
             }
@@ -272,7 +317,9 @@ fn check_schema(schema: &Value, path: &str, depth: usize, limits: &ToolLimits) -
     check_ranges(obj, path)?;
     if let Some(Value::Array(required)) = obj.get("required") {
         let props = obj.get("properties").and_then(Value::as_object);
-        let open = obj.get("additionalProperties").is_some_and(|v| v != &Value::Bool(false));
+        let open = obj
+            .get("additionalProperties")
+            .is_some_and(|v| v != &Value::Bool(false));
         for name in required.iter().filter_map(Value::as_str) {
             if !open && !props.is_some_and(|p| p.contains_key(name)) {
                 return Err(Error::tools(
@@ -291,11 +338,18 @@ fn check_schema(schema: &Value, path: &str, depth: usize, limits: &ToolLimits) -
 
 /// Contradictory bounds (`minimum > maximum` and the like) make a schema nothing can satisfy.
 fn check_ranges(obj: &Map<String, Value>, path: &str) -> Result<()> {
-    for (lo, hi) in [("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")] {
+    for (lo, hi) in [
+        ("minimum", "maximum"),
+        ("minLength", "maxLength"),
+        ("minItems", "maxItems"),
+    ] {
         if let (Some(a), Some(b)) = (obj.get(lo).and_then(Value::as_f64), obj.get(hi).and_then(Value::as_f64))
             && a > b
         {
-            return Err(Error::tools(path, format!("{lo} {a} is greater than {hi} {b}: no value can satisfy it")));
+            return Err(Error::tools(
+                path,
+                format!("{lo} {a} is greater than {hi} {b}: no value can satisfy it"),
+            ));
         }
     }
     Ok(())

@@ -59,7 +59,11 @@ fn object_schema(rng: &mut Rng, depth: u32) -> Value {
 fn random_tools(rng: &mut Rng) -> Vec<Value> {
     (0..1 + rng.below(3))
         .map(|i| {
-            let name = if rng.coin() { format!("tool_{i}") } else { format!("home.device_{i}") };
+            let name = if rng.coin() {
+                format!("tool_{i}")
+            } else {
+                format!("home.device_{i}")
+            };
             json!({"name": name, "description": format!("tool number {i}"), "parameters": object_schema(rng, 0)})
         })
         .collect()
@@ -69,13 +73,20 @@ fn random_tools(rng: &mut Rng) -> Vec<Value> {
 fn every_answer_validates_against_its_schemas() {
     let engine = Engine::load(&common::bundle(common::TINY), EngineLimits::default()).expect("tiny bundle loads");
     let mut rng = Rng(0x5eed_2026_1126);
-    let queries = ["turn on the lights", "set a timer for 10 minutes", "what is the weather", "x"];
+    let queries = [
+        "turn on the lights",
+        "set a timer for 10 minutes",
+        "what is the weather",
+        "x",
+    ];
     let (mut answered, mut calls_seen, mut budget_hits) = (0, 0, 0);
     let cases = 300;
     for case in 0..cases {
         let tools = random_tools(&mut rng);
         let tools_json = serde_json::to_string(&tools).unwrap();
-        let toolset = engine.compile_toolset(&tools_json).unwrap_or_else(|e| panic!("case {case}: {e}\n{tools_json}"));
+        let toolset = engine
+            .compile_toolset(&tools_json)
+            .unwrap_or_else(|e| panic!("case {case}: {e}\n{tools_json}"));
         let max_calls = 1 + rng.below(3) as usize;
         let allow_empty = rng.coin();
         let options = CallOptions {
@@ -88,7 +99,10 @@ fn every_answer_validates_against_its_schemas() {
         let result = match engine.call(&toolset, query, &options) {
             Ok(r) => r,
             // Random weights can ramble inside an unbounded number; that must be a clean limit error.
-            Err(Error::LimitExceeded { limit: Limit::MaxNewTokens, .. }) => {
+            Err(Error::LimitExceeded {
+                limit: Limit::MaxNewTokens,
+                ..
+            }) => {
                 budget_hits += 1;
                 continue;
             }
@@ -98,20 +112,42 @@ fn every_answer_validates_against_its_schemas() {
         let parsed: Vec<Value> = serde_json::from_str(&result.text).expect("answer is JSON");
         assert_eq!(parsed.len(), result.function_calls.len());
         assert!(result.function_calls.len() <= max_calls, "case {case}: too many calls");
-        assert!(allow_empty || !result.function_calls.is_empty(), "case {case}: empty answer not allowed");
+        assert!(
+            allow_empty || !result.function_calls.is_empty(),
+            "case {case}: empty answer not allowed"
+        );
         assert!((0.0..=1.0).contains(&result.confidence));
         for call in &result.function_calls {
             calls_seen += 1;
-            let tool = tools.iter().find(|t| t["name"] == call.name).unwrap_or_else(|| panic!("unknown tool {}", call.name));
+            let tool = tools
+                .iter()
+                .find(|t| t["name"] == call.name)
+                .unwrap_or_else(|| panic!("unknown tool {}", call.name));
             let validator = jsonschema::validator_for(&tool["parameters"]).unwrap();
             let errors: Vec<String> = validator.iter_errors(&call.arguments).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "case {case}: {} does not validate: {errors:?}\nschema {}", call.arguments, tool["parameters"]);
-            let extra: Vec<&String> = call.arguments.as_object().unwrap().keys()
-                .filter(|k| !tool["parameters"]["properties"].as_object().unwrap().contains_key(*k)).collect();
+            assert!(
+                errors.is_empty(),
+                "case {case}: {} does not validate: {errors:?}\nschema {}",
+                call.arguments,
+                tool["parameters"]
+            );
+            let extra: Vec<&String> = call
+                .arguments
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| !tool["parameters"]["properties"].as_object().unwrap().contains_key(*k))
+                .collect();
             assert!(extra.is_empty(), "case {case}: invented argument names {extra:?}");
         }
     }
     eprintln!("{answered} answered, {calls_seen} calls validated, {budget_hits} hit the token budget");
-    assert!(answered >= cases * 9 / 10, "only {answered} of {cases} cases finished within the token budget");
-    assert!(calls_seen >= cases / 2, "too few calls were produced to test anything ({calls_seen})");
+    assert!(
+        answered >= cases * 9 / 10,
+        "only {answered} of {cases} cases finished within the token budget"
+    );
+    assert!(
+        calls_seen >= cases / 2,
+        "too few calls were produced to test anything ({calls_seen})"
+    );
 }

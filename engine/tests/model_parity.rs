@@ -8,8 +8,18 @@ use toolcall_engine::model::Decoder;
 fn selftest(bundle: &std::path::Path) -> (Vec<u32>, Vec<f32>) {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("selftest.json")).unwrap()).unwrap();
-    let ids = v["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
-    let logits = v["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let ids = v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect();
+    let logits = v["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     (ids, logits)
 }
 
@@ -27,14 +37,21 @@ fn check_bundle(name: &str, tolerance: f32) {
     let manifest = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
     let decoder = Decoder::load(&dir.join("model.onnx"), manifest.manifest.architecture.vocab_size).unwrap();
     for op in ["DynamicKeyValueCache", "ApplyRope", "RmsNorm", "ScaledMaskedSoftmax"] {
-        assert!(decoder.op_histogram.contains_key(op), "{op} missing from the plan: {:?}", decoder.op_histogram);
+        assert!(
+            decoder.op_histogram.contains_key(op),
+            "{op} missing from the plan: {:?}",
+            decoder.op_histogram
+        );
     }
     let (ids, reference) = selftest(&dir);
 
     let mut state = decoder.new_state().unwrap();
     let logits = decoder.forward(&mut state, &ids).unwrap();
     let diff = max_abs_diff(&logits, &reference);
-    assert!(diff < tolerance, "{name}: logits differ from the numpy reference by {diff}");
+    assert!(
+        diff < tolerance,
+        "{name}: logits differ from the numpy reference by {diff}"
+    );
     assert_eq!(argmax(&logits), argmax(&reference));
 
     // Prefill N-1 then decode 1 == prefill N.
@@ -51,7 +68,10 @@ fn check_bundle(name: &str, tolerance: f32) {
     let mut b = prefix.clone();
     decoder.forward(&mut a, &[42]).unwrap();
     let from_b = decoder.forward(&mut b, &ids[4..]).unwrap();
-    assert!(max_abs_diff(&from_b, &logits) < 1e-3, "{name}: a cloned state was disturbed by its sibling");
+    assert!(
+        max_abs_diff(&from_b, &logits) < 1e-3,
+        "{name}: a cloned state was disturbed by its sibling"
+    );
 }
 
 #[test]

@@ -16,7 +16,12 @@ fn engine() -> Engine {
 }
 
 fn validate(tools: &serde_json::Value, name: &str, arguments: &serde_json::Value) {
-    let tool = tools.as_array().unwrap().iter().find(|t| t["name"] == name).expect("a declared tool");
+    let tool = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .expect("a declared tool");
     let validator = jsonschema::validator_for(&tool["parameters"]).unwrap();
     let errors: Vec<String> = validator.iter_errors(arguments).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{name}({arguments}) invalid: {errors:?}");
@@ -27,7 +32,10 @@ fn real_model_calls_tools() {
     let engine = engine();
     let tools: serde_json::Value = serde_json::from_str(TOOLS).unwrap();
     let toolset = engine.compile_toolset(TOOLS).unwrap();
-    let required = CallOptions { allow_empty: Some(false), ..CallOptions::default() };
+    let required = CallOptions {
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    };
 
     // An obviously matching tool gives a schema-valid call.
     let first = engine.call(&toolset, "Set a timer for 10 minutes", &required).unwrap();
@@ -36,22 +44,36 @@ fn real_model_calls_tools() {
     for call in &first.function_calls {
         validate(&tools, &call.name, &call.arguments);
     }
-    assert!(first.timings.cached_tokens > 100, "the toolset prefix was not reused: {:?}", first.timings);
-    assert!(first.timings.decode_steps < first.timings.generated_tokens, "no token was fast-forwarded");
+    assert!(
+        first.timings.cached_tokens > 100,
+        "the toolset prefix was not reused: {:?}",
+        first.timings
+    );
+    assert!(
+        first.timings.decode_steps < first.timings.generated_tokens,
+        "no token was fast-forwarded"
+    );
 
     // Same input, same output.
     let again = engine.call(&toolset, "Set a timer for 10 minutes", &required).unwrap();
     assert_eq!(again.text, first.text);
     assert_eq!(again.confidence, first.confidence);
 
-    for query in ["Dim the kitchen lights to 30 percent", "What's the weather in Paris tomorrow?", "hello"] {
+    for query in [
+        "Dim the kitchen lights to 30 percent",
+        "What's the weather in Paris tomorrow?",
+        "hello",
+    ] {
         let r = engine.call(&toolset, query, &CallOptions::default()).unwrap();
         eprintln!("{query}: {} confidence {:.3}", r.text, r.confidence);
         for call in &r.function_calls {
             validate(&tools, &call.name, &call.arguments);
         }
         let r = engine.call(&toolset, query, &required).unwrap();
-        assert!(!r.function_calls.is_empty(), "{query}: allow_empty=false returned no call");
+        assert!(
+            !r.function_calls.is_empty(),
+            "{query}: allow_empty=false returned no call"
+        );
     }
 }
 
@@ -60,27 +82,47 @@ fn sessions_continue_from_tool_results() {
     let engine = engine();
     let toolset = Arc::new(engine.compile_toolset(TOOLS).unwrap());
     let mut session = engine.open_session(toolset.clone());
-    let options = CallOptions { allow_empty: Some(false), ..CallOptions::default() };
+    let options = CallOptions {
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    };
 
-    let err = engine.submit_tool_results(&mut session, "[]", &CallOptions::default()).unwrap_err();
+    let err = engine
+        .submit_tool_results(&mut session, "[]", &CallOptions::default())
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidQuery(_)), "{err}");
 
     let start = session.len();
-    let first = engine.send(&mut session, "What's the weather in Paris?", &options).unwrap();
+    let first = engine
+        .send(&mut session, "What's the weather in Paris?", &options)
+        .unwrap();
     assert!(!first.function_calls.is_empty());
     let after_first = session.len();
     assert!(after_first > start);
     let second = engine
-        .submit_tool_results(&mut session, r#"[{"name":"get_weather","result":{"sky":"rain","celsius":9}}]"#, &CallOptions::default())
+        .submit_tool_results(
+            &mut session,
+            r#"[{"name":"get_weather","result":{"sky":"rain","celsius":9}}]"#,
+            &CallOptions::default(),
+        )
         .unwrap();
     eprintln!("after results: {}", second.text);
-    assert!(second.timings.cached_tokens > first.timings.prompt_tokens, "the session's KV cache was not reused");
+    assert!(
+        second.timings.cached_tokens > first.timings.prompt_tokens,
+        "the session's KV cache was not reused"
+    );
     assert!(session.len() > after_first);
 
     // A failed turn leaves the session unchanged.
     let before = session.len();
-    let huge = CallOptions { max_new_tokens: Some(100_000), ..CallOptions::default() };
-    assert!(matches!(engine.send(&mut session, "again", &huge), Err(Error::LimitExceeded { .. })));
+    let huge = CallOptions {
+        max_new_tokens: Some(100_000),
+        ..CallOptions::default()
+    };
+    assert!(matches!(
+        engine.send(&mut session, "again", &huge),
+        Err(Error::LimitExceeded { .. })
+    ));
     assert_eq!(session.len(), before);
 
     engine.reset_session(&mut session);
@@ -95,34 +137,81 @@ fn bad_requests_get_typed_errors() {
     let default = CallOptions::default();
 
     assert!(matches!(call("", &default), Err(Error::InvalidQuery(_))));
-    assert!(matches!(call("hi <|im_start|>system", &default), Err(Error::InvalidQuery(m)) if m.contains("control token")));
+    assert!(
+        matches!(call("hi <|im_start|>system", &default), Err(Error::InvalidQuery(m)) if m.contains("control token"))
+    );
     assert!(matches!(call("nul \0 byte", &default), Err(Error::InvalidQuery(_))));
     let long = "a".repeat(100_000);
-    assert!(matches!(call(&long, &default), Err(Error::LimitExceeded { limit: Limit::QueryChars, .. })));
-    let zero_calls = CallOptions { max_calls: Some(0), ..CallOptions::default() };
+    assert!(matches!(
+        call(&long, &default),
+        Err(Error::LimitExceeded {
+            limit: Limit::QueryChars,
+            ..
+        })
+    ));
+    let zero_calls = CallOptions {
+        max_calls: Some(0),
+        ..CallOptions::default()
+    };
     assert!(matches!(call("x", &zero_calls), Err(Error::InvalidOptions(_))));
-    let bad_facts = CallOptions { facts: Some("<|im_end|>".into()), ..CallOptions::default() };
+    let bad_facts = CallOptions {
+        facts: Some("<|im_end|>".into()),
+        ..CallOptions::default()
+    };
     assert!(matches!(call("x", &bad_facts), Err(Error::InvalidOptions(_))));
-    let one_token = CallOptions { max_new_tokens: Some(1), allow_empty: Some(false), ..CallOptions::default() };
-    assert!(matches!(call("set a timer for 5 minutes", &one_token), Err(Error::LimitExceeded { limit: Limit::MaxNewTokens, .. })));
-    let cancelled = CallOptions { cancel: Some(Arc::new(AtomicBool::new(true))), ..CallOptions::default() };
+    let one_token = CallOptions {
+        max_new_tokens: Some(1),
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    };
+    assert!(matches!(
+        call("set a timer for 5 minutes", &one_token),
+        Err(Error::LimitExceeded {
+            limit: Limit::MaxNewTokens,
+            ..
+        })
+    ));
+    let cancelled = CallOptions {
+        cancel: Some(Arc::new(AtomicBool::new(true))),
+        ..CallOptions::default()
+    };
     assert!(matches!(call("x", &cancelled), Err(Error::Cancelled)));
-    let late = CallOptions { deadline: Some(std::time::Instant::now()), ..CallOptions::default() };
+    let late = CallOptions {
+        deadline: Some(std::time::Instant::now()),
+        ..CallOptions::default()
+    };
     assert!(matches!(call("x", &late), Err(Error::Timeout { .. })));
 
     // Tools whose prompt cannot fit the context.
     let many: Vec<serde_json::Value> = (0..60)
         .map(|i| serde_json::json!({"name": format!("t{i}"), "description": "word ".repeat(150), "parameters": {"type": "object"}}))
         .collect();
-    let err = engine.compile_toolset(&serde_json::to_string(&many).unwrap()).err().expect("tools too long");
-    assert!(matches!(err, Error::LimitExceeded { limit: Limit::ContextLength, .. }), "{err}");
+    let err = engine
+        .compile_toolset(&serde_json::to_string(&many).unwrap())
+        .err()
+        .expect("tools too long");
+    assert!(
+        matches!(
+            err,
+            Error::LimitExceeded {
+                limit: Limit::ContextLength,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_or_corrupt_bundles_fail_clearly() {
     let missing = std::env::temp_dir().join("toolcalld-no-such-bundle");
-    let err = Engine::load(&missing, EngineLimits::default()).err().expect("missing bundle fails");
-    assert!(matches!(err, Error::Bundle { .. }) && err.to_string().contains("bundle.json"), "{err}");
+    let err = Engine::load(&missing, EngineLimits::default())
+        .err()
+        .expect("missing bundle fails");
+    assert!(
+        matches!(err, Error::Bundle { .. }) && err.to_string().contains("bundle.json"),
+        "{err}"
+    );
 
     let dir = std::env::temp_dir().join(format!("toolcalld-corrupt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -134,17 +223,25 @@ fn missing_or_corrupt_bundles_fail_clearly() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(dir.join("model.onnx"), &bytes).unwrap();
-    let err = Engine::load(&dir, EngineLimits::default()).err().expect("corrupt bundle fails");
+    let err = Engine::load(&dir, EngineLimits::default())
+        .err()
+        .expect("corrupt bundle fails");
     assert!(err.to_string().contains("model.onnx is corrupt"), "{err}");
 
     // A bundle whose checksums match but whose graph is garbage: tract's error, as a Bundle error.
     std::fs::write(dir.join("model.onnx"), b"not a protobuf").unwrap();
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
     use sha2::Digest;
-    let digest: String = sha2::Sha256::digest(b"not a protobuf").iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = sha2::Sha256::digest(b"not a protobuf")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     manifest["files"]["model.onnx"] = digest.into();
     std::fs::write(dir.join("bundle.json"), manifest.to_string()).unwrap();
-    let err = Engine::load(&dir, EngineLimits::default()).err().expect("garbage graph fails");
+    let err = Engine::load(&dir, EngineLimits::default())
+        .err()
+        .expect("garbage graph fails");
     assert!(matches!(err, Error::Bundle { .. }), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -14,12 +14,22 @@ fn tokenizer_matches_llama_cpp_on_golden_strings() {
     let mut mismatches = Vec::new();
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        let expected: Vec<u32> =
-            case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let expected: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
         if ids != expected {
             mismatches.push(format!("{text:?}: ours {ids:?}, llama.cpp {expected:?}"));
         }
     }
-    assert!(mismatches.is_empty(), "{} of {} differ:\n{}", mismatches.len(), cases.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
 }

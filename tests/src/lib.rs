@@ -11,13 +11,20 @@ use std::time::{Duration, Instant};
 /// `target/<profile>/`, where cargo put the workspace's binaries.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
 }
 
 /// A workspace binary; panics with the fix if it was not built.
 pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
     path
 }
 
@@ -31,7 +38,11 @@ pub fn bundle(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_dir().join("model/bundles"))
         .join(name);
-    assert!(dir.join("bundle.json").exists(), "bundle {} missing: run scripts/setup.sh", dir.display());
+    assert!(
+        dir.join("bundle.json").exists(),
+        "bundle {} missing: run scripts/setup.sh",
+        dir.display()
+    );
     dir
 }
 
@@ -97,8 +108,14 @@ impl TestBus {
             .spawn()
             .expect("dbus-daemon starts (apt-get install dbus)");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("bus address");
-        TestBus { child, address: line.trim().to_string(), _dir: dir }
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("bus address");
+        TestBus {
+            child,
+            address: line.trim().to_string(),
+            _dir: dir,
+        }
     }
 }
 
@@ -143,7 +160,12 @@ impl Daemon {
             command.env(k, v);
         }
         let child = command.spawn().expect("toolcalld starts");
-        let mut daemon = Daemon { child, notify, notifications: Vec::new(), dir };
+        let mut daemon = Daemon {
+            child,
+            notify,
+            notifications: Vec::new(),
+            dir,
+        };
         daemon.wait_for_notification("READY=1", Duration::from_secs(120));
         daemon
     }
@@ -164,7 +186,10 @@ impl Daemon {
                 }
             }
         }
-        panic!("no {needle} from toolcalld within {timeout:?}; got {:?}", self.notifications);
+        panic!(
+            "no {needle} from toolcalld within {timeout:?}; got {:?}",
+            self.notifications
+        );
     }
 
     /// Sends a signal and waits for the exit status (panics after `timeout`).

@@ -5,16 +5,26 @@
 use std::process::Command;
 
 use toolcall_client::{Bus, CallOptions, CallResult, Client};
-use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, binary, bin_dir, bundle, workspace_dir};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, bin_dir, binary, bundle, workspace_dir};
 
 fn validate(result: &CallResult) {
     let tools: serde_json::Value = serde_json::from_str(HOME_TOOLS).unwrap();
     assert!(!result.function_calls.is_empty(), "allow_empty=false gave no call");
     for call in &result.function_calls {
-        let tool = tools.as_array().unwrap().iter().find(|t| t["name"] == call.name).expect("declared tool");
+        let tool = tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == call.name)
+            .expect("declared tool");
         let validator = jsonschema::validator_for(&tool["parameters"]).unwrap();
         let errors: Vec<String> = validator.iter_errors(&call.arguments).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{}({}) invalid: {errors:?}", call.name, call.arguments);
+        assert!(
+            errors.is_empty(),
+            "{}({}) invalid: {errors:?}",
+            call.name,
+            call.arguments
+        );
     }
     assert!(result.model.starts_with("smollm2-135m-instruct"), "{}", result.model);
     assert!(result.timings.total_ms >= result.timings.prefill_ms);
@@ -35,15 +45,25 @@ async fn one_request_through_every_client() {
 
     // Rust client: one-shot, then on a registered toolset (prefix reuse).
     let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
-    let options = CallOptions { allow_empty: Some(false), ..CallOptions::default() };
+    let options = CallOptions {
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    };
     let one_shot = client.call(HOME_TOOLS, query, &options).await.unwrap();
     validate(&one_shot);
     let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
     let registered = toolset.call(query, &options).await.unwrap();
     validate(&registered);
-    assert_eq!(registered.function_calls, one_shot.function_calls, "same request, same answer");
+    assert_eq!(
+        registered.function_calls, one_shot.function_calls,
+        "same request, same answer"
+    );
     assert!(registered.timings.cached_tokens > 100);
-    eprintln!("Rust client: {} total {:.0} ms", serde_json::to_string(&registered.function_calls).unwrap(), registered.timings.total_ms);
+    eprintln!(
+        "Rust client: {} total {:.0} ms",
+        serde_json::to_string(&registered.function_calls).unwrap(),
+        registered.timings.total_ms
+    );
 
     // toolcallctl.
     let out = Command::new(binary("toolcallctl"))
@@ -52,9 +72,16 @@ async fn one_request_through_every_client() {
         .arg(query)
         .output()
         .unwrap();
-    assert!(out.status.success(), "toolcallctl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "toolcallctl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     validate(&parse(&out.stdout));
-    let status = Command::new(binary("toolcallctl")).args(["--address", &bus.address, "status"]).output().unwrap();
+    let status = Command::new(binary("toolcallctl"))
+        .args(["--address", &bus.address, "status"])
+        .output()
+        .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["model_info"]["license"], "Apache-2.0");
     let bad = Command::new(binary("toolcallctl"))
@@ -68,8 +95,25 @@ async fn one_request_through_every_client() {
 
     // busctl (systemd's generic client).
     let out = Command::new("busctl")
-        .args(["--address", &bus.address, "--json=short", "call", "org.toolcalld.ToolCall1", "/org/toolcalld/ToolCall1"])
-        .args(["org.toolcalld.ToolCall1", "Call", "ssa{sv}", HOME_TOOLS, query, "1", "allow_empty", "b", "false"])
+        .args([
+            "--address",
+            &bus.address,
+            "--json=short",
+            "call",
+            "org.toolcalld.ToolCall1",
+            "/org/toolcalld/ToolCall1",
+        ])
+        .args([
+            "org.toolcalld.ToolCall1",
+            "Call",
+            "ssa{sv}",
+            HOME_TOOLS,
+            query,
+            "1",
+            "allow_empty",
+            "b",
+            "false",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "busctl: {}", String::from_utf8_lossy(&out.stderr));
@@ -90,7 +134,16 @@ async fn one_request_through_every_client() {
         .output()
         .unwrap();
     assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
-    let out = Command::new(&example).arg(&bus.address).arg(&tools_file).arg(query).output().unwrap();
-    assert!(out.status.success(), "C example: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&example)
+        .arg(&bus.address)
+        .arg(&tools_file)
+        .arg(query)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "C example: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     validate(&parse(&out.stdout));
 }

@@ -16,11 +16,17 @@ fn start(config: &str) -> (TestBus, Daemon) {
 }
 
 async fn client(bus: &TestBus) -> Client {
-    Client::connect(&Bus::Address(bus.address.clone())).await.expect("client connects")
+    Client::connect(&Bus::Address(bus.address.clone()))
+        .await
+        .expect("client connects")
 }
 
 fn kind(result: Result<impl std::fmt::Debug, toolcall_client::Error>) -> ErrorKind {
-    result.expect_err("expected an error").kind().cloned().expect("a named service error")
+    result
+        .expect_err("expected an error")
+        .kind()
+        .cloned()
+        .expect("a named service error")
 }
 
 /// Methods, properties and signals of an interface as comparable lines.
@@ -72,13 +78,21 @@ async fn introspection_matches_the_xml_files() {
     ];
     for (name, xml) in INTERFACE_XML {
         let expected = zbus_xml::Node::from_reader(xml.as_bytes()).unwrap();
-        let expected = expected.interfaces().iter().find(|i| i.name() == *name).expect("interface in its XML");
+        let expected = expected
+            .interfaces()
+            .iter()
+            .find(|i| i.name() == *name)
+            .expect("interface in its XML");
         let actual = served
             .iter()
             .flat_map(|n| n.interfaces())
             .find(|i| i.name() == *name)
             .unwrap_or_else(|| panic!("{name} is not served"));
-        assert_eq!(describe(actual), describe(expected), "{name}: served interface differs from its XML");
+        assert_eq!(
+            describe(actual),
+            describe(expected),
+            "{name}: served interface differs from its XML"
+        );
     }
     // Nothing is served at /.
     let root = introspect(client.connection(), "/").await;
@@ -96,9 +110,16 @@ async fn sixteen_clients_get_results_or_busy() {
         tasks.push(tokio::spawn(async move {
             let client = Client::connect(&Bus::Address(address)).await.unwrap();
             let (mut ok, mut busy) = (0, 0);
-            let registered = if c % 2 == 0 { Some(client.register_toolset(HOME_TOOLS).await) } else { None };
+            let registered = if c % 2 == 0 {
+                Some(client.register_toolset(HOME_TOOLS).await)
+            } else {
+                None
+            };
             for i in 0..10 {
-                let options = CallOptions { max_new_tokens: Some(64), ..CallOptions::default() };
+                let options = CallOptions {
+                    max_new_tokens: Some(64),
+                    ..CallOptions::default()
+                };
                 let query = format!("request {i} from client {c}");
                 let result = match &registered {
                     Some(Ok(toolset)) => toolset.call(&query, &options).await,
@@ -107,7 +128,12 @@ async fn sixteen_clients_get_results_or_busy() {
                 match result {
                     Ok(r) => {
                         for call in &r.function_calls {
-                            let tool = tools.as_array().unwrap().iter().find(|t| t["name"] == call.name).unwrap();
+                            let tool = tools
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .find(|t| t["name"] == call.name)
+                                .unwrap();
                             assert!(jsonschema::is_valid(&tool["parameters"], &call.arguments), "{call:?}");
                         }
                         ok += 1;
@@ -123,12 +149,18 @@ async fn sixteen_clients_get_results_or_busy() {
     }
     let mut totals = (0, 0);
     for task in tasks {
-        let (ok, busy) = tokio::time::timeout(Duration::from_secs(300), task).await.expect("no hang").unwrap();
+        let (ok, busy) = tokio::time::timeout(Duration::from_secs(300), task)
+            .await
+            .expect("no hang")
+            .unwrap();
         totals = (totals.0 + ok, totals.1 + busy);
     }
     eprintln!("{} answered, {} busy", totals.0, totals.1);
     assert_eq!(totals.0 + totals.1, 160);
-    assert!(totals.0 > 0 && totals.1 > 0, "expected both answers and Busy with a queue of 4: {totals:?}");
+    assert!(
+        totals.0 > 0 && totals.1 > 0,
+        "expected both answers and Busy with a queue of 4: {totals:?}"
+    );
     let status = client(&bus).await.status().await.unwrap();
     assert_eq!(status.queue_depth, 0);
 }
@@ -145,13 +177,20 @@ async fn objects_belong_to_their_client_and_die_with_it() {
     let session_path = session.path().to_string();
 
     // Another client may not use them.
-    let foreign = toolcall_dbus::ToolsetProxy::builder(other.connection()).path(toolset_path.clone()).build().await.unwrap();
+    let foreign = toolcall_dbus::ToolsetProxy::builder(other.connection())
+        .path(toolset_path.clone())
+        .build()
+        .await
+        .unwrap();
     let err: toolcall_client::Error = foreign.call("x", HashMap::new()).await.unwrap_err().into();
     assert_eq!(err.kind(), Some(&ErrorKind::AccessDenied));
 
     // Per-client cap.
     let _second = owner.register_toolset(HOME_TOOLS).await.unwrap();
-    assert_eq!(kind(owner.register_toolset(HOME_TOOLS).await.map(|_| ())), ErrorKind::LimitExceeded);
+    assert_eq!(
+        kind(owner.register_toolset(HOME_TOOLS).await.map(|_| ())),
+        ErrorKind::LimitExceeded
+    );
 
     // The owner leaves: both objects are gone.
     drop(session);
@@ -186,25 +225,48 @@ async fn every_named_error_then_a_normal_call() {
     };
 
     assert_eq!(kind(call("[{\"name\": ", "x", &ok).await), ErrorKind::InvalidTools);
-    assert_eq!(kind(call("{\"not\": \"a list\"}", "x", &ok).await), ErrorKind::InvalidTools);
+    assert_eq!(
+        kind(call("{\"not\": \"a list\"}", "x", &ok).await),
+        ErrorKind::InvalidTools
+    );
     let unsupported = r#"[{"name":"t","parameters":{"type":"object","properties":{"a":{"type":"string","not":{}}}}}]"#;
     let err = client.call(unsupported, "x", &ok).await.unwrap_err();
     assert!(err.to_string().contains("$[0].parameters.properties.a.not"), "{err}");
     let duplicate = r#"[{"name":"t"},{"name":"t"}]"#;
     assert_eq!(kind(call(duplicate, "x", &ok).await), ErrorKind::InvalidTools);
     let five: Vec<String> = (0..5).map(|i| format!("{{\"name\":\"t{i}\"}}")).collect();
-    assert_eq!(kind(call(&format!("[{}]", five.join(",")), "x", &ok).await), ErrorKind::LimitExceeded);
+    assert_eq!(
+        kind(call(&format!("[{}]", five.join(",")), "x", &ok).await),
+        ErrorKind::LimitExceeded
+    );
     assert_eq!(kind(call(HOME_TOOLS, "", &ok).await), ErrorKind::InvalidQuery);
-    assert_eq!(kind(call(HOME_TOOLS, &"a".repeat(201), &ok).await), ErrorKind::LimitExceeded);
-    let bad_calls = CallOptions { max_calls: Some(0), ..CallOptions::default() };
+    assert_eq!(
+        kind(call(HOME_TOOLS, &"a".repeat(201), &ok).await),
+        ErrorKind::LimitExceeded
+    );
+    let bad_calls = CallOptions {
+        max_calls: Some(0),
+        ..CallOptions::default()
+    };
     assert_eq!(kind(call(HOME_TOOLS, "x", &bad_calls).await), ErrorKind::InvalidOptions);
-    let timeout = CallOptions { timeout_ms: Some(1), ..CallOptions::default() };
+    let timeout = CallOptions {
+        timeout_ms: Some(1),
+        ..CallOptions::default()
+    };
     assert_eq!(kind(call(HOME_TOOLS, "x", &timeout).await), ErrorKind::Timeout);
 
     // Options of the wrong D-Bus type and unknown options, through the raw proxy.
     let raw = toolcall_dbus::ToolCall1Proxy::new(client.connection()).await.unwrap();
-    for (key, value) in [("max_calls", Variant::from("three")), ("allow_empty", Variant::from(1u32)), ("colour", Variant::from(true))] {
-        let err: toolcall_client::Error = raw.call(HOME_TOOLS, "x", HashMap::from([(key, value)])).await.unwrap_err().into();
+    for (key, value) in [
+        ("max_calls", Variant::from("three")),
+        ("allow_empty", Variant::from(1u32)),
+        ("colour", Variant::from(true)),
+    ] {
+        let err: toolcall_client::Error = raw
+            .call(HOME_TOOLS, "x", HashMap::from([(key, value)]))
+            .await
+            .unwrap_err()
+            .into();
         assert_eq!(err.kind(), Some(&ErrorKind::InvalidOptions), "{key}: {err}");
     }
 
@@ -212,13 +274,32 @@ async fn every_named_error_then_a_normal_call() {
     let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
     let path = toolset.path().to_string();
     toolset.release().await.unwrap();
-    let stale = toolcall_dbus::ToolsetProxy::builder(client.connection()).path(path).build().await.unwrap();
+    let stale = toolcall_dbus::ToolsetProxy::builder(client.connection())
+        .path(path)
+        .build()
+        .await
+        .unwrap();
     let err: toolcall_client::Error = stale.call("x", HashMap::new()).await.unwrap_err().into();
-    assert!(matches!(err.kind(), Some(ErrorKind::Other(n)) if n == "org.freedesktop.DBus.Error.UnknownObject"), "{err}");
+    assert!(
+        matches!(err.kind(), Some(ErrorKind::Other(n)) if n == "org.freedesktop.DBus.Error.UnknownObject"),
+        "{err}"
+    );
 
     // After all of that, a normal call still works.
-    let result = client.call(HOME_TOOLS, "set a timer for 10 minutes", &CallOptions { max_new_tokens: Some(64), ..ok }).await;
-    assert!(result.is_ok() || matches!(result.as_ref().unwrap_err().kind(), Some(ErrorKind::LimitExceeded)), "{result:?}");
+    let result = client
+        .call(
+            HOME_TOOLS,
+            "set a timer for 10 minutes",
+            &CallOptions {
+                max_new_tokens: Some(64),
+                ..ok
+            },
+        )
+        .await;
+    assert!(
+        result.is_ok() || matches!(result.as_ref().unwrap_err().kind(), Some(ErrorKind::LimitExceeded)),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -237,5 +318,35 @@ fn sigterm_exits_cleanly_and_a_bad_bundle_fails_startup() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot load the model") && stderr.contains("bundle.json"), "{stderr}");
+    assert!(
+        stderr.contains("cannot load the model") && stderr.contains("bundle.json"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn python_voice_assistant_example_runs() {
+    let (bus, _daemon) = start("");
+    let python = toolcalld_tests::workspace_dir().join(".venv/bin/python");
+    assert!(python.exists(), "{} missing: run scripts/setup.sh", python.display());
+    let out = std::process::Command::new(python)
+        .arg(toolcalld_tests::workspace_dir().join("examples/python/voice_assistant.py"))
+        .args(["--address", &bus.address, "--max-new-tokens", "200"])
+        .args(["turn on the kitchen lights", "set a timer for 5 minutes"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The tiny random model may ramble past the token budget: that must come back as the named error.
+    if !out.status.success() {
+        assert!(
+            stderr.contains("org.toolcalld.ToolCall1.Error.LimitExceeded"),
+            "{stderr}"
+        );
+        return;
+    }
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["utterance"], "turn on the kitchen lights");
+    assert!(lines.iter().all(|l| l["calls"].is_array()));
 }

@@ -115,7 +115,10 @@ impl From<Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {
@@ -158,7 +161,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let tools = read_tools(&tools)?;
             print_json(&client.call(&tools, &query, &options.to_options()).await?);
         }
-        Command::Register { tools, options, queries } => {
+        Command::Register {
+            tools,
+            options,
+            queries,
+        } => {
             let toolset = client.register_toolset(&read_tools(&tools)?).await?;
             for query in queries {
                 print_json(&toolset.call(&query, &options.to_options()).await?);
@@ -174,7 +181,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     continue;
                 }
                 let result = match line.strip_prefix("results:") {
-                    Some(results) => session.submit_tool_results(results.trim(), &options.to_options()).await?,
+                    Some(results) => {
+                        session
+                            .submit_tool_results(results.trim(), &options.to_options())
+                            .await?
+                    }
                     None => session.send(&line, &options.to_options()).await?,
                 };
                 print_json(&result);

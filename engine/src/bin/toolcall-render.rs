@@ -18,9 +18,15 @@ fn main() {
     }
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let limits = ToolLimits { max_tools_bytes: usize::MAX, max_tools: usize::MAX, ..ToolLimits::default() };
+    let limits = ToolLimits {
+        max_tools_bytes: usize::MAX,
+        max_tools: usize::MAX,
+        ..ToolLimits::default()
+    };
     for (n, line) in stdin.lock().lines().enumerate() {
-        let result = line.map_err(|e| e.to_string()).and_then(|line| render_line(&line, &limits));
+        let result = line
+            .map_err(|e| e.to_string())
+            .and_then(|line| render_line(&line, &limits));
         match result {
             Ok(Some(rendered)) => writeln!(out, "{rendered}").expect("write stdout"),
             Ok(None) => {}

