@@ -49,7 +49,7 @@ step "model bundles (model/bundles/)"
 build_bundle() { # name, extra args...
   local name=$1; shift
   local out=model/bundles/$name stamp
-  stamp=$( (cat model/toolcall_model/*.py; stat -c '%n %s' "$GGUF"; echo "$*") | sha256sum | cut -c1-16)
+  stamp=$( (cat model/toolcall_model/*.py model/adapters/*/adapter_model.safetensors; stat -c '%n %s' "$GGUF"; echo "$*") | sha256sum | cut -c1-16)
   if [ -f "$out/bundle.json" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "$name: up to date"
   else
@@ -57,7 +57,11 @@ build_bundle() { # name, extra args...
     echo "$stamp" > "$out/.stamp"
   fi
 }
+# The base model as published (benchmarks compare it with llama.cpp on the same weights), the
+# default serving bundle (base + the committed tool-calling LoRA adapter, see model/README.md),
+# and a tiny random-weight bundle for fast tests.
 build_bundle smollm2-135m-instruct
+build_bundle smollm2-135m-toolcall --lora adapters/home-general-r16 --name smollm2-135m-toolcall
 build_bundle tiny --tiny --seed 7
 
 step "build (cargo, one profile: dev with optimised dependencies)"

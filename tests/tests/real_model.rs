@@ -26,7 +26,7 @@ fn validate(result: &CallResult) {
             call.arguments
         );
     }
-    assert!(result.model.starts_with("smollm2-135m-instruct"), "{}", result.model);
+    assert!(result.model.starts_with("smollm2-135m-toolcall"), "{}", result.model);
     assert!(result.timings.total_ms >= result.timings.prefill_ms);
 }
 
@@ -120,17 +120,22 @@ async fn one_request_through_every_client() {
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     validate(&parse(reply["data"][0].as_str().unwrap().as_bytes()));
 
-    // The C example against libtoolcall.
+    // The C example against libtoolcall, laid out as `make install` does (SONAME libtoolcall.so.0).
+    let lib = scratch.0.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for name in ["libtoolcall.so.0", "libtoolcall.so"] {
+        std::os::unix::fs::symlink(bin_dir().join("libtoolcall_client.so"), lib.join(name)).unwrap();
+    }
     let example = scratch.0.join("toolcall_example");
     let cc = Command::new("cc")
         .arg(workspace_dir().join("client-lib/examples/c/toolcall_example.c"))
         .arg("-I")
         .arg(workspace_dir().join("client-lib/include"))
         .arg("-L")
-        .arg(bin_dir())
-        .args(["-ltoolcall_client", "-Wall", "-Werror", "-o"])
+        .arg(&lib)
+        .args(["-ltoolcall", "-Wall", "-Werror", "-o"])
         .arg(&example)
-        .arg(format!("-Wl,-rpath,{}", bin_dir().display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
         .output()
         .unwrap();
     assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));

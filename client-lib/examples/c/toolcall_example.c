@@ -1,5 +1,5 @@
 /* Minimal C client of toolcalld: one call, result JSON on stdout.
- *   cc -I client-lib/include toolcall_example.c -L target/debug -ltoolcall_client -o toolcall_example
+ *   cc -I /usr/include toolcall_example.c -ltoolcall -o toolcall_example   (after make install)
  *   ./toolcall_example ADDRESS TOOLS_JSON_FILE "QUERY"
  * ADDRESS is a D-Bus address, or "session" / "system". */
 #include <stdio.h>

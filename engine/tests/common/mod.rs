@@ -22,4 +22,5 @@ pub fn bundle(name: &str) -> PathBuf {
 }
 
 pub const TINY: &str = "tiny";
-pub const DEFAULT: &str = "smollm2-135m-instruct";
+/// The default serving bundle (base model + tool-calling LoRA).
+pub const DEFAULT: &str = "smollm2-135m-toolcall";
