@@ -65,7 +65,9 @@ build_bundle smollm2-135m-toolcall --lora adapters/home-general-r16 --name smoll
 build_bundle tiny --tiny --seed 7
 
 step "build (cargo, one profile: dev with optimised dependencies)"
-cargo build --workspace --locked
+# --all-targets: the tests and lints then reuse this build (dev-dependencies change the
+# features of shared crates, and a bins-only build would compile tract a second time).
+cargo build --workspace --all-targets --locked
 
 if [ "$demo" = 1 ]; then
   step "demo: toolcalld on a private session bus, one query through toolcallctl"

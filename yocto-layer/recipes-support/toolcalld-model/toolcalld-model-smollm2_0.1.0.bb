@@ -12,7 +12,7 @@ LICENSE = "Apache-2.0"
 # nooelint: oelint.var.licenseremotefile
 LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/Apache-2.0;md5=89aea4e17d99a7cacdbeed46a0096b10"
 
-TOOLCALLD_MODEL_BUNDLE_NAME = "smollm2-135m-instruct"
+TOOLCALLD_MODEL_BUNDLE_NAME = "smollm2-135m-toolcall"
 
 inherit toolcalld_model
 
