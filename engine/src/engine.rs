@@ -226,6 +226,11 @@ impl Engine {
         &self.limits
     }
 
+    /// The decoder, for benchmarks and diagnostics.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
     /// Op name -> count in the optimised plan.
     pub fn plan_ops(&self) -> &std::collections::BTreeMap<String, usize> {
         &self.decoder.op_histogram

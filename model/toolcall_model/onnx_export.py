@@ -10,7 +10,8 @@ the graph. KV is `Concat(past, new)` wired straight to an output, RoPE is HF "ro
 RMSNorm is Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul/Mul, SiLU is x*Sigmoid(x), and attention is
 plain MatMul/Mul/Add/Softmax with grouped heads: the forms tract-transformers rewrites into
 DynamicKeyValueCache, ApplyRope, RmsNorm, Silu and ScaledMaskedSoftmax.
-Weights are stored as float16 initializers with a Cast to float32 (half the file size).
+Weights are float32 initializers; each weight matrix is the *first* MatMul operand
+(y = (W x^T)^T), the form in which tract packs it once at load instead of on every step.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ class _Builder:
         return name
 
     def weight(self, value: np.ndarray, hint: str) -> str:
-        """A float weight stored as float16 and cast to float32 in the graph."""
-        stored = self.const(value.astype(np.float16), hint + "_f16")
-        return self.op("Cast", [stored], hint, to=TensorProto.FLOAT)
+        """A float weight, stored as float32: a constant operand is what tract pre-packs at load
+        (a Cast in front of it, e.g. from float16 storage, makes it re-pack on every run)."""
+        return self.const(value.astype(np.float32), hint)
 
 
 def export_onnx(weights: Weights, path: Path) -> None:
@@ -109,7 +110,10 @@ def export_onnx(weights: Weights, path: Path) -> None:
         return b.op("Add", [b.op("Mul", [x, cos]), b.op("Mul", [rotated, sin])], "rope")
 
     def linear(x: str, w: np.ndarray, hint: str) -> str:
-        return b.op("MatMul", [x, b.weight(np.ascontiguousarray(w.T), hint)], hint + "_out")
+        # y = (W x^T)^T with W [out, in] as the *first* MatMul operand: tract packs a constant
+        # first operand once at load, but re-packs a constant second operand on every run.
+        xt = b.op("Transpose", [x], perm=[0, 2, 1])
+        return b.op("Transpose", [b.op("MatMul", [b.weight(w, hint), xt])], hint + "_out", perm=[0, 2, 1])
 
     heads_shape = lambda n: b.const(i64([1, -1, n, hd]), "heads_shape")  # noqa: E731
     embedding = b.weight(weights.embedding, "embedding")  # shared by the input Gather and lm_head
@@ -138,8 +142,9 @@ def export_onnx(weights: Weights, path: Path) -> None:
         x = b.op("Add", [x, linear(b.op("Mul", [act, linear(h, layer.w_up, f"l{i}_up")]), layer.w_down, f"l{i}_down")], f"l{i}_ffn_res")
     x = rms_norm(x, weights.final_norm, "final_norm")
     last = b.op("Slice", [x, b.const(i64([-1]), "minus1"), seq_len, b.const(i64([1]), "ax1c")], "last_hidden")
-    lm_head = b.op("Transpose", [embedding], "lm_head_weight", perm=[1, 0])
-    b.nodes.append(helper.make_node("MatMul", [last, lm_head], ["logits"], name="lm_head"))
+    # Tied output projection: the same embedding constant as the first operand (see linear()).
+    scores = b.op("MatMul", [embedding, b.op("Transpose", [last], perm=[0, 2, 1])], "lm_head")  # [1, V, 1]
+    b.nodes.append(helper.make_node("Transpose", [scores], ["logits"], name="logits", perm=[0, 2, 1]))
 
     graph = helper.make_graph(b.nodes, "toolcalld_decoder_step", inputs, outputs, b.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="toolcalld-model")

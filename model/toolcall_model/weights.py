@@ -54,19 +54,6 @@ class Weights:
     layers: list[Layer]
     final_norm: np.ndarray
 
-    def round_to_f16(self) -> "Weights":
-        """The weights as the bundle stores them (float16), back in float32 for reference maths."""
-
-        def r(a: np.ndarray) -> np.ndarray:
-            return a.astype(np.float16).astype(np.float32)
-
-        return Weights(
-            arch=self.arch,
-            embedding=r(self.embedding),
-            layers=[Layer(**{k: r(v) for k, v in vars(layer).items()}) for layer in self.layers],
-            final_norm=r(self.final_norm),
-        )
-
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()

@@ -1,0 +1,115 @@
+//! toolcall-bench: speed and memory of a bundle under the engine (scripts/bench.sh runs it
+//! beside llama.cpp on the same weights; docs/PERFORMANCE.md holds the results).
+//!
+//!     toolcall-bench BUNDLE_DIR [--prompt-tokens 256] [--decode-tokens 64] [--runs 5]
+//!
+//! Prints JSON: load time; prefill tok/s on a fresh state; decode tok/s one token per step;
+//! query->call latency cold (compile the tools, then call) and on a registered toolset
+//! (prefix cached); peak RSS (VmHWM). Medians over runs.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::json;
+use toolcall_engine::{CallOptions, Engine, EngineLimits};
+
+const TOOLS: &str = include_str!("../../tests/fixtures/home_tools.json");
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(bundle) = args.get(1).filter(|a| !a.starts_with("--")) else {
+        eprintln!("usage: toolcall-bench BUNDLE_DIR [--prompt-tokens N] [--decode-tokens N] [--runs N]");
+        std::process::exit(2);
+    };
+    let (prompt_tokens, decode_tokens, runs) = (
+        arg(&args, "--prompt-tokens", 256),
+        arg(&args, "--decode-tokens", 64),
+        arg(&args, "--runs", 5),
+    );
+    let started = Instant::now();
+    let engine = Engine::load(&PathBuf::from(bundle), EngineLimits::default()).unwrap_or_else(|e| {
+        eprintln!("toolcall-bench: {e}");
+        std::process::exit(1)
+    });
+    let load_s = started.elapsed().as_secs_f64();
+    let decoder = engine.decoder();
+    let text = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. ".repeat(40);
+    let mut ids = engine.tokenize(&text).expect("tokenize");
+    ids.truncate(prompt_tokens);
+
+    let (mut prefill, mut decode) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let mut state = decoder.new_state().expect("state");
+        let t = Instant::now();
+        let mut logits = decoder.forward(&mut state, &ids).expect("prefill");
+        prefill.push(ids.len() as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for _ in 0..decode_tokens {
+            let next = logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i as u32)
+                .unwrap();
+            logits = decoder.forward(&mut state, &[next]).expect("decode");
+        }
+        decode.push(decode_tokens as f64 / t.elapsed().as_secs_f64());
+    }
+
+    let query = "Set a timer for 10 minutes";
+    let options = CallOptions {
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    };
+    let (mut cold, mut warm, mut generated, mut steps) = (Vec::new(), Vec::new(), 0, 0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let toolset = engine.compile_toolset(TOOLS).expect("tools");
+        engine.call(&toolset, query, &options).expect("call");
+        cold.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let result = engine.call(&toolset, query, &options).expect("call");
+        warm.push(t.elapsed().as_secs_f64() * 1000.0);
+        generated = result.timings.generated_tokens;
+        steps = result.timings.decode_steps;
+    }
+    let summary = json!({
+        "bundle": engine.manifest().name,
+        "threads": 1,
+        "load_s": load_s,
+        "prompt_tokens": ids.len(),
+        "prefill_tok_s": median(prefill),
+        "decode_tokens": decode_tokens,
+        "decode_tok_s": median(decode),
+        "call_cold_ms": median(cold),
+        "call_registered_ms": median(warm),
+        "call_generated_tokens": generated,
+        "call_decode_steps": steps,
+        "peak_rss_mb": peak_rss_mb(),
+        "runs": runs,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap());
+}
