@@ -176,15 +176,15 @@ impl Daemon {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 4096];
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("toolcalld exited with {status} before sending {needle}");
-            }
+            // Read what is queued first: an exited daemon's last messages are still there.
             if let Ok(n) = self.notify.recv(&mut buf) {
                 let message = String::from_utf8_lossy(&buf[..n]).to_string();
                 self.notifications.push(message.clone());
                 if message.contains(needle) {
                     return message;
                 }
+            } else if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("toolcalld exited with {status} before sending {needle}");
             }
         }
         panic!(
