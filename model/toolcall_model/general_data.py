@@ -8,11 +8,11 @@ import datetime as dt
 import random
 
 TOOLS = {
-    "send_message": {"description": "Send a text message to a contact.", "parameters": {"type": "object", "properties": {
+    "text_contact": {"description": "Send a text message to a contact.", "parameters": {"type": "object", "properties": {
         "to": {"type": "string", "description": "Contact name"}, "text": {"type": "string"}}, "required": ["to", "text"]}},
     "get_forecast": {"description": "Weather forecast for a city on a date.", "parameters": {"type": "object", "properties": {
         "city": {"type": "string"}, "date": {"type": "string", "format": "date"}}, "required": ["city"]}},
-    "convert_currency": {"description": "Convert an amount of money between currencies.", "parameters": {"type": "object", "properties": {
+    "exchange_money": {"description": "Convert an amount of money between currencies.", "parameters": {"type": "object", "properties": {
         "amount": {"type": "number"}, "from": {"type": "string", "description": "ISO 4217 code"},
         "to": {"type": "string", "description": "ISO 4217 code"}}, "required": ["amount", "from", "to"]}},
     "create_event": {"description": "Add an event to the calendar.", "parameters": {"type": "object", "properties": {
@@ -57,7 +57,7 @@ def _date_phrase(r, today: dt.date):
 def example(r: random.Random, today: dt.date):
     """(query, call)."""
     tool = r.choice(list(TOOLS))
-    if tool == "send_message":
+    if tool == "text_contact":
         to, text = r.choice(CONTACTS), r.choice(MESSAGES)
         q = r.choice([f"text {to} {text}", f"send a message to {to} saying {text}", f"tell {to} \"{text}\"",
                       f"message {to}: {text}"])
@@ -70,7 +70,7 @@ def example(r: random.Random, today: dt.date):
         phrase, iso = _date_phrase(r, today)
         return r.choice([f"what's the weather in {city} {phrase}", f"forecast for {city} {phrase}"]), \
             {"name": tool, "arguments": {"city": city, "date": iso}}
-    if tool == "convert_currency":
+    if tool == "exchange_money":
         amount = r.choice([20, 50, 100, 250, 1000, 20000, 3.5, 12.99])
         (fa, fc), (ta, tc) = r.sample(list(CURRENCIES.items()), 2)
         shown = f"{amount:,}" if isinstance(amount, int) else str(amount)

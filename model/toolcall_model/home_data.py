@@ -51,8 +51,8 @@ TOOLS = {
         "name": {"type": "string"}}}},
     "set_temperature": {"description": "Set the thermostat's target temperature.", "parameters": {"type": "object", "properties": {
         "temperature": {"type": "number"}, "area": {"type": "string"}}, "required": ["temperature"]}},
-    "get_weather": {"description": "Get the current weather forecast.", "parameters": {"type": "object", "properties": {}}},
-    "set_volume": {"description": "Set a media player's volume in percent.", "parameters": {"type": "object", "properties": {
+    "weather_now": {"description": "Get the current weather forecast.", "parameters": {"type": "object", "properties": {}}},
+    "change_volume": {"description": "Set a media player's volume in percent.", "parameters": {"type": "object", "properties": {
         "volume": {"type": "integer", "minimum": 0, "maximum": 100}, "device": {"type": "string"}, "area": {"type": "string"}},
         "required": ["volume"]}},
     "pause_media": {"description": "Pause music or video.", "parameters": {"type": "object", "properties": {
@@ -64,7 +64,7 @@ TOOLS = {
     "add_to_shopping_list": {"description": "Add an item to the shopping list.", "parameters": {"type": "object", "properties": {
         "item": {"type": "string"}}, "required": ["item"]}},
     "get_time": {"description": "Tell the current time.", "parameters": {"type": "object", "properties": {}}},
-    "get_date": {"description": "Tell today's date.", "parameters": {"type": "object", "properties": {}}},
+    "tell_date": {"description": "Tell today's date.", "parameters": {"type": "object", "properties": {}}},
     "start_vacuum": {"description": "Start the robot vacuum.", "parameters": {"type": "object", "properties": {
         "device": {"type": "string"}, "area": {"type": "string"}}}},
     "set_fan_speed": {"description": "Set a fan's speed in percent.", "parameters": {"type": "object", "properties": {
@@ -117,9 +117,9 @@ def _to_call(intent: str, ent: dict) -> dict | None:
     if intent == "HassClimateSetTemperature":
         return {"name": "set_temperature", "arguments": {"temperature": num(ent["temperature"]), **pick(("area", "area"))}} if "temperature" in ent else None
     if intent == "HassGetWeather":
-        return {"name": "get_weather", "arguments": {}} if not ent else None
+        return {"name": "weather_now", "arguments": {}} if not ent else None
     if intent == "HassSetVolume":
-        return {"name": "set_volume", "arguments": {"volume": int(ent["volume_level"]), **where}} if "volume_level" in ent else None
+        return {"name": "change_volume", "arguments": {"volume": int(ent["volume_level"]), **where}} if "volume_level" in ent else None
     simple = {"HassMediaPause": "pause_media", "HassMediaUnpause": "resume_media", "HassMediaNext": "next_track",
               "HassVacuumStart": "start_vacuum"}
     if intent in simple:
@@ -129,7 +129,7 @@ def _to_call(intent: str, ent: dict) -> dict | None:
     if intent == "HassGetCurrentTime":
         return {"name": "get_time", "arguments": {}}
     if intent == "HassGetCurrentDate":
-        return {"name": "get_date", "arguments": {}}
+        return {"name": "tell_date", "arguments": {}}
     if intent == "HassFanSetSpeed":
         return {"name": "set_fan_speed", "arguments": {"speed": int(ent["fan_speed"]), **where}} if "fan_speed" in ent else None
     return None
