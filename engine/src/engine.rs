@@ -122,7 +122,6 @@ impl Toolset {
 }
 
 /// The transcript of one conversation: its own KV cache that grows turn by turn.
-#[derive(Clone)]
 struct Conversation {
     state: DecoderState,
     /// Tokens appended to the transcript but not yet fed to the model.

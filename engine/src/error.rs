@@ -28,8 +28,8 @@ impl Limit {
 
 #[derive(Debug, Error)]
 pub enum Error {
-    /// The tool list is not valid: `tool` names the tool (or `-` for the list), `path` the JSON
-    /// path of the offending value.
+    /// The tool list is not valid: `path` is the JSON path of the offending value
+    /// (`$[2].parameters.properties.room.not`), which names the tool by its index.
     #[error("invalid tools at {path}: {message}")]
     InvalidTools { path: String, message: String },
     #[error("invalid query: {0}")]

@@ -1,5 +1,5 @@
-//! toolcall-bench: speed and memory of a bundle under the engine (scripts/bench.sh runs it
-//! beside llama.cpp on the same weights; docs/PERFORMANCE.md holds the results).
+//! toolcall-bench: speed and memory of a bundle under the engine (results and the commands
+//! that produced them: docs/PERFORMANCE.md).
 //!
 //!     toolcall-bench BUNDLE_DIR [--prompt-tokens 256] [--decode-tokens 64] [--runs 5]
 //!
