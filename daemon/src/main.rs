@@ -7,6 +7,7 @@
 //! is sent only while every worker is alive.
 
 mod config;
+mod fault;
 mod service;
 mod worker;
 

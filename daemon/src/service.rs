@@ -15,6 +15,7 @@ use zbus::object_server::ObjectServer;
 use zbus::{OwnedObjectPath, OwnedVariant, Variant, interface};
 
 use crate::config::Settings;
+use crate::fault::{self, Fault};
 use crate::worker::{Pool, PoolError};
 
 type Options = HashMap<String, OwnedVariant>;
@@ -189,11 +190,18 @@ impl Shared {
             .inflight
             .push(cancel.clone());
 
-        let engine_options = call_options.engine;
+        let (engine_options, fault) = (call_options.engine, call_options.fault);
         let outcome = self
             .pool
             .run(move |engine| {
                 let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
+                // The caller may have left the bus while this waited in the queue.
+                if engine_options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+                    return Err(EngineError::Cancelled);
+                }
+                if let Some(fault) = fault {
+                    fault.strike()?;
+                }
                 work(engine, &engine_options).map(|v| (v, queue_ms))
             })
             .await;
@@ -257,6 +265,8 @@ async fn remove_object(server: &ObjectServer, path: &OwnedObjectPath, kind: Obje
 struct ParsedOptions {
     engine: CallOptions,
     deadline_ms: Option<u64>,
+    /// Debug builds only: see [`crate::fault`].
+    fault: Option<Fault>,
 }
 
 fn parse_options(options: &Options) -> Result<ParsedOptions> {
@@ -272,6 +282,7 @@ fn parse_options(options: &Options) -> Result<ParsedOptions> {
     let mut parsed = ParsedOptions {
         engine: CallOptions::default(),
         deadline_ms: None,
+        fault: None,
     };
     for (key, value) in options {
         match key.as_str() {
@@ -293,6 +304,12 @@ fn parse_options(options: &Options) -> Result<ParsedOptions> {
                         .downcast_ref::<String>()
                         .map_err(|_| wrong_type(key, value, "s"))?,
                 )
+            }
+            "test_fault" if fault::enabled() => {
+                let text = value
+                    .downcast_ref::<String>()
+                    .map_err(|_| wrong_type(key, value, "s"))?;
+                parsed.fault = Some(fault::parse(&text)?);
             }
             other => {
                 return Err(ToolCallError::InvalidOptions(format!(

@@ -145,6 +145,7 @@ impl Daemon {
         let dir = TempDir::new("daemon");
         let config_file = dir.0.join("toolcalld.toml");
         std::fs::write(&config_file, config).expect("write config");
+        let log = std::fs::File::create(dir.0.join("toolcalld.log")).expect("daemon log file");
         let notify_path = dir.0.join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
         notify.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
@@ -156,7 +157,8 @@ impl Daemon {
             .arg(bundle)
             .env("NOTIFY_SOCKET", &notify_path)
             .env_remove("JOURNAL_STREAM")
-            .env("RUST_BACKTRACE", "1");
+            .env("RUST_BACKTRACE", "1")
+            .stderr(log);
         for (k, v) in env {
             command.env(k, v);
         }
@@ -193,6 +195,35 @@ impl Daemon {
         );
     }
 
+    /// Asserts that no notification containing `needle` arrives within `window` (what arrives
+    /// is recorded).
+    pub fn expect_no_notification(&mut self, needle: &str, window: Duration) {
+        let deadline = Instant::now() + window;
+        let mut buf = vec![0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let message = String::from_utf8_lossy(&buf[..n]).to_string();
+                assert!(!message.contains(needle), "unexpected {message:?} from toolcalld");
+                self.notifications.push(message);
+            }
+        }
+    }
+
+    /// Drops the notifications queued so far.
+    pub fn drain_notifications(&mut self) {
+        let mut buf = vec![0u8; 4096];
+        self.notify.set_nonblocking(true).expect("nonblocking");
+        while let Ok(n) = self.notify.recv(&mut buf) {
+            self.notifications.push(String::from_utf8_lossy(&buf[..n]).to_string());
+        }
+        self.notify.set_nonblocking(false).expect("blocking");
+    }
+
+    /// What toolcalld wrote to stderr so far (its log: one line per request).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("toolcalld.log")).unwrap_or_default()
+    }
+
     /// Sends a signal and waits for the exit status (panics after `timeout`).
     pub fn signal_and_wait(&mut self, signal: nix::sys::signal::Signal, timeout: Duration) -> std::process::ExitStatus {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).expect("kill");
@@ -211,6 +242,9 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- toolcalld's log ---\n{}--- end of log ---", self.log());
+        }
     }
 }
 

@@ -261,6 +261,8 @@ async fn every_named_error_then_a_normal_call() {
         ("max_calls", Variant::from("three")),
         ("allow_empty", Variant::from(1u32)),
         ("colour", Variant::from(true)),
+        // Fault injection exists only in debug builds started with TOOLCALL_TEST_FAULTS=1.
+        ("test_fault", Variant::from("panic")),
     ] {
         let err: toolcall_client::Error = raw
             .call(HOME_TOOLS, "x", HashMap::from([(key, value)]))
@@ -300,6 +302,34 @@ async fn every_named_error_then_a_normal_call() {
         result.is_ok() || matches!(result.as_ref().unwrap_err().kind(), Some(ErrorKind::LimitExceeded)),
         "{result:?}"
     );
+}
+
+#[test]
+fn blocking_client_covers_toolsets_and_sessions() {
+    let (bus, _daemon) = start("");
+    let client = toolcall_client::blocking::Client::connect(&Bus::Address(bus.address.clone())).unwrap();
+    let options = CallOptions {
+        max_new_tokens: Some(48),
+        ..CallOptions::default()
+    };
+    // The tiny bundle's random weights may not finish the JSON within the token limit.
+    let answered = |r: toolcall_client::Result<toolcall_client::CallResult>| {
+        r.is_ok() || r.unwrap_err().kind() == Some(&ErrorKind::LimitExceeded)
+    };
+    let toolset = client.register_toolset(HOME_TOOLS).unwrap();
+    let tools: Vec<serde_json::Value> = serde_json::from_str(HOME_TOOLS).unwrap();
+    assert_eq!(toolset.tool_count().unwrap() as usize, tools.len());
+    assert!(answered(toolset.call("set a timer for 5 minutes", &options)));
+    let session = toolset.open_session().unwrap();
+    assert!(session.path().starts_with(toolcall_dbus::SESSIONS_PATH));
+    assert!(answered(session.send("turn on the kitchen light", &options)));
+    session.reset().unwrap();
+    // After a reset there is no answer to give tool results for.
+    let err = session.submit_tool_results("[]", &options).unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::InvalidQuery), "{err}");
+    session.close().unwrap();
+    toolset.release().unwrap();
+    assert_eq!(client.status().unwrap().queue_depth, 0);
 }
 
 #[test]

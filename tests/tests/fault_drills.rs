@@ -1,0 +1,182 @@
+//! Fault drills on a real private bus with the tiny bundle: a job that panics or whose model
+//! fails, a client that leaves mid-request, a stuck worker (the watchdog notification stops),
+//! SIGTERM with work in flight, the model file replaced under a running daemon. Faults are
+//! injected with the debug-build-only `test_fault` option (daemon/src/fault.rs), enabled by
+//! `TOOLCALL_TEST_FAULTS=1`. After each fault the daemon must go on serving everyone else.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use toolcall_client::{Bus, Client, ErrorKind};
+use toolcall_dbus::ToolCall1Proxy;
+use toolcalld_tests::{Daemon, HOME_TOOLS, TINY, TempDir, TestBus, bundle};
+use zbus::Variant;
+
+const FAULTS: (&str, &str) = ("TOOLCALL_TEST_FAULTS", "1");
+
+async fn connect(bus: &TestBus) -> zbus::Connection {
+    zbus::connection::Builder::address(bus.address.as_str())
+        .build()
+        .await
+        .expect("connect to the test bus")
+}
+
+/// One Call on `connection`, with `test_fault` when given; the error comes back typed.
+async fn call(connection: &zbus::Connection, fault: Option<&str>) -> Result<String, toolcall_client::Error> {
+    let proxy = ToolCall1Proxy::new(connection).await.unwrap();
+    let mut options = HashMap::from([("max_new_tokens", Variant::from(48u32))]);
+    if let Some(fault) = fault {
+        options.insert("test_fault", Variant::from(fault));
+    }
+    Ok(proxy.call(HOME_TOOLS, "set a timer for 10 minutes", options).await?)
+}
+
+/// The daemon answered normally. The tiny bundle's random weights may not close the JSON
+/// within the token limit, which is a normal answer too.
+fn served(result: &Result<String, toolcall_client::Error>) -> bool {
+    match result {
+        Ok(json) => serde_json::from_str::<serde_json::Value>(json).is_ok_and(|v| v["function_calls"].is_array()),
+        Err(e) => e.kind() == Some(&ErrorKind::LimitExceeded),
+    }
+}
+
+fn kind(result: Result<String, toolcall_client::Error>) -> ErrorKind {
+    result.expect_err("an error").kind().cloned().expect("a named error")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_job_and_a_failing_model_are_named_errors_for_that_caller_only() {
+    let bus = TestBus::start();
+    let daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\n", &[FAULTS]);
+    let connection = connect(&bus).await;
+    assert_eq!(kind(call(&connection, Some("panic")).await), ErrorKind::Internal);
+    // The only worker survived its panic.
+    assert!(served(&call(&connection, None).await));
+    assert_eq!(
+        kind(call(&connection, Some("model_error")).await),
+        ErrorKind::ModelError
+    );
+    assert_eq!(
+        kind(call(&connection, Some("explode")).await),
+        ErrorKind::InvalidOptions
+    );
+    assert!(served(&call(&connection, None).await));
+    let log = daemon.log();
+    assert!(log.contains("Call: org.toolcalld.ToolCall1.Error.Internal"), "{log}");
+    assert!(log.contains("Call: org.toolcalld.ToolCall1.Error.ModelError"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_request_is_cancelled_and_others_finish() {
+    let bus = TestBus::start();
+    let daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\nqueue_size = 4\n", &[FAULTS]);
+    // B occupies the only worker for 2 s; A's request waits behind it, then A leaves the bus.
+    let b = connect(&bus).await;
+    let b_call = tokio::spawn(async move { call(&b, Some("stall:2000")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let a = connect(&bus).await;
+    let a_name = a.unique_name().expect("unique name").to_string();
+    let a_call = tokio::spawn({
+        let a = a.clone();
+        async move { call(&a, None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a_call.abort();
+    a.close().await.expect("A leaves the bus");
+
+    assert!(served(&b_call.await.unwrap()), "B's request did not finish");
+    let c = connect(&bus).await;
+    assert!(served(&call(&c, None).await), "a later client was not served");
+    let log = daemon.log();
+    assert!(
+        log.contains(&format!("{a_name} Call: org.toolcalld.ToolCall1.Error.Cancelled")),
+        "A's request was not cancelled:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("client {a_name} left: cancelled 1 request(s)")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_worker_stops_the_watchdog_while_the_other_serves() {
+    let bus = TestBus::start();
+    // The watchdog tolerates a job for request_timeout_ms + 10 s.
+    let config = "workers = 2\nrequest_timeout_ms = 500\n";
+    let mut daemon = Daemon::start_with(&bus, &bundle(TINY), config, &[FAULTS, ("WATCHDOG_USEC", "600000")]);
+    daemon.wait_for_notification("WATCHDOG=1", Duration::from_secs(5));
+    let stuck = connect(&bus).await;
+    let stuck_call = tokio::spawn(async move { call(&stuck, Some("stall:14000")).await });
+    let started = Instant::now();
+    let other = connect(&bus).await;
+    assert!(served(&call(&other, None).await), "the healthy worker did not serve");
+
+    let mut daemon = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(11_000).saturating_sub(started.elapsed()));
+        daemon.drain_notifications();
+        daemon.expect_no_notification("WATCHDOG=1", Duration::from_millis(1500));
+        daemon
+    })
+    .await
+    .unwrap();
+    // The stall ends (its request has long passed its deadline) and the watchdog comes back.
+    assert_eq!(kind(stuck_call.await.unwrap()), ErrorKind::Timeout);
+    tokio::task::spawn_blocking(move || daemon.wait_for_notification("WATCHDOG=1", Duration::from_secs(5)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_finishes_in_flight_work_and_refuses_new_work() {
+    let bus = TestBus::start();
+    let mut daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\n", &[FAULTS]);
+    let busy = connect(&bus).await;
+    let in_flight = tokio::spawn(async move { call(&busy, Some("stall:2000")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late = connect(&bus).await;
+    let refused = call(&late, None).await.expect_err("a request after SIGTERM was taken");
+    assert_eq!(refused.kind(), Some(&ErrorKind::Busy), "{refused}");
+    assert!(refused.to_string().contains("shutting down"), "{refused}");
+    assert!(
+        served(&in_flight.await.unwrap()),
+        "the in-flight request did not finish"
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        daemon.signal_and_wait(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_the_model_file_under_a_running_daemon_changes_nothing_until_restart() {
+    let copy = TempDir::new("swapped-model");
+    for f in ["bundle.json", "tokenizer.json", "model.onnx"] {
+        std::fs::copy(bundle(TINY).join(f), copy.0.join(f)).unwrap();
+    }
+    let bus = TestBus::start();
+    let mut daemon = Daemon::start(&bus, &copy.0, "");
+    let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
+    let before = client.status().await.unwrap();
+    // Replaced (new inode, as a package upgrade does) and then truncated in place.
+    std::fs::write(copy.0.join("model.onnx.new"), b"not a model").unwrap();
+    std::fs::rename(copy.0.join("model.onnx.new"), copy.0.join("model.onnx")).unwrap();
+    let connection = connect(&bus).await;
+    assert!(served(&call(&connection, None).await));
+    // SIGHUP re-reads the configuration only; the loaded model keeps serving.
+    let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    daemon = tokio::task::spawn_blocking(move || {
+        daemon.wait_for_notification("READY=1", Duration::from_secs(5));
+        daemon
+    })
+    .await
+    .unwrap();
+    assert!(served(&call(&connection, None).await));
+    assert_eq!(client.status().await.unwrap().model, before.model);
+    assert!(daemon.child.try_wait().unwrap().is_none(), "toolcalld exited");
+}
