@@ -1,7 +1,8 @@
 //! A blocking wrapper of [`crate::Client`] for programs without an async runtime (and for the
-//! C ABI): each method runs the async call on a private single-threaded tokio runtime.
+//! C ABI): each method runs the async call on the client's private single-threaded tokio
+//! runtime. Toolsets and sessions borrow their client, so they cannot outlive its connection.
 
-use crate::{Bus, CallOptions, CallResult, Result, Status};
+use crate::{Bus, CallOptions, CallResult, RemoteSession, RemoteToolset, Result, Status};
 
 pub struct Client {
     runtime: tokio::runtime::Runtime,
@@ -22,7 +23,75 @@ impl Client {
         self.runtime.block_on(self.inner.call(tools_json, query, options))
     }
 
+    /// Registers tools once for many calls (freed by [`Toolset::release`] or on disconnect).
+    pub fn register_toolset(&self, tools_json: &str) -> Result<Toolset<'_>> {
+        let inner = self.runtime.block_on(self.inner.register_toolset(tools_json))?;
+        Ok(Toolset { client: self, inner })
+    }
+
     pub fn status(&self) -> Result<Status> {
         self.runtime.block_on(self.inner.status())
+    }
+}
+
+/// A registered toolset; see [`RemoteToolset`].
+pub struct Toolset<'c> {
+    client: &'c Client,
+    inner: RemoteToolset,
+}
+
+impl<'c> Toolset<'c> {
+    pub fn path(&self) -> &str {
+        self.inner.path()
+    }
+
+    pub fn call(&self, query: &str, options: &CallOptions) -> Result<CallResult> {
+        self.client.runtime.block_on(self.inner.call(query, options))
+    }
+
+    pub fn open_session(&self) -> Result<Session<'c>> {
+        let inner = self.client.runtime.block_on(self.inner.open_session())?;
+        Ok(Session {
+            client: self.client,
+            inner,
+        })
+    }
+
+    pub fn tool_count(&self) -> Result<u32> {
+        self.client.runtime.block_on(self.inner.tool_count())
+    }
+
+    pub fn release(self) -> Result<()> {
+        self.client.runtime.block_on(self.inner.release())
+    }
+}
+
+/// A multi-turn session; see [`RemoteSession`].
+pub struct Session<'c> {
+    client: &'c Client,
+    inner: RemoteSession,
+}
+
+impl Session<'_> {
+    pub fn path(&self) -> &str {
+        self.inner.path()
+    }
+
+    pub fn send(&self, text: &str, options: &CallOptions) -> Result<CallResult> {
+        self.client.runtime.block_on(self.inner.send(text, options))
+    }
+
+    pub fn submit_tool_results(&self, results_json: &str, options: &CallOptions) -> Result<CallResult> {
+        self.client
+            .runtime
+            .block_on(self.inner.submit_tool_results(results_json, options))
+    }
+
+    pub fn reset(&self) -> Result<()> {
+        self.client.runtime.block_on(self.inner.reset())
+    }
+
+    pub fn close(self) -> Result<()> {
+        self.client.runtime.block_on(self.inner.close())
     }
 }

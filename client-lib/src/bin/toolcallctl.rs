@@ -1,6 +1,7 @@
 //! toolcallctl: command-line client of toolcalld. JSON results on stdout, human errors on
 //! stderr. Exit codes: 0 success, 1 the service answered with an error, 2 usage or input
-//! file error, 3 the bus or service could not be reached.
+//! file error, 3 the bus or service could not be reached, 4 the bus's policy refused the call
+//! (on the system bus only root and members of group `toolcall` may call).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -99,11 +100,16 @@ enum Failure {
     Usage(String),
     Service(Error),
     Unreachable(Error),
+    /// The bus refused the call (policy), before the service saw it.
+    Denied(Error),
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
+            Error::Service { ref kind, .. } if matches!(kind, toolcall_client::ErrorKind::Other(n) if n == "org.freedesktop.DBus.Error.AccessDenied") => {
+                Failure::Denied(e)
+            }
             Error::Service { ref kind, .. } if matches!(kind, toolcall_client::ErrorKind::Other(n) if n.starts_with("org.freedesktop.DBus.Error")) => {
                 Failure::Unreachable(e)
             }
@@ -132,6 +138,13 @@ fn main() -> ExitCode {
         Err(Failure::Unreachable(e)) => {
             eprintln!("toolcallctl: cannot reach toolcalld: {e}");
             ExitCode::from(3)
+        }
+        Err(Failure::Denied(e)) => {
+            eprintln!(
+                "toolcallctl: permission denied by the bus policy: {e}\n\
+                 (on the system bus only root and members of group toolcall may call toolcalld)"
+            );
+            ExitCode::from(4)
         }
     }
 }
