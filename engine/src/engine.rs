@@ -274,6 +274,33 @@ impl Engine {
         self.user_turn(toolset, &mut conversation, query, options)
     }
 
+    /// Greedy decoding of one query's answer *without* the grammar, to measure what the
+    /// constraints add (`toolcall-eval --unconstrained`). Returns the raw text up to
+    /// `<|im_end|>`; it may not be JSON at all. Not served over D-Bus.
+    pub fn generate_unconstrained(&self, toolset: &Toolset, query: &str, options: &CallOptions) -> Result<String> {
+        self.check_query(query)?;
+        let turn = prompt::render_user(query, options.facts.as_deref());
+        let mut state = Conversation::start(toolset).state;
+        let max_new_tokens = options.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS);
+        let end = [
+            self.manifest().special_tokens.im_end,
+            self.manifest().special_tokens.eos,
+        ];
+        let mut logits = self.decoder.forward(&mut state, &self.tokenize(&turn)?)?;
+        let mut generated = Vec::new();
+        while generated.len() < max_new_tokens {
+            let token = (0..logits.len())
+                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+                .ok_or_else(|| Error::Internal("empty logits".into()))? as u32;
+            if end.contains(&token) {
+                break;
+            }
+            generated.push(token);
+            logits = self.decoder.forward(&mut state, &[token])?;
+        }
+        Ok(String::from_utf8_lossy(&self.tok_env.tok_trie().decode_ext(&generated, false)).into_owned())
+    }
+
     /// Starts a conversation on a toolset.
     pub fn open_session(&self, toolset: Arc<Toolset>) -> Session {
         let conversation = Conversation::start(&toolset);

@@ -1,20 +1,30 @@
 //! toolcall-eval: accuracy of a bundle on a JSON-lines evaluation set, through the engine
 //! exactly as the daemon serves it (prompt, grammar, greedy decoding).
 //!
-//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N]
+//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--predictions OUT.jsonl] [--unconstrained]
 //!
-//! Input lines: `{"tools": [...], "facts": "..."?, "query": "...", "answer": [calls], "kind": "..."?}`.
+//! Input lines: `{"id"?, "tools": [...], "facts": "..."?, "query": "...", "answer": [calls], "kind": "..."?}`.
 //! A case is correct when the set of calls equals the expected set (names and arguments, as
 //! JSON values). Prints one JSON summary on stdout: accuracy overall and per kind (home,
 //! general, multi, negative: inferred when `kind` is absent), latency, tokens.
+//!
+//! Cases run on `--jobs` threads (default 1) sharing one engine; a tool list is compiled once
+//! and reused by later cases with the same tools, as the daemon's cache does, so a case's
+//! time includes compiling its tools only when it was the first to use them.
+//! `--predictions` writes one line per case, in input order: `{"id", "function_calls",
+//! "error", "total_ms"}` (scored by other checkers, e.g. `model/eval/bfcl.py`).
+//! `--unconstrained` decodes without the grammar and parses the text as the answer (a case
+//! whose text is not a JSON array of calls counts as wrong): it measures what the constraints add.
 
-use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use toolcall_engine::{CallOptions, Engine, EngineLimits};
+use toolcall_engine::{CallOptions, Engine, EngineLimits, Error, Toolset};
 
 fn kind_of(case: &Value) -> String {
     if let Some(k) = case["kind"].as_str() {
@@ -35,17 +45,93 @@ fn canonical(calls: &[Value]) -> Vec<String> {
     v
 }
 
+/// Parses unconstrained output: a JSON array of `{"name", "arguments"}` objects.
+fn parse_free_text(text: &str) -> Result<Vec<Value>, String> {
+    let calls: Vec<Value> = serde_json::from_str(text.trim()).map_err(|e| format!("not a JSON array: {e}"))?;
+    calls
+        .into_iter()
+        .map(|c| match (&c["name"], &c["arguments"]) {
+            (Value::String(name), args @ Value::Object(_)) => Ok(json!({"name": name, "arguments": args})),
+            _ => Err(format!("not a call: {c}")),
+        })
+        .collect()
+}
+
+/// What one case produced.
+struct Outcome {
+    /// The answer text, or the engine's error.
+    text: Result<String, Error>,
+    /// Parsed calls, or why there are none.
+    calls: Result<Vec<Value>, String>,
+    ms: f64,
+}
+
+struct Evaluator {
+    engine: Engine,
+    unconstrained: bool,
+    toolsets: Mutex<HashMap<String, Arc<Toolset>>>,
+}
+
+impl Evaluator {
+    fn toolset(&self, tools: &str) -> Result<Arc<Toolset>, Error> {
+        if let Some(t) = self.toolsets.lock().unwrap().get(tools) {
+            return Ok(t.clone());
+        }
+        let toolset = Arc::new(self.engine.compile_toolset(tools)?);
+        self.toolsets.lock().unwrap().insert(tools.to_string(), toolset.clone());
+        Ok(toolset)
+    }
+
+    fn run(&self, case: &Value) -> Outcome {
+        let started = Instant::now();
+        let tools = serde_json::to_string(&case["tools"]).unwrap();
+        let query = case["query"].as_str().unwrap_or_default();
+        let options = CallOptions {
+            facts: case["facts"].as_str().map(str::to_string),
+            ..CallOptions::default()
+        };
+        let answered = self.toolset(&tools).and_then(|toolset| {
+            if self.unconstrained {
+                let text = self.engine.generate_unconstrained(&toolset, query, &options)?;
+                let calls = parse_free_text(&text);
+                Ok((text, calls))
+            } else {
+                let result = self.engine.call(&toolset, query, &options)?;
+                let calls = result
+                    .function_calls
+                    .iter()
+                    .map(|c| json!({"name": c.name, "arguments": c.arguments}))
+                    .collect();
+                Ok((result.text, Ok(calls)))
+            }
+        });
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match answered {
+            Ok((text, calls)) => Outcome {
+                text: Ok(text),
+                calls,
+                ms,
+            },
+            Err(e) => Outcome {
+                calls: Err(e.to_string()),
+                text: Err(e),
+                ms,
+            },
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N]");
+        eprintln!(
+            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--predictions OUT.jsonl] [--unconstrained]"
+        );
         std::process::exit(2);
     }
-    let limit = args
-        .iter()
-        .position(|a| a == "--limit")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok());
+    let flag_value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let limit = flag_value("--limit").and_then(|n| n.parse().ok());
+    let jobs: usize = flag_value("--jobs").and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
     let engine = Engine::load(&PathBuf::from(&args[1]), EngineLimits::default()).unwrap_or_else(|e| {
         eprintln!("toolcall-eval: {e}");
         std::process::exit(1)
@@ -54,54 +140,78 @@ fn main() {
         eprintln!("toolcall-eval: {}: {e}", args[2]);
         std::process::exit(2)
     });
-    let mut per_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let (mut total_ms, mut n, mut errors) = (0.0, 0usize, 0usize);
-    let started = Instant::now();
-    for line in std::io::BufReader::new(file)
+    let cases: Vec<Value> = std::io::BufReader::new(file)
         .lines()
         .map_while(Result::ok)
         .take(limit.unwrap_or(usize::MAX))
-    {
-        let case: Value = serde_json::from_str(&line).expect("eval line is JSON");
-        let tools = serde_json::to_string(&case["tools"]).unwrap();
-        let options = CallOptions {
-            facts: case["facts"].as_str().map(str::to_string),
-            ..CallOptions::default()
-        };
-        let t = Instant::now();
-        let got = engine
-            .compile_toolset(&tools)
-            .and_then(|toolset| engine.call(&toolset, case["query"].as_str().unwrap_or_default(), &options));
-        total_ms += t.elapsed().as_secs_f64() * 1000.0;
-        n += 1;
+        .map(|line| serde_json::from_str(&line).expect("eval line is JSON"))
+        .collect();
+    let evaluator = Evaluator {
+        engine,
+        unconstrained: args.iter().any(|a| a == "--unconstrained"),
+        toolsets: Mutex::new(HashMap::new()),
+    };
+
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..cases.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = cases.get(i) else { break };
+                    let outcome = evaluator.run(case);
+                    outcomes.lock().unwrap()[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    let outcomes: Vec<Outcome> = outcomes.into_inner().unwrap().into_iter().map(Option::unwrap).collect();
+
+    let mut predictions = flag_value("--predictions").map(|path| {
+        std::io::BufWriter::new(std::fs::File::create(path).unwrap_or_else(|e| {
+            eprintln!("toolcall-eval: {path}: {e}");
+            std::process::exit(2)
+        }))
+    });
+    let mut per_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let (mut total_ms, mut errors) = (0.0, 0usize);
+    for (case, outcome) in cases.iter().zip(&outcomes) {
+        total_ms += outcome.ms;
+        if let Err(e) = &outcome.text {
+            errors += 1;
+            eprintln!("error on {:?}: {e}", case["query"]);
+        }
         let expected = canonical(case["answer"].as_array().map(Vec::as_slice).unwrap_or_default());
-        let correct = match &got {
-            Ok(result) => {
-                let calls: Vec<Value> = result
-                    .function_calls
-                    .iter()
-                    .map(|c| json!({"name": c.name, "arguments": c.arguments}))
-                    .collect();
-                canonical(&calls) == expected
-            }
-            Err(e) => {
-                errors += 1;
-                eprintln!("error on {:?}: {e}", case["query"]);
-                false
-            }
-        };
+        let correct = outcome.calls.as_ref().is_ok_and(|calls| canonical(calls) == expected);
+        if let Some(out) = predictions.as_mut() {
+            let (calls, error) = match &outcome.calls {
+                Ok(calls) => (calls.clone(), None),
+                Err(why) => (Vec::new(), Some(why.clone())),
+            };
+            let line = json!({"id": case["id"], "function_calls": calls, "error": error, "total_ms": outcome.ms});
+            writeln!(out, "{line}").expect("write predictions");
+        }
         if !correct && std::env::var_os("TOOLCALL_EVAL_VERBOSE").is_some() {
-            let text = got.as_ref().map(|r| r.text.clone()).unwrap_or_else(|e| e.to_string());
+            let text = match &outcome.text {
+                Ok(text) => text.clone(),
+                Err(e) => e.to_string(),
+            };
             eprintln!(
                 "MISS {:?}\n  expected {}\n  got      {text}",
                 case["query"],
                 serde_json::to_string(&case["answer"]).unwrap()
             );
         }
-        let entry = per_kind.entry(kind_of(&case)).or_default();
+        let entry = per_kind.entry(kind_of(case)).or_default();
         entry.0 += usize::from(correct);
         entry.1 += 1;
     }
+    if let Some(mut out) = predictions {
+        out.flush().expect("write predictions");
+    }
+    let n = cases.len();
     let correct: usize = per_kind.values().map(|(c, _)| c).sum();
     let kinds: BTreeMap<String, Value> = per_kind
         .iter()
@@ -113,9 +223,11 @@ fn main() {
         })
         .collect();
     let summary = json!({
-        "bundle": engine.manifest().name,
+        "bundle": evaluator.engine.manifest().name,
+        "constrained": !evaluator.unconstrained,
         "eval_file": args[2],
         "cases": n,
+        "jobs": jobs,
         "accuracy": correct as f64 / n.max(1) as f64,
         "errors": errors,
         "per_kind": kinds,
