@@ -1,13 +1,15 @@
 //! toolcall-eval: accuracy of a bundle on a JSON-lines evaluation set, through the engine
 //! exactly as the daemon serves it (prompt, grammar, greedy decoding).
 //!
-//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--predictions OUT.jsonl] [--unconstrained]
+//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--predictions OUT.jsonl] [--unconstrained]
 //!
 //! Input lines: `{"id"?, "tools": [...], "facts": "..."?, "query": "...", "answer": [calls], "kind": "..."?}`.
 //! A case is correct when the set of calls equals the expected set (names and arguments, as
 //! JSON values). Prints one JSON summary on stdout: accuracy overall and per kind (home,
 //! general, multi, negative: inferred when `kind` is absent), latency, tokens.
 //!
+//! `--max-calls` and `--max-new-tokens` set the request options of every case (defaults as
+//! the daemon's: 3 calls, 256 tokens).
 //! Cases run on `--jobs` threads (default 1) sharing one engine; a tool list is compiled once
 //! and reused by later cases with the same tools, as the daemon's cache does, so a case's
 //! time includes compiling its tools only when it was the first to use them.
@@ -69,6 +71,8 @@ struct Outcome {
 struct Evaluator {
     engine: Engine,
     unconstrained: bool,
+    max_calls: Option<usize>,
+    max_new_tokens: Option<usize>,
     toolsets: Mutex<HashMap<String, Arc<Toolset>>>,
 }
 
@@ -88,6 +92,8 @@ impl Evaluator {
         let query = case["query"].as_str().unwrap_or_default();
         let options = CallOptions {
             facts: case["facts"].as_str().map(str::to_string),
+            max_calls: self.max_calls,
+            max_new_tokens: self.max_new_tokens,
             ..CallOptions::default()
         };
         let answered = self.toolset(&tools).and_then(|toolset| {
@@ -125,7 +131,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
         eprintln!(
-            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--predictions OUT.jsonl] [--unconstrained]"
+            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--predictions OUT.jsonl] [--unconstrained]"
         );
         std::process::exit(2);
     }
@@ -149,6 +155,8 @@ fn main() {
     let evaluator = Evaluator {
         engine,
         unconstrained: args.iter().any(|a| a == "--unconstrained"),
+        max_calls: flag_value("--max-calls").and_then(|n| n.parse().ok()),
+        max_new_tokens: flag_value("--max-new-tokens").and_then(|n| n.parse().ok()),
         toolsets: Mutex::new(HashMap::new()),
     };
 
