@@ -5,6 +5,7 @@
     scripts/yocto-layer.py --check    # exit 1 if the layer has drifted (run by the tests)
     scripts/yocto-layer.py --lint     # oelint-adv --release wrynose over the layer (tests too)
     scripts/yocto-layer.py --license  # print the LICENSE expression the recipe must carry
+    scripts/yocto-layer.py --check-files  # recipe FILES vs what `make install` lays out (tests)
 
 toolcalld-crates.inc is byte for byte what openembedded-core's cargo-update-recipe-crates class
 (`bitbake -c update_crates toolcalld`) writes: one `crate://crates.io/<name>/<version>` entry
@@ -20,6 +21,15 @@ per crates.io package of Cargo.lock, then `SRC_URI[<name>-<version>.sha256sum]` 
     needed elsewhere is taken. This step runs `cargo metadata --offline --locked`, so it
     needs the crates in cargo's local registry (any earlier build of the workspace).
 
+--check-files replays the recipe's do_install without BitBake: `make install` with the
+directory variables the recipe passes (poky's values, once with libdir /usr/lib and once with
+/usr/lib64 as a multilib distro has it) into a temporary DESTDIR, then the recipe's own
+`rm -f`/`rmdir` lines; then splits the files into packages the way package.bbclass does (first
+package in PACKAGES order whose FILES matches; bitbake.conf's default FILES; the unit named in
+SYSTEMD_SERVICE goes to its package as systemd.bbclass does). It fails on a file no package
+ships (BitBake's installed-vs-shipped QA error), on a FILES entry of the recipe that matches
+nothing, and when a file lands in another package than EXPECTED_PACKAGE says.
+
 --lint runs oelint-adv (PyPI; next to this interpreter, e.g. .venv/bin/oelint-adv) over the
 layer's recipes, classes and layer.conf and fails on any finding, at every severity, except
 the few listed in LINT_ACCEPTED below with their reasons.
@@ -27,11 +37,14 @@ the few listed in LINT_ACCEPTED below with their reasons.
 
 import argparse
 import difflib
+import fnmatch
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -290,18 +303,154 @@ def lint() -> int:
     return 1 if bad else 0
 
 
+# bitbake.conf defaults (openembedded-core) for the packages a recipe gets without asking.
+DEFAULT_PACKAGES = ["${PN}-src", "${PN}-dbg", "${PN}-staticdev", "${PN}-dev", "${PN}-doc", "${PN}-locale", "${PN}"]
+DEFAULT_FILES = {
+    "${PN}": "${bindir}/* ${sbindir}/* ${libexecdir}/* ${libdir}/lib*${SOLIBS} ${sysconfdir} "
+             "${sharedstatedir} ${localstatedir} ${base_bindir}/* ${base_sbindir}/* "
+             "${base_libdir}/*${SOLIBS} ${base_prefix}/lib/udev ${prefix}/lib/udev "
+             "${base_libdir}/udev ${libdir}/udev ${datadir}/${BPN} ${libdir}/${BPN}/* "
+             "${datadir}/pixmaps ${datadir}/applications ${datadir}/idl ${datadir}/omf "
+             "${datadir}/sounds ${libdir}/bonobo/servers",
+    "${PN}-dev": "${includedir} ${base_libdir}/lib*${SOLIBSDEV} ${libdir}/lib*${SOLIBSDEV} "
+                 "${libdir}/*.la ${libdir}/*.o ${libdir}/pkgconfig ${datadir}/pkgconfig "
+                 "${datadir}/aclocal ${base_libdir}/*.o ${libdir}/${BPN}/*.la ${base_libdir}/*.la "
+                 "${libdir}/cmake ${datadir}/cmake",
+    "${PN}-staticdev": "${libdir}/*.a ${base_libdir}/*.a ${libdir}/${BPN}/*.a",
+    "${PN}-dbg": "/usr/lib/debug /usr/lib/debug-static /usr/src/debug",
+    "${PN}-doc": "${docdir} ${mandir} ${infodir} ${datadir}/gtk-doc ${datadir}/gnome/help",
+}
+# poky's directory layout (meta/conf/bitbake.conf); libdir varies with multilib.
+POKY_DIRS = {
+    "prefix": "/usr", "exec_prefix": "/usr", "base_prefix": "", "bindir": "/usr/bin",
+    "sbindir": "/usr/sbin", "libexecdir": "/usr/libexec", "nonarch_libdir": "/usr/lib",
+    "base_bindir": "/bin", "base_sbindir": "/sbin", "includedir": "/usr/include",
+    "datadir": "/usr/share", "sysconfdir": "/etc", "sharedstatedir": "/com",
+    "localstatedir": "/var", "docdir": "/usr/share/doc", "mandir": "/usr/share/man",
+    "infodir": "/usr/share/info", "systemd_system_unitdir": "/usr/lib/systemd/system",
+    "systemd_user_unitdir": "/usr/lib/systemd/user", "PN": BPN, "BPN": BPN,
+    "SOLIBS": ".so.*", "SOLIBSDEV": ".so",
+}
+# Where each installed file must end up (paths with poky's default libdir).
+EXPECTED_PACKAGE = {
+    "/usr/bin/toolcalld": "toolcalld",
+    "/usr/bin/toolcallctl": "toolcalld-client",
+    "/usr/lib/libtoolcall.so.0": "toolcalld-client",
+    "/usr/lib/libtoolcall.so": "toolcalld-dev",
+    "/usr/include/toolcall.h": "toolcalld-dev",
+    "/usr/lib/pkgconfig/toolcall.pc": "toolcalld-dev",
+    "/usr/lib/systemd/system/toolcalld.service": "toolcalld",
+    "/usr/lib/sysusers.d/toolcalld.conf": "toolcalld",
+    "/etc/toolcalld/toolcalld.toml": "toolcalld",
+    "/usr/share/dbus-1/system.d/org.toolcalld.ToolCall1.conf": "toolcalld",
+    "/usr/share/dbus-1/system-services/org.toolcalld.ToolCall1.service": "toolcalld",
+}
+
+
+def expand(text: str, dirs: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: dirs.get(m[1], m[0]), text)
+
+
+def recipe_packaging(recipe_text: str) -> tuple[list[str], dict[str, list[str]], dict[str, str]]:
+    """(PACKAGES in order, FILES per package, SYSTEMD_SERVICE per package), unexpanded."""
+    value = r'"((?:[^"\\]|\\.)*)"'
+    packages = list(DEFAULT_PACKAGES)
+    for m in re.finditer(r"^PACKAGES\s*=\+\s*" + value, recipe_text, re.M):
+        packages = m[1].split() + packages
+    files = {p: DEFAULT_FILES.get(p, "").split() for p in packages}
+    recipe_files: dict[str, list[str]] = {}
+    for m in re.finditer(r"^FILES:(\S+)\s*(\+?=)\s*" + value, recipe_text, re.M | re.S):
+        entries = m[3].replace("\\\n", " ").split()
+        recipe_files.setdefault(m[1], []).extend(entries)
+        files[m[1]] = (files.get(m[1], []) if m[2] == "+=" else []) + entries
+    services = {m[1]: m[2] for m in re.finditer(r'^SYSTEMD_SERVICE:(\S+)\s*=\s*"([^"]*)"', recipe_text, re.M)}
+    for pkg, names in services.items():
+        files[pkg] = files.get(pkg, []) + [f"${{systemd_system_unitdir}}/{n}" for n in names.split()]
+    return packages, files, {"recipe_files": recipe_files}
+
+
+def replay_install(recipe_text: str, dirs: dict[str, str], destdir: Path) -> None:
+    """`make install` with the recipe's variables, then the recipe's rm/rmdir lines."""
+    body = re.search(r"^do_install\(\) \{\n(.*?)^\}", recipe_text, re.M | re.S)[1]
+    make = re.search(r"oe_runmake -C \$\{S\} install((?:[^\n]*\\\n)*[^\n]*)", body)[1]
+    assignments = {k: v for k, v in re.findall(r"(\w+)=(\S+)", make)}
+    assignments["DESTDIR"] = str(destdir)
+    assignments["TARGET_DIR"] = str(ROOT / "target" / "debug")
+    args = [f"{k}={expand(v, dirs)}" for k, v in assignments.items()]
+    subprocess.run(["make", "-s", "-C", str(ROOT), "install", *args], check=True, stdout=subprocess.DEVNULL)
+    removals = " ".join(m.replace("\\\n", " ") for m in re.findall(r"^\s*rm -f ((?:[^\n]*\\\n)*[^\n]*)", body, re.M))
+    for path in expand(removals, {**dirs, "D": str(destdir)}).split():
+        Path(path).unlink(missing_ok=True)
+    rmdirs = " ".join(m.replace("\\\n", " ") for m in re.findall(r"^\s*rmdir --ignore-fail-on-non-empty ((?:[^\n]*\\\n)*[^\n]*)", body, re.M))
+    for path in expand(rmdirs, {**dirs, "D": str(destdir)}).split():
+        if Path(path).is_dir() and not any(Path(path).iterdir()):
+            Path(path).rmdir()
+
+
+def matches(path: str, pattern: str) -> bool:
+    return path == pattern or path.startswith(pattern.rstrip("/") + "/") or fnmatch.fnmatchcase(path, pattern)
+
+
+def check_files() -> int:
+    recipe = next(RECIPE_DIR.glob(f"{BPN}_*.bb"))
+    text = recipe.read_text()
+    packages, files, extra = recipe_packaging(text)
+    problems = []
+    for libdir in ("/usr/lib", "/usr/lib64"):
+        dirs = {**POKY_DIRS, "libdir": libdir}
+        destdir = Path(tempfile.mkdtemp(prefix="toolcalld-destdir-"))
+        try:
+            replay_install(text, dirs, destdir)
+            installed = sorted("/" + p.relative_to(destdir).as_posix() for p in destdir.rglob("*")
+                               if p.is_file() or p.is_symlink())
+            empty_dirs = sorted("/" + p.relative_to(destdir).as_posix() for p in destdir.rglob("*")
+                                if p.is_dir() and not any(p.iterdir()))
+        finally:
+            shutil.rmtree(destdir)
+        owner = {}
+        for path in installed:
+            pkg = next((p for p in packages if any(matches(path, expand(f, dirs)) for f in files.get(p, []))), None)
+            if pkg is None:
+                problems.append(f"libdir={libdir}: {path} is installed but no package ships it")
+            else:
+                owner[path] = expand(pkg, dirs)
+        for path in empty_dirs:
+            problems.append(f"libdir={libdir}: empty directory {path} is installed")
+        for pkg, entries in extra["recipe_files"].items():
+            for entry in entries:
+                if not any(matches(path, expand(entry, dirs)) for path in installed):
+                    problems.append(f"libdir={libdir}: FILES:{pkg} entry {entry} matches no installed file")
+        for path, pkg in EXPECTED_PACKAGE.items():
+            path = path.replace("/usr/lib/libtoolcall", f"{libdir}/libtoolcall").replace(
+                "/usr/lib/pkgconfig", f"{libdir}/pkgconfig")
+            if owner.get(path) != pkg:
+                problems.append(f"libdir={libdir}: {path} should be in {pkg}, is in {owner.get(path)}")
+        if libdir == "/usr/lib":
+            for path in installed:
+                print(f"  {owner.get(path, '(unshipped)'):18} {path}")
+    for line in problems:
+        print(line, file=sys.stderr)
+    if not problems:
+        print(f"{recipe.name}: every installed file is shipped, in the package it belongs to "
+              f"(libdir /usr/lib and /usr/lib64); every FILES entry matches")
+    return 1 if problems else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 if the layer has drifted")
     mode.add_argument("--lint", action="store_true", help="run oelint-adv over the layer")
     mode.add_argument("--license", action="store_true", help="print the recipe's LICENSE value")
+    mode.add_argument("--check-files", action="store_true", help="recipe FILES vs `make install` (needs target/debug)")
     args = ap.parse_args()
     cargo = os.environ.get("CARGO", "cargo")
     if args.check:
         return check(cargo)
     if args.lint:
         return lint()
+    if args.check_files:
+        return check_files()
     if args.license:
         print(license_expression(cargo))
         return 0

@@ -1,6 +1,8 @@
 //! The Yocto layer (yocto-layer/) stays in step with the workspace and lint-clean:
 //! scripts/yocto-layer.py --check (crate list = Cargo.lock, recipe version and LICENSE) and
-//! --lint (oelint-adv --release wrynose). Both run offline.
+//! --lint (oelint-adv --release wrynose), and --check-files (the recipe's do_install replayed
+//! with `make install` into a temporary DESTDIR: every file shipped, by the right package,
+//! every FILES entry used). All run offline; BitBake itself is not available here.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,4 +42,10 @@ fn crate_list_version_and_license_match_the_workspace() {
 #[test]
 fn layer_is_oelint_clean() {
     run_script("--lint");
+}
+
+#[test]
+fn recipe_ships_every_installed_file_in_the_right_package() {
+    toolcalld_tests::binary("toolcalld"); // make install takes the binaries from target/debug
+    run_script("--check-files");
 }
