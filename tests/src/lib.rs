@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/`, where cargo put the workspace's binaries.
+/// `target/<profile>/`, where cargo put the workspace's binaries (seen from a test in
+/// `target/<profile>/deps/` or from a binary in `target/<profile>/`).
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("target/<profile>/...");
+    if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>/deps").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// A workspace binary; panics with the fix if it was not built.
