@@ -34,7 +34,6 @@ pub enum ErrorKind {
     Cancelled,
     ModelError,
     Internal,
-    NotFound,
     AccessDenied,
     /// Another D-Bus error (e.g. `org.freedesktop.DBus.Error.ServiceUnknown`), by name.
     Other(String),
@@ -84,7 +83,6 @@ impl From<zbus::Error> for Error {
                     Some("Cancelled") => ErrorKind::Cancelled,
                     Some("ModelError") => ErrorKind::ModelError,
                     Some("Internal") => ErrorKind::Internal,
-                    Some("NotFound") => ErrorKind::NotFound,
                     Some("AccessDenied") => ErrorKind::AccessDenied,
                     _ => ErrorKind::Other(name.clone()),
                 };

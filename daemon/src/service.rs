@@ -335,6 +335,11 @@ fn engine_error(e: EngineError) -> ToolCallError {
     }
 }
 
+/// The object a method was called on, for the request's log line.
+fn object_path(header: &Header<'_>) -> String {
+    header.path().map_or_else(|| "?".into(), |p| p.to_string())
+}
+
 fn error_summary(e: &ToolCallError) -> String {
     use zbus::DBusError;
     e.name().to_string()
@@ -358,10 +363,11 @@ impl Manager {
         let caller = Shared::sender(&header)?;
         let started = Instant::now();
         let shared = self.shared.clone();
+        let key = toolcall_engine::engine::tools_key(&tools_json);
+        let what = format!("Call tools={}", &key[..12.min(key.len())]);
         let (result, queue_ms) = self
             .shared
-            .run(&caller, "Call", &options, move |engine, options| {
-                let key = toolcall_engine::engine::tools_key(&tools_json);
+            .run(&caller, &what, &options, move |engine, options| {
                 let cached = shared.cache.lock().expect("cache lock").get(&key);
                 let toolset = match cached {
                     Some(t) => t,
@@ -460,9 +466,12 @@ impl ToolsetObject {
         let toolset = self.toolset.clone();
         let (result, queue_ms) = self
             .shared
-            .run(&caller, "Toolset.Call", &options, move |engine, options| {
-                engine.call(&toolset, &query, options)
-            })
+            .run(
+                &caller,
+                &format!("Toolset.Call {}", object_path(&header)),
+                &options,
+                move |engine, options| engine.call(&toolset, &query, options),
+            )
             .await?;
         Ok(self.shared.result_json(result, queue_ms, started))
     }
@@ -483,9 +492,12 @@ impl ToolsetObject {
         let toolset = self.toolset.clone();
         let (session, _) = self
             .shared
-            .run(&caller, "OpenSession", &Options::new(), move |engine, _| {
-                Ok(engine.open_session(toolset))
-            })
+            .run(
+                &caller,
+                &format!("OpenSession {}", object_path(&header)),
+                &Options::new(),
+                move |engine, _| Ok(engine.open_session(toolset)),
+            )
             .await
             .inspect_err(|_| self.shared.forget_object(&caller, &path))?;
         let object = SessionObject {
@@ -539,9 +551,12 @@ impl SessionObject {
         let session = self.session.clone();
         let (result, queue_ms) = self
             .shared
-            .run(&caller, "Session.Send", &options, move |engine, options| {
-                engine.send(&mut session.lock().expect("session lock"), &text, options)
-            })
+            .run(
+                &caller,
+                &format!("Session.Send {}", object_path(&header)),
+                &options,
+                move |engine, options| engine.send(&mut session.lock().expect("session lock"), &text, options),
+            )
             .await?;
         Ok(self.shared.result_json(result, queue_ms, started))
     }
@@ -560,7 +575,7 @@ impl SessionObject {
             .shared
             .run(
                 &caller,
-                "Session.SubmitToolResults",
+                &format!("Session.SubmitToolResults {}", object_path(&header)),
                 &options,
                 move |engine, options| {
                     engine.submit_tool_results(&mut session.lock().expect("session lock"), &results_json, options)
@@ -574,10 +589,15 @@ impl SessionObject {
         let caller = check_owner(&self.owner, &header)?;
         let session = self.session.clone();
         self.shared
-            .run(&caller, "Session.Reset", &Options::new(), move |engine, _| {
-                engine.reset_session(&mut session.lock().expect("session lock"));
-                Ok(())
-            })
+            .run(
+                &caller,
+                &format!("Session.Reset {}", object_path(&header)),
+                &Options::new(),
+                move |engine, _| {
+                    engine.reset_session(&mut session.lock().expect("session lock"));
+                    Ok(())
+                },
+            )
             .await?;
         Ok(())
     }

@@ -48,8 +48,6 @@ pub enum ToolCallError {
     Cancelled(String),
     ModelError(String),
     Internal(String),
-    /// The object was released or never existed.
-    NotFound(String),
     /// The object belongs to another client.
     AccessDenied(String),
 }
