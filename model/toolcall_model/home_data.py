@@ -4,7 +4,12 @@ Sentences are expanded at random from the `home-assistant-intents` templates (Py
 upstream data) with a synthetic home (areas and named devices drawn per example), parsed back
 with `hassil`, and kept only if they parse to the intent and values they were made from. Each
 kept sentence becomes a call to one of our naturally named tools (HassTurnOn on a lock becomes
-`lock`, not `turn_on`)."""
+`lock`, not `turn_on`).
+
+Templates that Home Assistant resolves from the speaker's room ("pause the music", "next
+track", "turn on the lights in here") are parsed with a placeholder context area, and the call
+carries only what was said: no area, no device. Some device names contain an area word
+("kitchen lamp"), so the model has to copy names from the facts instead of splitting them."""
 
 from __future__ import annotations
 
@@ -19,12 +24,14 @@ AREAS = ["kitchen", "bedroom", "living room", "office", "garage", "bathroom", "h
          "kids room", "guest room", "basement", "porch", "laundry room", "study", "attic", "nursery"]
 DEVICES = {  # domain -> device names a home might give
     "light": ["ceiling light", "desk lamp", "floor lamp", "reading light", "bedside lamp", "porch light",
-              "strip lights", "chandelier", "night light", "pendant light"],
-    "switch": ["coffee maker", "heater", "kettle", "christmas tree", "dehumidifier", "printer"],
+              "strip lights", "chandelier", "night light", "pendant light", "kitchen lamp", "bedroom light",
+              "office lamp", "hallway light", "garden lights", "stair lights"],
+    "switch": ["coffee maker", "heater", "kettle", "christmas tree", "dehumidifier", "printer",
+               "patio heater", "bathroom fan switch", "aquarium pump"],
     "fan": ["ceiling fan", "desk fan", "tower fan"],
-    "lock": ["front door", "back door", "side gate", "garage entry"],
+    "lock": ["front door", "back door", "side gate", "garage entry", "patio door", "basement door"],
     "cover": ["garage door", "blinds", "curtains", "shutters", "skylight"],
-    "media_player": ["tv", "speaker", "soundbar", "radio"],
+    "media_player": ["tv", "speaker", "soundbar", "radio", "kitchen speaker", "bedroom tv"],
     "vacuum": ["robot vacuum", "roomba"],
 }
 
@@ -78,6 +85,8 @@ INTENTS = ["HassTurnOn", "HassTurnOff", "HassLightSet", "HassStartTimer", "HassC
            "HassVacuumStart", "HassFanSetSpeed"]
 ITEMS = ["milk", "eggs", "bread", "apples", "coffee", "toilet paper", "olive oil", "batteries", "dog food", "rice"]
 TIMER_NAMES = ["pasta", "pizza", "laundry", "tea", "eggs", "homework", "nap"]
+# Stands in for the speaker's room when a template needs it; never copied into a call.
+CONTEXT_AREA = "__speaker_area__"
 
 
 def _to_call(intent: str, ent: dict) -> dict | None:
@@ -88,6 +97,8 @@ def _to_call(intent: str, ent: dict) -> dict | None:
     def num(v):
         return int(v) if float(v).is_integer() else float(v)
 
+    if "floor" in ent:  # our tools have no floor argument
+        return None
     where = pick(("name", "device"), ("area", "area"))
     domain = ent.get("domain")
     if intent in ("HassTurnOn", "HassTurnOff"):
@@ -133,6 +144,16 @@ def _to_call(intent: str, ent: dict) -> dict | None:
     if intent == "HassFanSetSpeed":
         return {"name": "set_fan_speed", "arguments": {"speed": int(ent["fan_speed"]), **where}} if "fan_speed" in ent else None
     return None
+
+
+# Device domains whose HassTurnOn/HassTurnOff templates are drawn as if they were intents.
+DRAWN_ON_THEIR_OWN = ("lock", "cover")
+
+
+def _domains(block) -> list[str] | None:
+    """The device domains a template block takes, from its required context or fixed slots."""
+    wanted = (block.requires_context or {}).get("domain") or (block.slots or {}).get("domain")
+    return [wanted] if isinstance(wanted, str) else wanted
 
 
 class HomeGenerator:
@@ -194,23 +215,33 @@ class HomeGenerator:
         return {"areas": areas, "devices": devices}
 
     def example(self):
-        """(query, call, home): an intent drawn uniformly, retried until a sample round-trips."""
-        intent = self.rng.choice([i for i in INTENTS if self.templates[i]])
+        """(query, call, home): a (intent, domain) pair drawn uniformly, retried until a sample
+        round-trips. Locks and covers are drawn on their own: among HassTurnOn's many light
+        templates they would be rare."""
+        choices = [(i, None) for i in INTENTS if self.templates[i]] + [
+            (i, d) for i in ("HassTurnOn", "HassTurnOff") for d in DRAWN_ON_THEIR_OWN
+            if any(d in _domains(block) for _, block in self.templates[i])]
+        intent, domain = self.rng.choice(choices)
+        templates = [t for t in self.templates[intent] if domain is None or domain in _domains(t[1])]
         for _ in range(50):
-            found = self._try(intent)
+            found = self._try(intent, templates)
             if found:
                 return found
         return None
 
-    def _try(self, intent):
+    def _try(self, intent, templates):
         r = self.rng
         home = self.home()
-        sentence, block = r.choice(self.templates[intent])
-        domain = block.slots.get("domain") if block.slots else None
-        names = [n for dom, ns in home["devices"].items() if domain in (None, dom) for n in ns] or ["tv"]
+        sentence, block = r.choice(templates)
+        # Name templates say which device domains they take (requires_context); each device
+        # carries its domain as context, as Home Assistant's entity list does.
+        wanted = _domains(block)
+        domain_of = {n: dom for dom, ns in home["devices"].items() for n in ns if not wanted or dom in wanted}
+        if not domain_of:
+            return None
         lists = {
             "area": TextSlotList.from_strings(home["areas"]),
-            "name": TextSlotList.from_strings(names),
+            "name": TextSlotList.from_tuples([(n, n, {"domain": dom}) for n, dom in domain_of.items()]),
             "floor": TextSlotList.from_strings(["upstairs", "downstairs"]),
             "shopping_list_item": TextSlotList.from_strings(ITEMS),
             "timer_name": TextSlotList.from_strings(TIMER_NAMES),
@@ -221,10 +252,12 @@ class HomeGenerator:
             return None
         if "{" in text or not text:
             return None
-        result = recognize(text, self.intents, slot_lists=lists, language="en")
+        result = recognize(text, self.intents, slot_lists=lists, intent_context={"area": CONTEXT_AREA}, language="en")
         if result is None or result.intent.name != intent:
             return None
-        entities = {k: m.value for k, m in result.entities.items()}
+        entities = {k: m.value for k, m in result.entities.items() if m.value != CONTEXT_AREA}
+        if "name" in entities:
+            entities.setdefault("domain", domain_of.get(entities["name"]))
         call = _to_call(intent, entities)
         if call is None:
             return None

@@ -3,9 +3,13 @@
 
     python -m toolcall_model.make_dataset --out data/ --train 12000 --eval 500 --seed 20261126
 
-Mix: smart-home requests from Home Assistant intent templates (home_data), general tools from
-templates (general_data); distractor tools in every example; ~12% with the right tool removed
-(answer []); ~8% with two requests in one utterance (two calls). The home's areas and device
+Mix (DOMAIN_SHARE): smart-home requests from Home Assistant intent templates (home_data),
+assistant tools from templates (general_data), and a catalogue of API/library functions
+(api_data, which also asks for the same function several times in one request: parallel
+calls); distractor tools in most examples (API requests sometimes offer only the right one);
+~12% with the right tool removed (answer []); two requests for different tools in one
+utterance in 8% of home/general examples (TWO_REQUESTS; 20% of API examples as well in the
+v4 experiment, docs/MODEL.md). The home's areas and device
 names travel as facts, as they will at run time. The evaluation split uses held-out Home
 Assistant templates and other seeds. Every gold call is validated against its tool's schema.
 Render with `toolcall-render` (the engine's own renderer) before training."""
@@ -21,9 +25,18 @@ from pathlib import Path
 
 import jsonschema
 
-from . import general_data, home_data
+from . import api_data, general_data, home_data
 
-ALL_TOOLS = {**{k: ("home", v) for k, v in home_data.TOOLS.items()}, **{k: ("general", v) for k, v in general_data.TOOLS.items()}}
+ALL_TOOLS = {
+    **{k: ("home", v) for k, v in home_data.TOOLS.items()},
+    **{k: ("general", v) for k, v in general_data.TOOLS.items()},
+    **{k: ("api", v) for k, v in api_data.TOOLS.items()},
+}
+# Share of examples per source: smart home, the general assistant tools, the API catalogue.
+DOMAIN_SHARE = {"home": 0.45, "general": 0.15, "api": 0.40}
+# Share of utterances that hold two requests for different tools (each API one may itself be
+# parallel: several calls of each of two functions).
+TWO_REQUESTS = {"home": 0.08, "general": 0.08, "api": 0.0}
 
 
 def tool_json(name: str) -> dict:
@@ -41,43 +54,68 @@ def facts_for(home: dict | None, today: dt.date, r: random.Random) -> str:
     return "; ".join(parts)
 
 
+def request(domain: str, r: random.Random, today: dt.date, home_gen: home_data.HomeGenerator):
+    """(query, calls, home or None) for one spoken request, or None when the generator gave up."""
+    if domain == "home":
+        got = home_gen.example()
+        if got is None:
+            return None
+        query, call, home = got
+        return query, [call], home
+    if domain == "general":
+        query, call = general_data.example(r, today)
+        return query, [call], None
+    query, calls = api_data.example(r, today)
+    return query, calls, None
+
+
 def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counter]:
     r = random.Random(seed)
     home_gen = home_data.HomeGenerator(seed + 1, split)
     out, counts = [], collections.Counter()
     while len(out) < n:
         today = dt.date(2026, 1, 1) + dt.timedelta(days=r.randrange(730))
-        domain = "home" if r.random() < 0.7 else "general"
+        domain = r.choices(list(DOMAIN_SHARE), weights=list(DOMAIN_SHARE.values()))[0]
         requests, home = [], None
-        for _ in range(2 if r.random() < 0.08 else 1):
-            if domain == "home":
-                got = home_gen.example()
-                if got is None:
-                    break
-                query, call, h = got
-                home = home or h
-            else:
-                query, call = general_data.example(r, today)
-            requests.append((query, call))
-        if not requests or len({c["name"] for _, c in requests}) != len(requests):
+        for _ in range(2 if TWO_REQUESTS[domain] and r.random() < TWO_REQUESTS[domain] else 1):
+            got = request(domain, r, today, home_gen)
+            if got is None:
+                break
+            query, calls, h = got
+            home = home or h
+            requests.append((query, calls))
+        # Two requests in one utterance must ask for different tools.
+        if not requests or len(requests) > 1 and requests[0][1][0]["name"] == requests[1][1][0]["name"]:
             continue
-        gold_names = [c["name"] for _, c in requests]
+        gold_calls = [c for _, calls in requests for c in calls]
+        gold_names = list(dict.fromkeys(c["name"] for c in gold_calls))
         pool = [t for t in ALL_TOOLS if t not in gold_names]
         same = [t for t in pool if ALL_TOOLS[t][0] == domain]
-        distractors = r.sample(same, min(len(same), r.randint(2, 5))) + r.sample(pool, r.randint(0, 2))
+        low = 0 if domain == "api" else 2
+        distractors = r.sample(same, min(len(same), r.randint(low, 5))) + r.sample(pool, r.randint(0, 2))
         offered = list(dict.fromkeys(gold_names + distractors))
         negative = len(requests) == 1 and r.random() < 0.12
         if negative:
-            offered.remove(gold_names[0])
+            for name in gold_names:
+                offered.remove(name)
+            if not offered:
+                offered = r.sample(pool, r.randint(1, 3))
         r.shuffle(offered)
-        answer = [] if negative else [c for _, c in requests]
+        answer = [] if negative else gold_calls
         for call in answer:
             jsonschema.validate(call["arguments"], ALL_TOOLS[call["name"]][1]["parameters"])
         joiner = r.choice([" and ", " and then ", ", also ", ". "])
         query = joiner.join(q for q, _ in requests)
         out.append({"tools": [tool_json(t) for t in offered], "facts": facts_for(home, today, r),
                     "query": query, "answer": answer})
-        counts["negative" if negative else ("multi" if len(answer) > 1 else domain)] += 1
+        if negative:
+            counts["negative"] += 1
+        elif len(requests) > 1:
+            counts["multi"] += 1
+        elif len(answer) > 1:
+            counts["parallel"] += 1
+        else:
+            counts[domain] += 1
     return out, counts
 
 

@@ -153,3 +153,41 @@ async fn one_request_through_every_client() {
     );
     validate(&parse(&stdout));
 }
+
+/// The model-quality issue's end-to-end check: plain voice-assistant requests (timers, lights,
+/// volume, weather, shopping list, media, lock, thermostat) through the daemon with the home's
+/// facts, each answered with exactly the expected call. The same file is scored by
+/// `toolcall-eval` (docs/MODEL.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_assistant_requests_get_exact_calls() {
+    let cases: Vec<serde_json::Value> = include_str!("../../model/eval/assistant_requests.jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(cases.len() >= 12);
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(&bus, &bundle(DEFAULT), "");
+    let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
+    let toolset = client.register_toolset(&cases[0]["tools"].to_string()).await.unwrap();
+    let mut misses = Vec::new();
+    for case in &cases {
+        assert_eq!(case["tools"], cases[0]["tools"], "one tool list for all requests");
+        let options = CallOptions {
+            facts: case["facts"].as_str().map(str::to_string),
+            ..CallOptions::default()
+        };
+        let query = case["query"].as_str().unwrap();
+        let result = toolset.call(query, &options).await.unwrap();
+        let got = serde_json::to_value(&result.function_calls).unwrap();
+        if got != case["answer"] {
+            misses.push(format!("{query:?}: expected {}, got {got}", case["answer"]));
+        }
+    }
+    assert!(
+        misses.is_empty(),
+        "{} of {} requests missed:\n{}",
+        misses.len(),
+        cases.len(),
+        misses.join("\n")
+    );
+}
