@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Cross-builds the workspace for aarch64-unknown-linux-gnu (Raspberry Pi 4/5, i.MX8) and runs
+# the engine's and the daemon's tests on the aarch64 binaries under qemu-user emulation.
+#
+#   scripts/test-aarch64.sh          # as root on Debian 12 x86_64, after scripts/setup.sh
+#
+# Route (../shared facts, "aarch64"): rustup here has only the x86_64 std, so the toolchain
+# comes from Debian: a trixie chroot with trixie-backports' rustc, cargo and
+# libstd-rust-dev:arm64, gcc-aarch64-linux-gnu, and the arm64 C library (multiarch), so
+# aarch64 programs find their loader and libraries at the usual paths. binfmt_misc runs
+# aarch64 executables through qemu-aarch64-static (registered with the F flag, so it works
+# inside the chroot): the tests start the aarch64 toolcalld themselves. The x86_64
+# dbus-daemon of the chroot is the bus.
+#
+# Cached between runs under $CACHE (default /var/cache/toolcalld-aarch64): the chroot, cargo's
+# registry and the target directory. First run: chroot ~5 min, cold build ~25-30 min on 2 cores.
+#
+# What runs on aarch64 (emulated): tokenizer parity with llama.cpp; logits of the tiny and
+# the default bundle against the numpy reference computed on x86_64 (model_parity: the same
+# tolerance as on x86_64, see engine/tests/model_parity.rs) and KV-cache parity; the grammar
+# property test on the tiny bundle (the first 20 of its 300 random schemas, same seed;
+# TOOLCALL_PROPERTY_CASES=300 for all); the D-Bus end-to-end tests with the tiny bundle (private
+# dbus-daemon, toolcalld, Rust clients, named errors); and one real-model call
+# through toolcalld + toolcallctl on a private bus, whose chosen call must equal the x86_64
+# build's answer to the same request. Emulated speed says nothing about a board's speed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${CACHE:-/var/cache/toolcalld-aarch64}
+CHROOT=$CACHE/chroot
+TARGET=aarch64-unknown-linux-gnu
+[ "$(id -u)" = 0 ] || { echo "run as root (debootstrap, chroot, binfmt_misc)" >&2; exit 1; }
+[ -f model/bundles/smollm2-135m-toolcall/bundle.json ] && [ -x target/debug/toolcallctl ] \
+  || { echo "run scripts/setup.sh first (bundles and the x86_64 build)" >&2; exit 1; }
+step() { printf '\n== %s\n' "$*"; }
+
+step "host: debootstrap, qemu-user-static, binfmt_misc"
+need=()
+for pkg in debootstrap qemu-user-static; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  # Debian's qemu-user-static registration, with F (open the interpreter now: works in chroots).
+  printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:F' \
+    > /proc/sys/fs/binfmt_misc/register
+fi
+
+step "chroot: Debian trixie with the aarch64 Rust toolchain ($CHROOT)"
+if [ ! -f "$CHROOT/.toolcalld-ready" ]; then
+  rm -rf "$CHROOT"
+  mkdir -p "$CACHE"
+  debootstrap --variant=minbase trixie "$CHROOT" http://deb.debian.org/debian
+  cat > "$CHROOT/etc/apt/sources.list" <<'EOF'
+deb http://deb.debian.org/debian trixie main
+deb http://deb.debian.org/debian trixie-updates main
+deb http://deb.debian.org/debian trixie-backports main
+EOF
+  chroot "$CHROOT" dpkg --add-architecture arm64
+  chroot "$CHROOT" apt-get update -qq
+  chroot "$CHROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie-backports \
+    rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc libc6-dev \
+    libc6:arm64 libgcc-s1:arm64 dbus-daemon ca-certificates pkg-config
+  touch "$CHROOT/.toolcalld-ready"
+fi
+# Certificate authorities the host trusts beyond Debian's (e.g. a company proxy's) reach
+# crates.io from the chroot too.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$CHROOT/usr/local/share/ca-certificates/"
+  chroot "$CHROOT" update-ca-certificates >/dev/null
+fi
+chroot "$CHROOT" rustc --version
+
+step "mounts"
+mkdir -p "$CHROOT/src" "$CHROOT/cache/cargo" "$CHROOT/cache/target" "$CACHE/cargo" "$CACHE/target"
+mounted=()
+bind() { mountpoint -q "$2" || { mount --bind "$1" "$2"; mounted+=("$2"); }; }
+cleanup() { for m in "${mounted[@]}"; do umount -l "$m" || true; done; }
+trap cleanup EXIT
+bind /proc "$CHROOT/proc"
+bind /dev "$CHROOT/dev"
+bind "$ROOT" "$CHROOT/src"
+bind "$CACHE/cargo" "$CHROOT/cache/cargo"
+bind "$CACHE/target" "$CHROOT/cache/target"
+mkdir -p "$CHROOT/tmp" && chmod 1777 "$CHROOT/tmp"
+
+in_chroot() {
+  chroot "$CHROOT" env -i PATH=/usr/bin:/bin HOME=/root CARGO_HOME=/cache/cargo \
+    CARGO_TARGET_DIR=/cache/target CARGO_BUILD_TARGET=$TARGET \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
+    TOOLCALLD_BUNDLES=/src/model/bundles RUST_BACKTRACE=1 TOOLCALL_PROPERTY_CASES=${TOOLCALL_PROPERTY_CASES:-20} \
+    bash -c "cd /src && $*"
+}
+
+step "cross-build ($TARGET)"
+started=$(date +%s)
+in_chroot cargo build --workspace --all-targets --locked
+echo "build: $(( $(date +%s) - started )) s"
+file "$CACHE/target/$TARGET/debug/toolcalld" 2>/dev/null || true
+
+step "engine tests on aarch64 (emulated): tokenizer, tiny-bundle logits, grammar property"
+in_chroot cargo test --workspace --locked --test tokenizer_parity --test grammar_property
+in_chroot cargo test --workspace --locked --test model_parity tiny_bundle
+
+step "D-Bus end-to-end tests on aarch64 (emulated, tiny bundle)"
+# The Python example needs the host's venv: an x86_64-host check, skipped here. The fault
+# drills' timing windows assume native speed.
+in_chroot cargo test --workspace --locked --test service -- --skip python_voice_assistant_example_runs
+
+step "default bundle's logits on aarch64 against the numpy reference computed on x86_64"
+in_chroot cargo test --workspace --locked --test model_parity default_bundle
+
+step "one real-model call on aarch64 vs x86_64"
+query="turn off the desk lamp"
+tools=model/eval/assistant_requests.jsonl
+facts=$(head -1 $tools | .venv/bin/python -c 'import json,sys; print(json.loads(sys.stdin.readline())["facts"])')
+head -1 $tools | .venv/bin/python -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.readline())["tools"]))' > "$CHROOT/tmp/tools.json"
+cat > "$CHROOT/tmp/bus.conf" <<'EOF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=/tmp/aarch64-bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default"><allow send_destination="*"/><allow own="*"/></policy>
+</busconfig>
+EOF
+call_on() { # dir-with-binaries-inside-chroot label
+  in_chroot "rm -f /tmp/aarch64-bus; dbus-daemon --config-file=/tmp/bus.conf --nofork & bus=\$!; sleep 1;
+    $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall & d=\$!;
+    for i in \$(seq 600); do $1/toolcallctl --address unix:path=/tmp/aarch64-bus status >/dev/null 2>&1 && break; sleep 1; done;
+    $1/toolcallctl --address unix:path=/tmp/aarch64-bus call --tools /tmp/tools.json --facts '$facts' '$query' > /tmp/result-$2.json; rc=\$?;
+    kill \$d \$bus; exit \$rc"
+}
+call_on /src/target/debug x86_64
+call_on /cache/target/$TARGET/debug aarch64
+.venv/bin/python - "$CHROOT/tmp/result-x86_64.json" "$CHROOT/tmp/result-aarch64.json" <<'EOF'
+import json, sys
+x86, arm = (json.load(open(p)) for p in sys.argv[1:])
+print("x86_64 :", json.dumps(x86["function_calls"]), "confidence", round(x86["confidence"], 4))
+print("aarch64:", json.dumps(arm["function_calls"]), "confidence", round(arm["confidence"], 4))
+assert x86["function_calls"] == arm["function_calls"], "the chosen calls differ"
+assert abs(x86["confidence"] - arm["confidence"]) < 1e-3, "confidence differs by more than 1e-3"
+print("same call on both architectures")
+EOF
+echo "aarch64 tests passed"
