@@ -93,7 +93,7 @@ in_chroot() {
     CARGO_TARGET_DIR=/cache/target CARGO_BUILD_TARGET=$TARGET \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
     CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
-    TOOLCALLD_BUNDLES=/src/model/bundles RUST_BACKTRACE=1 TOOLCALL_PROPERTY_CASES=${TOOLCALL_PROPERTY_CASES:-20} \
+    RUST_BACKTRACE=1 TOOLCALL_PROPERTY_CASES=${TOOLCALL_PROPERTY_CASES:-20} \
     bash -c "cd /src && $*"
 }
 

@@ -162,6 +162,11 @@ impl Daemon {
             .env_remove("JOURNAL_STREAM")
             .env("RUST_BACKTRACE", "1")
             .stderr(log);
+        // The daemon reads TOOLCALLD_* as configuration (TOOLCALLD_BUNDLES is the harness's own):
+        // only the test's config file counts.
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TOOLCALLD_")) {
+            command.env_remove(k);
+        }
         for (k, v) in env {
             command.env(k, v);
         }
