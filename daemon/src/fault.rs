@@ -28,12 +28,11 @@ pub fn enabled() -> bool {
 }
 
 pub fn parse(text: &str) -> Result<Fault, ToolCallError> {
-    match text.split_once(':') {
-        None if text == "panic" => Ok(Fault::Panic),
-        None if text == "model_error" => Ok(Fault::ModelError),
-        Some(("stall", ms)) if ms.parse::<u64>().is_ok() => {
-            Ok(Fault::Stall(Duration::from_millis(ms.parse().expect("checked"))))
-        }
+    let stall_ms = text.strip_prefix("stall:").and_then(|ms| ms.parse().ok());
+    match (text, stall_ms) {
+        ("panic", _) => Ok(Fault::Panic),
+        ("model_error", _) => Ok(Fault::ModelError),
+        (_, Some(ms)) => Ok(Fault::Stall(Duration::from_millis(ms))),
         _ => Err(ToolCallError::InvalidOptions(format!(
             "test_fault {text:?}: expected panic, model_error or stall:<ms>"
         ))),

@@ -131,8 +131,12 @@ async fn a_stuck_worker_stops_the_watchdog_while_the_other_serves() {
     assert!(served(&call(&other, None).await), "the healthy worker did not serve");
 
     let mut daemon = tokio::task::spawn_blocking(move || {
-        std::thread::sleep(Duration::from_millis(13_500).saturating_sub(started.elapsed()));
-        daemon.drain_notifications();
+        // Keep reading: a full notify socket would block the daemon's next send, which then
+        // delivers a message composed before the stall was long enough.
+        while started.elapsed() < Duration::from_millis(13_500) {
+            daemon.drain_notifications();
+            std::thread::sleep(Duration::from_millis(50));
+        }
         daemon.expect_no_notification("WATCHDOG=1", Duration::from_millis(1500));
         daemon
     })
