@@ -53,13 +53,8 @@ impl Pool {
         let depth = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for index in 0..workers {
-            let (engine, receiver, heartbeats, busy, depth) = (
-                engine.clone(),
-                receiver.clone(),
-                heartbeats.clone(),
-                busy.clone(),
-                depth.clone(),
-            );
+            let (engine, receiver, heartbeats, busy) =
+                (engine.clone(), receiver.clone(), heartbeats.clone(), busy.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("toolcalld-worker-{index}"))
                 .spawn(move || {
@@ -68,10 +63,10 @@ impl Pool {
                         let next = receiver.lock().expect("queue lock").recv_timeout(IDLE_TICK);
                         match next {
                             Ok(job) => {
+                                // The job itself leaves the depth count, before it replies.
                                 busy[index].store(true, Ordering::Relaxed);
                                 job(&engine);
                                 busy[index].store(false, Ordering::Relaxed);
-                                depth.fetch_sub(1, Ordering::SeqCst);
                             }
                             Err(mpsc::RecvTimeoutError::Timeout) => {}
                             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -99,8 +94,12 @@ impl Pool {
         work: impl FnOnce(&Engine) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let depth = self.depth.clone();
         let job: Job = Box::new(move |engine| {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(engine)));
+            // Out of the count before the caller hears back: a QueueDepth read after the
+            // answer no longer includes this request.
+            depth.fetch_sub(1, Ordering::SeqCst);
             let _ = reply.send(outcome.map_err(|panic| {
                 let text = panic
                     .downcast_ref::<&str>()
