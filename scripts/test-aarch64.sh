@@ -101,16 +101,27 @@ step "cross-build ($TARGET)"
 started=$(date +%s)
 in_chroot cargo build --workspace --all-targets --locked
 echo "build: $(( $(date +%s) - started )) s"
-file "$CACHE/target/$TARGET/debug/toolcalld" 2>/dev/null || true
+
+step "glibc the aarch64 binaries need (Raspberry Pi OS bookworm has 2.36)"
+for bin in toolcalld toolcallctl; do
+  need=$(chroot "$CHROOT" aarch64-linux-gnu-objdump -T "/cache/target/$TARGET/debug/$bin" \
+    | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+  echo "$bin: highest symbol version $need"
+  [ "$(printf '%s\n' "$need" GLIBC_2.36 | sort -V | tail -1)" = GLIBC_2.36 ] \
+    || { echo "$bin needs $need, newer than bookworm's 2.36" >&2; exit 1; }
+done
 
 step "engine tests on aarch64 (emulated): tokenizer, tiny-bundle logits, grammar property"
 in_chroot cargo test --workspace --locked --test tokenizer_parity --test grammar_property
 in_chroot cargo test --workspace --locked --test model_parity tiny_bundle
 
 step "D-Bus end-to-end tests on aarch64 (emulated, tiny bundle)"
-# The Python example needs the host's venv: an x86_64-host check, skipped here. The fault
-# drills' timing windows assume native speed.
-in_chroot cargo test --workspace --locked --test service -- --skip python_voice_assistant_example_runs
+# The Python example needs the host's venv: an x86_64-host check, skipped here. Tests whose
+# timing assumes native speed are skipped too: the fault drills' windows, and sixteen clients
+# x ten calls, whose queued requests pass the 20 s request deadline under emulation (they get
+# Timeout, the right answer for an overloaded daemon, but not what that test expects).
+in_chroot cargo test --workspace --locked --test service -- \
+  --skip python_voice_assistant_example_runs --skip sixteen_clients_get_results_or_busy
 
 step "default bundle's logits on aarch64 against the numpy reference computed on x86_64"
 in_chroot cargo test --workspace --locked --test model_parity default_bundle
