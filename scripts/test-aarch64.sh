@@ -138,12 +138,16 @@ cat > "$CHROOT/tmp/bus.conf" <<'EOF'
   <type>session</type>
   <listen>unix:path=/tmp/aarch64-bus</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default"><allow send_destination="*"/><allow own="*"/></policy>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
 </busconfig>
 EOF
 call_on() { # dir-with-binaries-inside-chroot label
   in_chroot "rm -f /tmp/aarch64-bus; dbus-daemon --config-file=/tmp/bus.conf --nofork & bus=\$!; sleep 1;
-    $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall & d=\$!;
+    TOOLCALLD_REQUEST_TIMEOUT_MS=7200000 $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall & d=\$!;
     for i in \$(seq 600); do $1/toolcallctl --address unix:path=/tmp/aarch64-bus status >/dev/null 2>&1 && break; sleep 1; done;
     $1/toolcallctl --address unix:path=/tmp/aarch64-bus call --tools /tmp/tools.json --facts '$facts' '$query' > /tmp/result-$2.json; rc=\$?;
     kill \$d \$bus; exit \$rc"
