@@ -256,11 +256,16 @@ def check(cargo: str) -> int:
                             f"shipped crates need \"{want_lic}\" (scripts/yocto-layer.py "
                             "--license); update LICENSE and its comment")
 
-    for p in problems:
-        print(p, file=sys.stderr)
+    return report(problems, f"yocto layer in step with Cargo.lock ({want.count('crate://')} crates) "
+                            f"and version {version}")
+
+
+def report(problems: list[str], all_good: str) -> int:
+    """Prints the problems (stderr) or the all-good line; the exit status."""
+    for line in problems:
+        print(line, file=sys.stderr)
     if not problems:
-        print(f"yocto layer in step with Cargo.lock ({want.count('crate://')} crates) and "
-              f"version {version}")
+        print(all_good)
     return 1 if problems else 0
 
 
@@ -428,12 +433,8 @@ def check_files() -> int:
         if libdir == "/usr/lib":
             for path in installed:
                 print(f"  {owner.get(path, '(unshipped)'):18} {path}")
-    for line in problems:
-        print(line, file=sys.stderr)
-    if not problems:
-        print(f"{recipe.name}: every installed file is shipped, in the package it belongs to "
-              f"(libdir /usr/lib and /usr/lib64); every FILES entry matches")
-    return 1 if problems else 0
+    return report(problems, f"{recipe.name}: every installed file is shipped, in the package it "
+                            "belongs to (libdir /usr/lib and /usr/lib64); every FILES entry matches")
 
 
 def main() -> int:
