@@ -9,9 +9,9 @@ pub mod ffi;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-pub use toolcall_dbus::{CallResult, FunctionCall, Timings};
+pub use toolcall_dbus::{CallOptions, CallResult, FunctionCall, Timings};
 use toolcall_dbus::{SessionProxy, ToolCall1Proxy, ToolsetProxy};
-use zbus::{OwnedObjectPath, Variant};
+use zbus::OwnedObjectPath;
 
 /// Which bus to reach toolcalld on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,39 +116,6 @@ pub struct Tool {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     pub parameters: serde_json::Value,
-}
-
-/// Per-request options; `None` leaves the service's default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallOptions {
-    pub max_calls: Option<u32>,
-    pub allow_empty: Option<bool>,
-    pub max_new_tokens: Option<u32>,
-    pub timeout_ms: Option<u32>,
-    pub facts: Option<String>,
-}
-
-impl CallOptions {
-    fn to_wire(&self) -> HashMap<&str, Variant<'_>> {
-        let mut map = HashMap::new();
-        if let Some(v) = self.max_calls {
-            map.insert("max_calls", Variant::from(v));
-        }
-        if let Some(v) = self.allow_empty {
-            map.insert("allow_empty", Variant::from(v));
-        }
-        if let Some(v) = self.max_new_tokens {
-            map.insert("max_new_tokens", Variant::from(v));
-        }
-        if let Some(v) = self.timeout_ms {
-            map.insert("timeout_ms", Variant::from(v));
-        }
-        if let Some(v) = &self.facts {
-            map.insert("facts", Variant::from(v.as_str()));
-        }
-        map
-    }
 }
 
 /// Serialises tools for the JSON-taking methods.

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use toolcall_dbus::{CallResult, FunctionCall, SESSIONS_PATH, TOOLSETS_PATH, Timings, ToolCallError};
+use toolcall_dbus::{
+    CallOptions as WireOptions, CallResult, FunctionCall, ReceivedOptions, SESSIONS_PATH, TOOLSETS_PATH, Timings,
+    ToolCallError,
+};
 use toolcall_engine::{CallOptions, Engine, Error as EngineError};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
@@ -18,7 +21,7 @@ use crate::config::Settings;
 use crate::fault::{self, Fault};
 use crate::worker::{Pool, PoolError};
 
-type Options = HashMap<String, OwnedVariant>;
+type Options = ReceivedOptions;
 /// Spelled `Result` so zbus' interface macro sees a fallible method.
 type Result<T> = std::result::Result<T, ToolCallError>;
 
@@ -270,55 +273,18 @@ struct ParsedOptions {
 }
 
 fn parse_options(options: &Options) -> Result<ParsedOptions> {
-    fn wrong_type(key: &str, value: &OwnedVariant, signature: &str) -> ToolCallError {
-        ToolCallError::InvalidOptions(format!(
-            "option {key:?} must have D-Bus type {signature}, got {}",
-            value.value_signature()
-        ))
-    }
-    fn get_u32(key: &str, value: &OwnedVariant) -> Result<u32> {
-        value.downcast_ref::<u32>().map_err(|_| wrong_type(key, value, "u"))
-    }
-    let mut parsed = ParsedOptions {
-        engine: CallOptions::default(),
-        deadline_ms: None,
-        fault: None,
-    };
-    for (key, value) in options {
-        match key.as_str() {
-            "max_calls" => parsed.engine.max_calls = Some(get_u32(key, value)? as usize),
-            "allow_empty" => {
-                parsed.engine.allow_empty = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?)
-            }
-            "max_new_tokens" => parsed.engine.max_new_tokens = Some(get_u32(key, value)? as usize),
-            "timeout_ms" => {
-                let ms = get_u32(key, value)?;
-                if ms == 0 {
-                    return Err(ToolCallError::InvalidOptions("timeout_ms must be at least 1".into()));
-                }
-                parsed.deadline_ms = Some(ms as u64);
-            }
-            "facts" => {
-                parsed.engine.facts = Some(
-                    value
-                        .downcast_ref::<String>()
-                        .map_err(|_| wrong_type(key, value, "s"))?,
-                )
-            }
-            "test_fault" if fault::enabled() => {
-                let text = value
-                    .downcast_ref::<String>()
-                    .map_err(|_| wrong_type(key, value, "s"))?;
-                parsed.fault = Some(fault::parse(&text)?);
-            }
-            other => {
-                return Err(ToolCallError::InvalidOptions(format!(
-                    "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts)"
-                )));
-            }
-        }
-    }
-    Ok(parsed)
+    let (wire, test_fault) = WireOptions::from_wire(options, fault::enabled())?;
+    Ok(ParsedOptions {
+        engine: CallOptions {
+            max_calls: wire.max_calls.map(|n| n as usize),
+            allow_empty: wire.allow_empty,
+            max_new_tokens: wire.max_new_tokens.map(|n| n as usize),
+            facts: wire.facts,
+            ..CallOptions::default()
+        },
+        deadline_ms: wire.timeout_ms.map(u64::from),
+        fault: test_fault.as_deref().map(fault::parse).transpose()?,
+    })
 }
 
 fn engine_error(e: EngineError) -> ToolCallError {

@@ -21,10 +21,10 @@ use llguidance::{Matcher, ParserFactory};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use toktrie_hf_tokenizers::ByteTokenizer;
 
 use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Limit, Result};
+use crate::grammar::{GrammarTokenizer, load_tokenizer};
 use crate::model::{Decoder, DecoderState};
 use crate::prompt;
 use crate::tools::{Tool, ToolLimits, parse_tools};
@@ -182,27 +182,22 @@ impl Engine {
             message,
         };
         let arch = &bundle.manifest.architecture;
-        let mut byte_tokenizer = ByteTokenizer::from_file(bundle.tokenizer_path())
-            .map_err(|e| bundle_err(format!("tokenizer.json: {e:#}")))?;
-        let im_end = bundle.manifest.special_tokens.im_end;
-        if byte_tokenizer.hf_tokenizer.token_to_id("<|im_end|>") != Some(im_end) {
-            return Err(bundle_err(
-                "tokenizer.json and bundle.json disagree on <|im_end|>".into(),
-            ));
-        }
-        byte_tokenizer.set_eos_token(im_end);
-        let tokenizer = byte_tokenizer.hf_tokenizer.clone();
+        let GrammarTokenizer {
+            tokenizer,
+            tok_env,
+            factory,
+        } = load_tokenizer(
+            &bundle.tokenizer_path(),
+            arch.vocab_size,
+            bundle.manifest.special_tokens.im_end,
+        )
+        .map_err(bundle_err)?;
         let control_tokens: Vec<String> = tokenizer
             .get_added_tokens_decoder()
             .values()
             .filter(|t| t.special)
             .map(|t| t.content.clone())
             .collect();
-        let tok_env = byte_tokenizer
-            .into_tok_env(Some(arch.vocab_size))
-            .map_err(|e| bundle_err(format!("tokenizer.json: {e:#}")))?;
-        let mut factory = ParserFactory::new_simple(&tok_env).map_err(|e| Error::Internal(format!("{e:#}")))?;
-        factory.quiet();
         let decoder = Decoder::load(&bundle.model_path(), arch.vocab_size)?;
         let answer_end = encode(&tokenizer, prompt::ANSWER_END)?;
         Ok(Engine {

@@ -60,6 +60,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "runtime")]
     pub(crate) fn model(e: impl std::fmt::Display) -> Self {
         Error::Model(format!("{e:#}"))
     }

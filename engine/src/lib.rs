@@ -9,15 +9,23 @@
 //! - [`grammar`]: the answer grammar compiled by llguidance;
 //! - [`engine`]: toolsets (pre-filled prompt prefix), calls and multi-turn sessions.
 
+//!
+//! The feature `runtime` (on by default) brings the model and the engine, and with them tract.
+//! Without it the crate is the tool-schema compiler alone (tools, prompt, grammar), which is what
+//! the fuzz targets under `tests/fuzz/` build.
+
 pub mod bundle;
+#[cfg(feature = "runtime")]
 pub mod engine;
 pub mod error;
 pub mod grammar;
+#[cfg(feature = "runtime")]
 pub mod model;
 pub mod prompt;
 pub mod tools;
 
 pub use bundle::{Bundle, Manifest};
+#[cfg(feature = "runtime")]
 pub use engine::{CallOptions, CallResult, Engine, EngineLimits, FunctionCall, Session, Timings, Toolset};
 pub use error::{Error, Limit, Result};
 pub use tools::{Tool, ToolLimits};
