@@ -60,7 +60,7 @@ options = [
 ]
 for opts in options:
     seed("request_options", body.serialise((tool_lists[-1], "turn off the desk lamp", opts), 0, Endianness.little))
-print({t.name: len(list(t.iterdir())) for t in out.iterdir()}, "seed files")
+print("corpus inputs:", {t.name: len(list(t.iterdir())) for t in out.iterdir()})
 PY
 
 status=0

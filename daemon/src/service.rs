@@ -196,7 +196,7 @@ impl Shared {
         let (engine_options, fault) = (call_options.engine, call_options.fault);
         let outcome = self
             .pool
-            .run(move |engine| {
+            .run(Duration::from_millis(timeout_ms), move |engine| {
                 let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
                 // The caller may have left the bus while this waited in the queue.
                 if engine_options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
@@ -217,6 +217,9 @@ impl Shared {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(engine_error(e)),
             Err(PoolError::Busy) => Err(ToolCallError::Busy("the request queue is full; retry later".into())),
+            Err(PoolError::WouldMissDeadline { ahead, expected_ms }) => Err(ToolCallError::Busy(format!(
+                "{ahead} requests ahead: this one would end after ~{expected_ms} ms, past its {timeout_ms} ms deadline; retry later"
+            ))),
             Err(PoolError::ShuttingDown) => Err(ToolCallError::Busy("toolcalld is shutting down".into())),
             Err(PoolError::Panicked(m)) => Err(ToolCallError::Internal(format!("request failed: {m}"))),
         };

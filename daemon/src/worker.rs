@@ -1,7 +1,8 @@
 //! The inference pool: worker threads behind a bounded queue. Inference never runs on the bus
-//! executor; a full queue is refused at once (`Busy`) instead of letting callers time out; a
-//! panic inside a job becomes an error for that caller only; a heartbeat per worker lets the
-//! watchdog tell a stuck worker from an idle one.
+//! executor; a full queue is refused at once (`Busy`) instead of letting callers time out, and
+//! so is a request that the jobs ahead of it would push past its deadline (judged from the
+//! recent job time); a panic inside a job becomes an error for that caller only; a heartbeat
+//! per worker lets the watchdog tell a stuck worker from an idle one.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -18,6 +19,8 @@ type Job = Box<dyn FnOnce(&Engine) + Send>;
 pub enum PoolError {
     /// The queue is full.
     Busy,
+    /// The jobs ahead would, at the recent job time, finish this one after its deadline.
+    WouldMissDeadline { ahead: usize, expected_ms: u64 },
     /// The pool is shutting down.
     ShuttingDown,
     /// The job panicked; the message says where.
@@ -28,6 +31,8 @@ pub struct Pool {
     sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     /// Jobs queued or running.
     depth: Arc<AtomicUsize>,
+    /// Moving average of a job's run time in ms (f64 bits); 0 until a job has run.
+    job_ms: Arc<AtomicU64>,
     capacity: AtomicUsize,
     workers: usize,
     /// Per worker: milliseconds since `epoch` when it last showed life.
@@ -51,6 +56,7 @@ impl Pool {
         let heartbeats = Arc::new((0..workers).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
         let busy = Arc::new((0..workers).map(|_| AtomicBool::new(false)).collect::<Vec<_>>());
         let depth = Arc::new(AtomicUsize::new(0));
+        let job_ms = Arc::new(AtomicU64::new(0));
         let mut handles = Vec::new();
         for index in 0..workers {
             let (engine, receiver, heartbeats, busy) =
@@ -79,6 +85,7 @@ impl Pool {
         Arc::new(Pool {
             sender: Mutex::new(Some(sender)),
             depth,
+            job_ms,
             capacity: AtomicUsize::new(workers + queue_size),
             workers,
             heartbeats,
@@ -89,14 +96,18 @@ impl Pool {
     }
 
     /// Runs `work` on a worker and waits for its result without blocking the async executor.
+    /// With every worker taken, the job is refused unless it would finish within `budget`.
     pub async fn run<R: Send + 'static>(
         &self,
+        budget: Duration,
         work: impl FnOnce(&Engine) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let depth = self.depth.clone();
+        let (depth, job_ms) = (self.depth.clone(), self.job_ms.clone());
         let job: Job = Box::new(move |engine| {
+            let started = Instant::now();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(engine)));
+            record_job_time(&job_ms, started.elapsed());
             // Out of the count before the caller hears back: a QueueDepth read after the
             // answer no longer includes this request.
             depth.fetch_sub(1, Ordering::SeqCst);
@@ -114,14 +125,28 @@ impl Pool {
             let Some(sender) = sender.as_ref() else {
                 return Err(PoolError::ShuttingDown);
             };
+            let job_ms = f64::from_bits(self.job_ms.load(Ordering::Relaxed));
+            let mut late = None;
             let admitted = self
                 .depth
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| {
-                    (d < self.capacity.load(Ordering::SeqCst)).then_some(d + 1)
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |ahead| {
+                    if ahead >= self.capacity.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    // Jobs run `workers` at a time: this one ends after ceil((ahead+1)/workers) rounds.
+                    let expected_ms = (ahead / self.workers + 1) as f64 * job_ms;
+                    if ahead >= self.workers && expected_ms > budget.as_millis() as f64 {
+                        late = Some(PoolError::WouldMissDeadline {
+                            ahead,
+                            expected_ms: expected_ms as u64,
+                        });
+                        return None;
+                    }
+                    Some(ahead + 1)
                 })
                 .is_ok();
             if !admitted {
-                return Err(PoolError::Busy);
+                return Err(late.unwrap_or(PoolError::Busy));
             }
             if sender.try_send(job).is_err() {
                 self.depth.fetch_sub(1, Ordering::SeqCst);
@@ -169,4 +194,13 @@ impl Pool {
         }
         drained
     }
+}
+
+/// Folds one job's run time into the moving average (weight 1/5: a few jobs to adapt, one odd
+/// job does not swing it).
+fn record_job_time(job_ms: &AtomicU64, took: Duration) {
+    let ms = took.as_secs_f64() * 1000.0;
+    let old = f64::from_bits(job_ms.load(Ordering::Relaxed));
+    let new = if old == 0.0 { ms } else { old + (ms - old) / 5.0 };
+    job_ms.store(new.to_bits(), Ordering::Relaxed);
 }

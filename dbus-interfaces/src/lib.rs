@@ -42,7 +42,8 @@ pub enum ToolCallError {
     InvalidOptions(String),
     /// A configured limit was exceeded; the message names the limit.
     LimitExceeded(String),
-    /// The request queue is full: try again later.
+    /// The request queue is full, or the requests ahead would finish this one after its
+    /// deadline: try again later.
     Busy(String),
     Timeout(String),
     Cancelled(String),

@@ -1,5 +1,5 @@
 //! Fault drills on a real private bus with the tiny bundle: a job that panics or whose model
-//! fails, a client that leaves mid-request, a stuck worker (the watchdog notification stops),
+//! fails, a client that leaves mid-request, a request the queue ahead would make late, a stuck worker (the watchdog notification stops),
 //! SIGTERM with work in flight, the model file replaced under a running daemon. Faults are
 //! injected with the debug-build-only `test_fault` option (daemon/src/fault.rs), enabled by
 //! `TOOLCALL_TEST_FAULTS=1`. After each fault the daemon must go on serving everyone else.
@@ -23,10 +23,22 @@ async fn connect(bus: &TestBus) -> zbus::Connection {
 
 /// One Call on `connection`, with `test_fault` when given; the error comes back typed.
 async fn call(connection: &zbus::Connection, fault: Option<&str>) -> Result<String, toolcall_client::Error> {
+    call_within(connection, fault, None).await
+}
+
+/// [`call`] with a `timeout_ms` option when given.
+async fn call_within(
+    connection: &zbus::Connection,
+    fault: Option<&str>,
+    timeout_ms: Option<u32>,
+) -> Result<String, toolcall_client::Error> {
     let proxy = ToolCall1Proxy::new(connection).await.unwrap();
     let mut options = HashMap::from([("max_new_tokens", Variant::from(48u32))]);
     if let Some(fault) = fault {
         options.insert("test_fault", Variant::from(fault));
+    }
+    if let Some(ms) = timeout_ms {
+        options.insert("timeout_ms", Variant::from(ms));
     }
     Ok(proxy.call(HOME_TOOLS, "set a timer for 10 minutes", options).await?)
 }
@@ -114,6 +126,28 @@ async fn a_client_that_leaves_mid_request_is_cancelled_and_others_finish() {
         log.contains(&format!("client {a_name} left: cancelled 1 request(s)")),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_queue_would_make_late_is_refused_at_once() {
+    let bus = TestBus::start();
+    let _daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\nqueue_size = 4\n", &[FAULTS]);
+    let connection = connect(&bus).await;
+    // A 1.5 s request teaches the pool how long a request takes.
+    assert!(served(&call(&connection, Some("stall:1500")).await));
+    // The next one holds the only worker: a request with a 1 s deadline queued behind it would
+    // end after ~3 s, so it is refused now instead of timing out later.
+    let holder = connect(&bus).await;
+    let held = tokio::spawn(async move { call(&holder, Some("stall:1500")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let error = call_within(&connection, None, Some(1000))
+        .await
+        .expect_err("a request that cannot make its deadline");
+    assert_eq!(error.kind(), Some(&ErrorKind::Busy), "{error}");
+    assert!(error.to_string().contains("past its 1000 ms deadline"), "{error}");
+    // A request whose deadline leaves room waits its turn and is served.
+    assert!(served(&call(&connection, None).await));
+    assert!(served(&held.await.unwrap()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
