@@ -68,14 +68,23 @@ for target in tool_schemas request_options; do
   echo "== $target: $budget s"
   mkdir -p "$work/artifacts/$target"
   log=$work/$target.log
+  dict=()
+  [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
   if ! "$tools/bin/cargo-fuzz" run --fuzz-dir tests/fuzz --target-dir "$work/build" --codegen-units 16 \
       "$target" "$work/corpus/$target" -- -max_total_time="$budget" -timeout=10 -rss_limit_mb=4096 \
-      -print_final_stats=1 -artifact_prefix="$work/artifacts/$target/" > "$log" 2>&1; then
+      -print_final_stats=1 -artifact_prefix="$work/artifacts/$target/" "${dict[@]}" > "$log" 2>&1; then
     status=1
     echo "FAILED: see $log and $work/artifacts/$target/"
   fi
   grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)" "$log" | tail -2 || true
   grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs" "$log" || true
   echo "corpus: $(ls "$work/corpus/$target" | wc -l) inputs"
+  # Coverage of our own code: replay the corpus once and count the instrumented edges reached
+  # per function of engine/src and dbus-interfaces/src (libFuzzer's -print_coverage; the
+  # totals include edges of inlined library code such as panics and formatting).
+  "$work/build/x86_64-unknown-linux-gnu/release/$target" "$work/corpus/$target" -runs=0 -print_coverage=1 \
+    2>&1 | grep -E "_FUNC: .*$PWD/(engine|dbus-interfaces)/src/(tools|grammar|prompt|lib)\.rs" \
+    | awk '{ split($5, e, "/"); hit += e[1]; all += e[2]; n++; if ($1 == "UNCOVERED_FUNC:") { un++; sub(/^.*edges: [0-9]+\/[0-9]+ /, ""); print "  not reached:", $0 } }
+           END { printf "our code: %d functions, %d not reached; edges %d of %d\n", n, un, hit, all }'
 done
 exit $status
