@@ -12,6 +12,7 @@
 //! (one sample a minute) and every error other than `Busy`. Output is markdown for
 //! docs/RELIABILITY.md. Not part of the test command: it measures, it does not assert.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -19,6 +20,9 @@ use toolcall_client::{Bus, CallOptions, Client, ErrorKind};
 use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TestBus, bundle};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// Toolsets the clients hold right now: each keeps its tools' prompt prefill (KV cache) in the
+/// daemon, so the daemon's RSS is read beside this count.
+static TOOLSETS_LIVE: AtomicUsize = AtomicUsize::new(0);
 const REQUESTS: &[&str] = &[
     "set a timer for 10 minutes",
     "turn off the desk lamp",
@@ -74,7 +78,10 @@ async fn client_run(address: String, index: usize, calls: usize, until: Option<I
     };
     let toolset = loop {
         match client.register_toolset(HOME_TOOLS).await {
-            Ok(t) => break t,
+            Ok(t) => {
+                TOOLSETS_LIVE.fetch_add(1, Ordering::SeqCst);
+                break t;
+            }
             Err(e) if e.kind() == Some(&ErrorKind::Busy) => {
                 tally.busy += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -118,23 +125,24 @@ async fn client_run(address: String, index: usize, calls: usize, until: Option<I
         n += 1;
     }
     let _ = toolset.release().await;
+    TOOLSETS_LIVE.fetch_sub(1, Ordering::SeqCst);
     tally
 }
 
 /// Runs `clients` clients; returns their tally, the seconds it took and the daemon's RSS
-/// samples (MB, every 250 ms).
+/// samples (MB, every 250 ms) with the number of toolsets live at each.
 async fn round(
     address: &str,
     pid: u32,
     clients: usize,
     calls: usize,
     until: Option<Instant>,
-) -> (Tally, f64, Vec<f64>) {
+) -> (Tally, f64, Vec<(f64, usize)>) {
     let started = Instant::now();
     let (sample_tx, mut sample_rx) = tokio::sync::mpsc::unbounded_channel();
     let sampler = tokio::spawn(async move {
         loop {
-            let _ = sample_tx.send(rss_mb(pid));
+            let _ = sample_tx.send((rss_mb(pid), TOOLSETS_LIVE.load(Ordering::SeqCst)));
             tokio::time::sleep(SAMPLE_EVERY).await;
         }
     });
@@ -151,7 +159,7 @@ async fn round(
     while let Ok(mb) = sample_rx.try_recv() {
         samples.push(mb);
     }
-    samples.push(rss_mb(pid));
+    samples.push((rss_mb(pid), TOOLSETS_LIVE.load(Ordering::SeqCst)));
     (tally, seconds, samples)
 }
 
@@ -205,7 +213,7 @@ async fn main() {
             percentile(l, 0.5),
             percentile(l, 0.95),
             percentile(l, 0.99),
-            samples.iter().copied().fold(f64::NAN, f64::max),
+            samples.iter().map(|s| s.0).fold(f64::NAN, f64::max),
             rss_mb(pid)
         );
         for e in tally.errors.iter().take(5) {
@@ -216,7 +224,7 @@ async fn main() {
         let n = *clients.iter().max().unwrap();
         let until = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
         let (tally, seconds, samples) = round(&bus.address, pid, n, usize::MAX, Some(until)).await;
-        let per_minute: Vec<f64> = samples
+        let per_minute: Vec<(f64, usize)> = samples
             .iter()
             .step_by(240)
             .copied()
@@ -230,13 +238,28 @@ async fn main() {
             tally.errors.len()
         );
         println!(
-            "RSS each minute, then at the end (MB): {}",
+            "RSS each minute, then at the end (MB, toolsets live): {}",
             per_minute
                 .iter()
-                .map(|m| format!("{m:.1}"))
+                .map(|(mb, live)| format!("{mb:.1} ({live})"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // Once every client holds its toolset, the daemon holds all it will: from there RSS
+        // must stay flat.
+        let steady: Vec<f64> = samples
+            .iter()
+            .skip_while(|(_, live)| *live < n)
+            .take_while(|(_, live)| *live == n)
+            .map(|s| s.0)
+            .collect();
+        if let (Some(first), Some(last)) = (steady.first(), steady.last()) {
+            let (min, max) = steady.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+            println!(
+                "with all {n} toolsets live ({:.1} min): RSS first {first:.1}, last {last:.1}, min {min:.1}, max {max:.1} MB",
+                steady.len() as f64 * SAMPLE_EVERY.as_secs_f64() / 60.0
+            );
+        }
         for e in tally.errors.iter().take(20) {
             println!("  error: {e}");
         }
