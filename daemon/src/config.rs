@@ -25,6 +25,9 @@ pub struct Settings {
     pub request_timeout_ms: u64,
     /// Toolsets plus sessions one client may hold.
     pub max_objects_per_client: usize,
+    /// Toolsets plus sessions all clients together may hold: each keeps its prompt's KV cache
+    /// (~14 MB for 300 tokens with the default model), so this bounds their memory.
+    pub max_objects: usize,
     /// Compiled tool lists kept for one-shot Call (least recently used dropped first).
     pub toolset_cache: usize,
     /// How long in-flight requests may run after SIGTERM.
@@ -48,6 +51,7 @@ impl Default for Settings {
             queue_size: 8,
             request_timeout_ms: 20_000,
             max_objects_per_client: 16,
+            max_objects: 32,
             toolset_cache: 8,
             shutdown_grace_ms: 10_000,
             max_tools_bytes: 256 * 1024,
@@ -111,6 +115,7 @@ impl Settings {
         let positive = [
             ("workers", self.workers),
             ("max_objects_per_client", self.max_objects_per_client),
+            ("max_objects", self.max_objects),
             ("toolset_cache", self.toolset_cache),
             ("max_tools", self.max_tools),
             ("max_tools_bytes", self.max_tools_bytes),

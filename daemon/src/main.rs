@@ -32,9 +32,9 @@ use crate::worker::Pool;
 ///
 /// Configuration: /etc/toolcalld/toolcalld.toml (or --config), then TOOLCALLD_<KEY>
 /// environment variables, then these flags. Keys (see the shipped toolcalld.toml): model_dir,
-/// bus, workers, queue_size, request_timeout_ms, max_objects_per_client, toolset_cache,
-/// shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth, max_query_chars,
-/// max_new_tokens, max_calls, log_level.
+/// bus, workers, queue_size, request_timeout_ms, max_objects_per_client, max_objects,
+/// toolset_cache, shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth,
+/// max_query_chars, max_new_tokens, max_calls, log_level.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {

@@ -146,8 +146,17 @@ impl Shared {
     }
 
     fn register_object(&self, owner: &str, path: &OwnedObjectPath, kind: ObjectKind) -> Result<()> {
-        let cap = self.settings.read().expect("settings lock").max_objects_per_client;
+        let (cap, total_cap) = {
+            let settings = self.settings.read().expect("settings lock");
+            (settings.max_objects_per_client, settings.max_objects)
+        };
         let mut clients = self.clients.lock().expect("clients lock");
+        let total: usize = clients.values().map(|c| c.objects.len()).sum();
+        if total >= total_cap {
+            return Err(ToolCallError::LimitExceeded(format!(
+                "max_objects: the clients hold {total} toolsets/sessions in all; retry after some are released"
+            )));
+        }
         let client = clients.entry(owner.to_string()).or_default();
         if client.objects.len() >= cap {
             return Err(ToolCallError::LimitExceeded(format!(

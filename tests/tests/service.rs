@@ -166,6 +166,25 @@ async fn sixteen_clients_get_results_or_busy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_clients_together_hold_at_most_max_objects() {
+    let (bus, _daemon) = start("max_objects = 2\n");
+    let (a, b, c) = (client(&bus).await, client(&bus).await, client(&bus).await);
+    let a_toolset = a.register_toolset(HOME_TOOLS).await.unwrap();
+    let _b_toolset = b.register_toolset(HOME_TOOLS).await.unwrap();
+    let refused = c.register_toolset(HOME_TOOLS).await.map(|_| ()).unwrap_err();
+    assert_eq!(refused.kind(), Some(&ErrorKind::LimitExceeded), "{refused}");
+    assert!(refused.to_string().contains("max_objects:"), "{refused}");
+    // Sessions count too.
+    assert_eq!(
+        kind(a_toolset.open_session().await.map(|_| ())),
+        ErrorKind::LimitExceeded
+    );
+    a_toolset.release().await.unwrap();
+    let c_toolset = c.register_toolset(HOME_TOOLS).await.unwrap();
+    assert_eq!(c_toolset.tool_count().await.unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_belong_to_their_client_and_die_with_it() {
     let (bus, _daemon) = start("max_objects_per_client = 3\n");
     let owner = client(&bus).await;

@@ -254,7 +254,9 @@ async fn main() {
             .map(|s| s.0)
             .collect();
         if let (Some(first), Some(last)) = (steady.first(), steady.last()) {
-            let (min, max) = steady.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+            let (min, max) = steady
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &m| (lo.min(m), hi.max(m)));
             println!(
                 "with all {n} toolsets live ({:.1} min): RSS first {first:.1}, last {last:.1}, min {min:.1}, max {max:.1} MB",
                 steady.len() as f64 * SAMPLE_EVERY.as_secs_f64() / 60.0
