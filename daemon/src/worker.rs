@@ -1,7 +1,7 @@
 //! The inference pool: worker threads behind a bounded queue. Inference never runs on the bus
 //! executor; a full queue is refused at once (`Busy`) instead of letting callers time out, and
-//! so is a request that the jobs ahead of it would push past its deadline (judged from the
-//! recent job time); a panic inside a job becomes an error for that caller only; a heartbeat
+//! so is a request that the jobs ahead of it would push past its deadline (judged from recent
+//! job times: mean plus mean deviation); a panic inside a job becomes an error for that caller only; a heartbeat
 //! per worker lets the watchdog tell a stuck worker from an idle one.
 
 use std::panic::AssertUnwindSafe;
@@ -31,8 +31,8 @@ pub struct Pool {
     sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     /// Jobs queued or running.
     depth: Arc<AtomicUsize>,
-    /// Moving average of a job's run time in ms (f64 bits); 0 until a job has run.
-    job_ms: Arc<AtomicU64>,
+    /// Recent job run times, for judging whether a request can still make its deadline.
+    job_times: Arc<JobTimes>,
     capacity: AtomicUsize,
     workers: usize,
     /// Per worker: milliseconds since `epoch` when it last showed life.
@@ -56,7 +56,7 @@ impl Pool {
         let heartbeats = Arc::new((0..workers).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
         let busy = Arc::new((0..workers).map(|_| AtomicBool::new(false)).collect::<Vec<_>>());
         let depth = Arc::new(AtomicUsize::new(0));
-        let job_ms = Arc::new(AtomicU64::new(0));
+        let job_times = Arc::new(JobTimes::default());
         let mut handles = Vec::new();
         for index in 0..workers {
             let (engine, receiver, heartbeats, busy) =
@@ -85,7 +85,7 @@ impl Pool {
         Arc::new(Pool {
             sender: Mutex::new(Some(sender)),
             depth,
-            job_ms,
+            job_times,
             capacity: AtomicUsize::new(workers + queue_size),
             workers,
             heartbeats,
@@ -103,11 +103,11 @@ impl Pool {
         work: impl FnOnce(&Engine) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let (depth, job_ms) = (self.depth.clone(), self.job_ms.clone());
+        let (depth, job_times) = (self.depth.clone(), self.job_times.clone());
         let job: Job = Box::new(move |engine| {
             let started = Instant::now();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(engine)));
-            record_job_time(&job_ms, started.elapsed());
+            job_times.record(started.elapsed());
             // Out of the count before the caller hears back: a QueueDepth read after the
             // answer no longer includes this request.
             depth.fetch_sub(1, Ordering::SeqCst);
@@ -125,7 +125,7 @@ impl Pool {
             let Some(sender) = sender.as_ref() else {
                 return Err(PoolError::ShuttingDown);
             };
-            let job_ms = f64::from_bits(self.job_ms.load(Ordering::Relaxed));
+            let job_ms = self.job_times.estimate_ms();
             let mut late = None;
             let admitted = self
                 .depth
@@ -196,11 +196,30 @@ impl Pool {
     }
 }
 
-/// Folds one job's run time into the moving average (weight 1/5: a few jobs to adapt, one odd
-/// job does not swing it).
-fn record_job_time(job_ms: &AtomicU64, took: Duration) {
-    let ms = took.as_secs_f64() * 1000.0;
-    let old = f64::from_bits(job_ms.load(Ordering::Relaxed));
-    let new = if old == 0.0 { ms } else { old + (ms - old) / 5.0 };
-    job_ms.store(new.to_bits(), Ordering::Relaxed);
+/// Moving mean and mean deviation of job run times (the way TCP estimates a round trip): a
+/// few jobs to adapt, one odd job does not swing them. Zero until a job has run.
+#[derive(Default)]
+struct JobTimes(Mutex<(f64, f64)>);
+
+impl JobTimes {
+    fn record(&self, took: Duration) {
+        let ms = took.as_secs_f64() * 1000.0;
+        let mut times = self.0.lock().expect("job times lock");
+        let (mean, deviation) = *times;
+        *times = if mean == 0.0 {
+            (ms, ms / 2.0)
+        } else {
+            (
+                mean + (ms - mean) / 5.0,
+                deviation + ((ms - mean).abs() - deviation) / 4.0,
+            )
+        };
+    }
+
+    /// A job's time to plan with: the mean plus one deviation, so that a queue of ordinary
+    /// jobs rarely takes longer than planned.
+    fn estimate_ms(&self) -> f64 {
+        let (mean, deviation) = *self.0.lock().expect("job times lock");
+        mean + deviation
+    }
 }
