@@ -31,6 +31,10 @@ ROOT=$PWD
 CACHE=${CACHE:-/var/cache/toolcalld-aarch64}
 CHROOT=$CACHE/chroot
 TARGET=aarch64-unknown-linux-gnu
+# The CPU qemu emulates: the Raspberry Pi 4's. With qemu's default ("max", which has SVE2 with
+# 512-bit vectors) tract takes its SVE paths, which qemu runs ~10x slower than NEON code
+# (toolcall-bench on the tiny bundle: prefill 50 vs 443 tok/s); cortex-a76 is the Pi 5's.
+QEMU_CPU=${QEMU_CPU:-cortex-a72}
 [ "$(id -u)" = 0 ] || { echo "run as root (debootstrap, chroot, binfmt_misc)" >&2; exit 1; }
 [ -f model/bundles/smollm2-135m-toolcall/bundle.json ] && [ -x target/debug/toolcallctl ] \
   || { echo "run scripts/setup.sh first (bundles and the x86_64 build)" >&2; exit 1; }
@@ -95,7 +99,7 @@ in_chroot() {
     CARGO_TARGET_DIR=/cache/target CARGO_BUILD_TARGET=$TARGET \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
     CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
-    RUST_BACKTRACE=1 TOOLCALL_PROPERTY_CASES=${TOOLCALL_PROPERTY_CASES:-20} \
+    RUST_BACKTRACE=1 TOOLCALL_PROPERTY_CASES=${TOOLCALL_PROPERTY_CASES:-20} QEMU_CPU=$QEMU_CPU \
     bash -c "cd /src && $*"
 }
 
@@ -137,8 +141,7 @@ step "default bundle's logits on aarch64 against the numpy reference computed on
 in_chroot cargo test --workspace --locked --test model_parity default_bundle
 
 step "one real-model call: the aarch64 release binary vs x86_64"
-# The engine tests' three home tools (a 302-token system turn): emulation runs this model
-# 50-150x slower than a core, so the call takes minutes under qemu.
+# The engine tests' three home tools (a 302-token system turn).
 query="Set a timer for 10 minutes"
 cp engine/tests/fixtures/home_tools.json "$CHROOT/tmp/tools.json"
 cat > "$CHROOT/tmp/bus.conf" <<'EOF'
