@@ -8,6 +8,7 @@
 
 mod config;
 mod fault;
+mod memory;
 mod service;
 mod worker;
 
@@ -50,7 +51,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    bound_heap_growth();
+    memory::bound_heap_growth();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -107,19 +108,6 @@ fn init_logging(level: &str) {
             .init();
     }
     log::set_max_level(level);
-}
-
-/// Large request buffers (tool lists up to `max_tools_bytes`, and whatever a client sends
-/// before it is refused) are mmapped and handed back to the kernel when freed. glibc's default
-/// raises its mmap threshold after the first such free, and later big buffers then stay in the
-/// heap arenas: the hostile-input corpus measured 116 MB -> 159-197 MB of RSS that way, and a
-/// flat 83-84 MB with the threshold fixed at 1 MiB (tests/tests/corpus.rs).
-fn bound_heap_growth() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
 }
 
 async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) -> anyhow::Result<()> {
