@@ -1,8 +1,8 @@
 //! The inference pool: worker threads behind a bounded queue. Inference never runs on the bus
 //! executor; a full queue is refused at once (`Busy`) instead of letting callers time out, and
 //! so is a request that the jobs ahead of it would push past its deadline (judged from recent
-//! job times: mean plus mean deviation); a panic inside a job becomes an error for that caller only; a heartbeat
-//! per worker lets the watchdog tell a stuck worker from an idle one.
+//! job times: mean plus mean deviation); a panic inside a job becomes an error for that caller
+//! only; a heartbeat per worker lets the watchdog tell a stuck worker from an idle one.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
