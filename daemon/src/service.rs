@@ -203,9 +203,11 @@ impl Shared {
             .push(cancel.clone());
 
         let (engine_options, fault) = (call_options.engine, call_options.fault);
+        // The kind of request (the method) whose recent run times the pool plans its turn with.
+        let kind = what.split(' ').next().unwrap_or(what);
         let outcome = self
             .pool
-            .run(Duration::from_millis(timeout_ms), move |engine| {
+            .run(started + Duration::from_millis(timeout_ms), kind, move |engine| {
                 let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
                 // The caller may have left the bus while this waited in the queue.
                 if engine_options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
@@ -228,6 +230,13 @@ impl Shared {
             Err(PoolError::Busy) => Err(ToolCallError::Busy("the request queue is full; retry later".into())),
             Err(PoolError::WouldMissDeadline { ahead, expected_ms }) => Err(ToolCallError::Busy(format!(
                 "{ahead} requests ahead: this one would end after ~{expected_ms} ms, past its {timeout_ms} ms deadline; retry later"
+            ))),
+            Err(PoolError::LateAtItsTurn {
+                waited_ms,
+                left_ms,
+                expected_ms,
+            }) => Err(ToolCallError::Busy(format!(
+                "waited {waited_ms} ms in the queue: the {left_ms} ms left to its {timeout_ms} ms deadline are less than such a request takes now (~{expected_ms} ms), so it was not started; retry later"
             ))),
             Err(PoolError::ShuttingDown) => Err(ToolCallError::Busy("toolcalld is shutting down".into())),
             Err(PoolError::Panicked(m)) => Err(ToolCallError::Internal(format!("request failed: {m}"))),

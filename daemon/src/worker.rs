@@ -1,9 +1,13 @@
 //! The inference pool: worker threads behind a bounded queue. Inference never runs on the bus
 //! executor; a full queue is refused at once (`Busy`) instead of letting callers time out, and
 //! so is a request that the jobs ahead of it would push past its deadline (judged from recent
-//! job times: mean plus mean deviation); a panic inside a job becomes an error for that caller
-//! only; a heartbeat per worker lets the watchdog tell a stuck worker from an idle one.
+//! job times: mean plus mean deviation). A request that waited and, at its turn, has less time
+//! left than requests of its kind recently took is refused then, without running: the queue
+//! made it late, and running it would only end in a timeout. A panic inside a job becomes an
+//! error for that caller only; a heartbeat per worker lets the watchdog tell a stuck worker
+//! from an idle one.
 
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -21,6 +25,13 @@ pub enum PoolError {
     Busy,
     /// The jobs ahead would, at the recent job time, finish this one after its deadline.
     WouldMissDeadline { ahead: usize, expected_ms: u64 },
+    /// It waited `waited_ms` in the queue; the `left_ms` left to its deadline are fewer than
+    /// requests of its kind recently took (`expected_ms`), so it was not started.
+    LateAtItsTurn {
+        waited_ms: u64,
+        left_ms: u64,
+        expected_ms: u64,
+    },
     /// The pool is shutting down.
     ShuttingDown,
     /// The job panicked; the message says where.
@@ -96,18 +107,38 @@ impl Pool {
     }
 
     /// Runs `work` on a worker and waits for its result without blocking the async executor.
-    /// With every worker taken, the job is refused unless it would finish within `budget`.
+    /// With every worker taken, the job is refused unless it would finish by `deadline`; at its
+    /// turn it is refused if the queue left it less time than jobs of its `kind` recently took.
     pub async fn run<R: Send + 'static>(
         &self,
-        budget: Duration,
+        deadline: Instant,
+        kind: &str,
         work: impl FnOnce(&Engine) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let (depth, job_times) = (self.depth.clone(), self.job_times.clone());
+        let queued = Instant::now();
+        let budget = deadline.saturating_duration_since(queued);
+        let kind = kind.to_string();
         let job: Job = Box::new(move |engine| {
             let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            // Only a request the queue made late: one whose whole budget is shorter than its
+            // kind takes runs, and ends as the caller's deadline says.
+            if let Some(expected) = job_times.expected_for(&kind)
+                && expected > left
+                && expected <= budget
+            {
+                depth.fetch_sub(1, Ordering::SeqCst);
+                let _ = reply.send(Err(PoolError::LateAtItsTurn {
+                    waited_ms: (started - queued).as_millis() as u64,
+                    left_ms: left.as_millis() as u64,
+                    expected_ms: expected.as_millis() as u64,
+                }));
+                return;
+            }
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(engine)));
-            job_times.record(started.elapsed());
+            job_times.record(&kind, started.elapsed());
             // Out of the count before the caller hears back: a QueueDepth read after the
             // answer no longer includes this request.
             depth.fetch_sub(1, Ordering::SeqCst);
@@ -196,17 +227,28 @@ impl Pool {
     }
 }
 
-/// Moving mean and mean deviation of job run times (the way TCP estimates a round trip): a
-/// few jobs to adapt, one odd job does not swing them. Zero until a job has run.
+/// How many recent run times per kind of request the turn check looks at.
+const RECENT_PER_KIND: usize = 32;
+
+/// Job run times. For admission: the moving mean and mean deviation over all jobs (the way
+/// TCP estimates a round trip): a few jobs to adapt, one odd job does not swing them; zero
+/// until a job has run. For the turn check: the last run times of each kind of request.
 #[derive(Default)]
-struct JobTimes(Mutex<(f64, f64)>);
+struct JobTimes(Mutex<JobTimesInner>);
+
+#[derive(Default)]
+struct JobTimesInner {
+    mean_ms: f64,
+    deviation_ms: f64,
+    recent: HashMap<String, VecDeque<Duration>>,
+}
 
 impl JobTimes {
-    fn record(&self, took: Duration) {
+    fn record(&self, kind: &str, took: Duration) {
         let ms = took.as_secs_f64() * 1000.0;
         let mut times = self.0.lock().expect("job times lock");
-        let (mean, deviation) = *times;
-        *times = if mean == 0.0 {
+        let (mean, deviation) = (times.mean_ms, times.deviation_ms);
+        (times.mean_ms, times.deviation_ms) = if mean == 0.0 {
             (ms, ms / 2.0)
         } else {
             (
@@ -214,12 +256,58 @@ impl JobTimes {
                 deviation + ((ms - mean).abs() - deviation) / 4.0,
             )
         };
+        let recent = times.recent.entry(kind.to_string()).or_default();
+        if recent.len() == RECENT_PER_KIND {
+            recent.pop_front();
+        }
+        recent.push_back(took);
     }
 
-    /// A job's time to plan with: the mean plus one deviation, so that a queue of ordinary
-    /// jobs rarely takes longer than planned.
+    /// A job's time to plan admission with: the mean plus one deviation, so that a queue of
+    /// ordinary jobs rarely takes longer than planned.
     fn estimate_ms(&self) -> f64 {
-        let (mean, deviation) = *self.0.lock().expect("job times lock");
-        mean + deviation
+        let times = self.0.lock().expect("job times lock");
+        times.mean_ms + times.deviation_ms
+    }
+
+    /// The time a request of `kind` needs to be started with: the longest of its kind's recent
+    /// run times plus a fifth for the machine's noise. `None` until one has run.
+    fn expected_for(&self, kind: &str) -> Option<Duration> {
+        let times = self.0.lock().expect("job times lock");
+        let longest = times.recent.get(kind)?.iter().max()?;
+        Some(*longest + *longest / 5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_is_expected_to_take_its_longest_recent_time_plus_a_fifth() {
+        let times = JobTimes::default();
+        assert_eq!(times.expected_for("Call"), None);
+        for ms in [100, 500, 200] {
+            times.record("Call", Duration::from_millis(ms));
+        }
+        times.record("RegisterToolset", Duration::from_millis(2000));
+        assert_eq!(times.expected_for("Call"), Some(Duration::from_millis(600)));
+        assert_eq!(times.expected_for("RegisterToolset"), Some(Duration::from_millis(2400)));
+        // Only the recent ones count: the 500 ms run ages out.
+        for _ in 0..RECENT_PER_KIND {
+            times.record("Call", Duration::from_millis(100));
+        }
+        assert_eq!(times.expected_for("Call"), Some(Duration::from_millis(120)));
+    }
+
+    #[test]
+    fn admission_plans_with_mean_plus_deviation_over_all_kinds() {
+        let times = JobTimes::default();
+        assert_eq!(times.estimate_ms(), 0.0);
+        times.record("Call", Duration::from_millis(1000));
+        assert_eq!(times.estimate_ms(), 1500.0);
+        times.record("Toolset.Call", Duration::from_millis(1000));
+        // Same time again: the mean stays, the deviation shrinks by a quarter toward 0.
+        assert_eq!(times.estimate_ms(), 1000.0 + 375.0);
     }
 }

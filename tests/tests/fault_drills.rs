@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use toolcall_client::{Bus, Client, ErrorKind};
-use toolcall_dbus::ToolCall1Proxy;
+use toolcall_dbus::{ToolCall1Proxy, ToolsetProxy};
 use toolcalld_tests::{Daemon, HOME_TOOLS, TINY, TempDir, TestBus, bundle};
 use zbus::Variant;
 
@@ -148,6 +148,40 @@ async fn a_request_the_queue_would_make_late_is_refused_at_once() {
     // A request whose deadline leaves room waits its turn and is served.
     assert!(served(&call(&connection, None).await));
     assert!(served(&held.await.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_queue_made_late_is_refused_at_its_turn_not_run_into_a_timeout() {
+    let bus = TestBus::start();
+    let daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\nqueue_size = 4\n", &[FAULTS]);
+    let connection = connect(&bus).await;
+    // A request of ~0.3 s teaches the pool that a Call takes about that long.
+    assert!(served(&call(&connection, Some("stall:300")).await));
+    // Another kind of request (a call on a registered toolset) holds the only worker for 5 s:
+    // a Call with a 3 s deadline is admitted behind it (the plan says it ends after ~1 s), and
+    // at its turn its deadline has passed.
+    let holder = connect(&bus).await;
+    let proxy = ToolCall1Proxy::new(&holder).await.unwrap();
+    let path = proxy.register_toolset(HOME_TOOLS, HashMap::new()).await.unwrap();
+    let toolset = ToolsetProxy::builder(&holder).path(path).build().await.unwrap();
+    let held = tokio::spawn(async move {
+        let options = HashMap::from([
+            ("max_new_tokens", Variant::from(48u32)),
+            ("test_fault", Variant::from("stall:5000")),
+        ]);
+        toolset.call("set a timer for 10 minutes", options).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let error = call_within(&connection, None, Some(3000))
+        .await
+        .expect_err("a request whose deadline passed in the queue");
+    assert_eq!(error.kind(), Some(&ErrorKind::Busy), "{error}");
+    assert!(error.to_string().contains("in the queue"), "{error}");
+    held.await.unwrap().expect("the holder's call");
+    // It was not run (no Timeout logged), and the next request is served.
+    assert!(served(&call(&connection, None).await));
+    let log = daemon.log();
+    assert!(!log.contains("Error.Timeout"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
