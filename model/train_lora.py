@@ -97,8 +97,9 @@ def main():
         elapsed = time.time() - train_start
         if elapsed > args.seconds:
             break
-        # linear warm-up, then linear decay to 10% over the planned steps
-        frac = step / len(plan)
+        # linear warm-up, then linear decay to 10% over the planned steps or the time budget,
+        # whichever runs out first (so a run cut by --seconds still ends at the low rate)
+        frac = max(step / len(plan), elapsed / args.seconds)
         lr = args.lr * min(1.0, (step + 1) / warmup) * max(0.1, 1.0 - frac)
         for g in opt.param_groups:
             g["lr"] = lr

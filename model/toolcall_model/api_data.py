@@ -246,11 +246,23 @@ ZONES = [("Tokyo", "Asia/Tokyo"), ("London", "Europe/London"), ("New York", "Ame
 # The catalogue --------------------------------------------------------------------------------
 TOOLS: dict[str, dict] = {}
 SPECS: dict[str, tuple] = {}
+# Train-only functions registered by hard_data (siblings of catalogue functions); kept apart so
+# that `example` (and so the eval split) draws from the catalogue above only.
+EXTRA_TOOLS: dict[str, dict] = {}
+EXTRA_SPECS: dict[str, tuple] = {}
 
 
-def T(name, desc, props, req, tpls, samp, par=()):
-    TOOLS[name] = {"description": desc, "parameters": {"type": "object", "properties": props, **({"required": req.split()} if req else {})}}
-    SPECS[name] = (tpls, samp, par)
+def tool(name):
+    return TOOLS[name] if name in TOOLS else EXTRA_TOOLS[name]
+
+
+def spec(name):
+    return SPECS[name] if name in SPECS else EXTRA_SPECS[name]
+
+
+def T(name, desc, props, req, tpls, samp, par=(), tools=TOOLS, specs=SPECS):
+    tools[name] = {"description": desc, "parameters": {"type": "object", "properties": props, **({"required": req.split()} if req else {})}}
+    specs[name] = (tpls, samp, par)
 
 
 LEN, RATE = "in the same length unit", "Yearly interest rate as a fraction, 5% is 0.05"
@@ -617,13 +629,13 @@ def _draw(r, today, samp):
 
 def _used(name, fields, group):
     """Parameters a text mentions: its parameter fields, and those a non-parameter field stands for."""
-    props = TOOLS[name]["parameters"]["properties"]
+    props = tool(name)["parameters"]["properties"]
     return set().union(*[{f} if f in props else {g for g in group.get(f, ()) if g in props} for f in fields])
 
 
 def _args(name, used, vals, consts):
     """Arguments in schema order, or None when two strings coincide (origin == destination)."""
-    args = {p: consts.get(p, vals.get(p)) for p in TOOLS[name]["parameters"]["properties"] if p in used or p in consts}
+    args = {p: consts.get(p, vals.get(p)) for p in tool(name)["parameters"]["properties"] if p in used or p in consts}
     strings = [v for v in args.values() if isinstance(v, str)]
     return args if len(strings) == len(set(strings)) else None
 
@@ -631,7 +643,7 @@ def _args(name, used, vals, consts):
 def _single(r, today, name, tpl):
     text, consts = _tpl(tpl)
     for _ in range(100):
-        spoken, vals, group = _draw(r, today, SPECS[name][1])
+        spoken, vals, group = _draw(r, today, spec(name)[1])
         args = _args(name, _used(name, _fields(text), group), vals, consts)
         if args is not None:
             return text.format(**spoken), {"name": name, "arguments": args}, text
@@ -646,7 +658,7 @@ def _style(r, q, text):
 
 
 def _parallel(r, today, name, k):
-    tpls, samp, par = SPECS[name]
+    tpls, samp, par = spec(name)
     if par and r.random() < 0.75:
         head, frag, *rest = r.choice(par)
         consts = rest[0] if rest else {}
@@ -680,11 +692,15 @@ def _parallel(r, today, name, k):
     return glue.join(parts), calls
 
 
-def example(r: random.Random, today: dt.date) -> tuple[str, list[dict]]:
-    """(query, calls): one call, or 2-4 calls of the same tool for a parallel request."""
+PARALLEL_K = [2, 2, 3, 3, 4]  # v3 (and the eval split)
+PARALLEL_K_V4 = [2, 2, 3, 3, 4, 4, 5]  # the training split since v4: 2-5 values
+
+
+def example(r: random.Random, today: dt.date, ks=PARALLEL_K) -> tuple[str, list[dict]]:
+    """(query, calls): one call, or 2-4 (ks) calls of the same tool for a parallel request."""
     name = r.choice(list(TOOLS))
     if r.random() < 0.25:
-        return _parallel(r, today, name, r.choice([2, 2, 3, 3, 4]))
+        return _parallel(r, today, name, r.choice(ks))
     q, call, text = _single(r, today, name, r.choice(SPECS[name][0]))
     return _style(r, q, text), [call]
 

@@ -8,8 +8,11 @@ assistant tools from templates (general_data), and a catalogue of API/library fu
 (api_data, which also asks for the same function several times in one request: parallel
 calls); distractor tools in most examples (API requests sometimes offer only the right one);
 ~12% with the right tool removed (answer []); two requests for different tools in one
-utterance in 8% of home/general examples (TWO_REQUESTS; 20% of API examples as well in the
-v4 experiment, docs/MODEL.md). The home's areas and device
+utterance in 8% of home/general examples (TWO_REQUESTS; in the train split since v4 also 20% of
+API examples, and parallel requests ask for 2-5 values). The train split also holds hard_data's
+kinds (v5, HARD_SHARE: near-topic negatives, sibling picks, parallel 2-5, 2-3 functions per
+request) from their own random stream; number-typed arguments of API and general calls are
+written as floats (`floats`). The home's areas and device
 names travel as facts, as they will at run time. The evaluation split uses held-out Home
 Assistant templates and other seeds. Every gold call is validated against its tool's schema.
 Render with `toolcall-render` (the engine's own renderer) before training."""
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import jsonschema
 
-from . import api_data, general_data, home_data
+from . import api_data, general_data, hard_data, home_data
 
 ALL_TOOLS = {
     **{k: ("home", v) for k, v in home_data.TOOLS.items()},
@@ -35,12 +38,19 @@ ALL_TOOLS = {
 # Share of examples per source: smart home, the general assistant tools, the API catalogue.
 DOMAIN_SHARE = {"home": 0.45, "general": 0.15, "api": 0.40}
 # Share of utterances that hold two requests for different tools (each API one may itself be
-# parallel: several calls of each of two functions).
+# parallel: several calls of each of two functions). The eval split keeps v3's mix; the train
+# split since v4 also joins two API requests in 20% of API utterances.
 TWO_REQUESTS = {"home": 0.08, "general": 0.08, "api": 0.0}
+TWO_REQUESTS_TRAIN = {"home": 0.08, "general": 0.08, "api": 0.20}
+# Train-only kinds from hard_data (v5), as shares of the train split, drawn from their own
+# random stream so that the main stream (and the eval split) is unchanged.
+HARD_SHARE = {"near_negative": 0.115, "sibling_pick": 0.06, "parallel_n": 0.045, "multi_function": 0.045}
+# Every tool a generated example can offer (the sibling functions are train-only).
+TOOL_SPECS = {**ALL_TOOLS, **{k: ("api", v) for k, v in api_data.EXTRA_TOOLS.items()}}
 
 
 def tool_json(name: str) -> dict:
-    spec = ALL_TOOLS[name][1]
+    spec = TOOL_SPECS[name][1]
     return {"name": name, "description": spec["description"], "parameters": spec["parameters"]}
 
 
@@ -54,7 +64,29 @@ def facts_for(home: dict | None, today: dt.date, r: random.Random) -> str:
     return "; ".join(parts)
 
 
-def request(domain: str, r: random.Random, today: dt.date, home_gen: home_data.HomeGenerator):
+def floats(value, schema: dict):
+    """Numbers where the schema says number (also inside arrays and objects) as JSON floats,
+    1 -> 1.0; integers stay integers. Home tools are left alone (model/eval/assistant_requests
+    expects `"temperature": 21` from the committed adapter)."""
+    kind = schema.get("type")
+    if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind == "array" and isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [floats(v, schema["items"]) for v in value]
+    if kind == "object" and isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: floats(v, props[k]) if k in props else v for k, v in value.items()}
+    return value
+
+
+def finish(call: dict) -> dict:
+    domain, spec = TOOL_SPECS[call["name"]]
+    if domain == "home":
+        return call
+    return {"name": call["name"], "arguments": floats(call["arguments"], spec["parameters"])}
+
+
+def request(domain: str, r: random.Random, today: dt.date, home_gen: home_data.HomeGenerator, ks=api_data.PARALLEL_K):
     """(query, calls, home or None) for one spoken request, or None when the generator gave up."""
     if domain == "home":
         got = home_gen.example()
@@ -65,11 +97,32 @@ def request(domain: str, r: random.Random, today: dt.date, home_gen: home_data.H
     if domain == "general":
         query, call = general_data.example(r, today)
         return query, [call], None
-    query, calls = api_data.example(r, today)
+    query, calls = api_data.example(r, today, ks)
     return query, calls, None
 
 
+def hard_examples(n: int, seed: int) -> tuple[list[dict], collections.Counter]:
+    """The train-only kinds of hard_data, n examples in the proportions of HARD_SHARE."""
+    r = random.Random(seed * 7919 + 5)
+    out, counts, total = [], collections.Counter(), sum(HARD_SHARE.values())
+    for kind, share in HARD_SHARE.items():
+        for _ in range(round(n * share / total)):
+            today = dt.date(2026, 1, 1) + dt.timedelta(days=r.randrange(730))
+            query, offered, calls = hard_data.example(kind, r, today)
+            answer = [finish(c) for c in calls]
+            for call in answer:
+                jsonschema.validate(call["arguments"], TOOL_SPECS[call["name"]][1]["parameters"])
+            out.append({"tools": [tool_json(t) for t in offered], "facts": facts_for(None, today, r),
+                        "query": query, "answer": answer})
+            counts[kind] += 1
+    return out, counts
+
+
 def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counter]:
+    train = split == "train"
+    two_requests, ks = (TWO_REQUESTS_TRAIN, api_data.PARALLEL_K_V4) if train else (TWO_REQUESTS, api_data.PARALLEL_K)
+    hard, hard_counts = hard_examples(round(n * sum(HARD_SHARE.values())), seed) if train else ([], collections.Counter())
+    n -= len(hard)
     r = random.Random(seed)
     home_gen = home_data.HomeGenerator(seed + 1, split)
     out, counts = [], collections.Counter()
@@ -77,8 +130,8 @@ def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counte
         today = dt.date(2026, 1, 1) + dt.timedelta(days=r.randrange(730))
         domain = r.choices(list(DOMAIN_SHARE), weights=list(DOMAIN_SHARE.values()))[0]
         requests, home = [], None
-        for _ in range(2 if TWO_REQUESTS[domain] and r.random() < TWO_REQUESTS[domain] else 1):
-            got = request(domain, r, today, home_gen)
+        for _ in range(2 if two_requests[domain] and r.random() < two_requests[domain] else 1):
+            got = request(domain, r, today, home_gen, ks)
             if got is None:
                 break
             query, calls, h = got
@@ -101,11 +154,15 @@ def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counte
             if not offered:
                 offered = r.sample(pool, r.randint(1, 3))
         r.shuffle(offered)
-        answer = [] if negative else gold_calls
+        answer = [] if negative else [finish(c) for c in gold_calls]
         for call in answer:
             jsonschema.validate(call["arguments"], ALL_TOOLS[call["name"]][1]["parameters"])
         joiner = r.choice([" and ", " and then ", ", also ", ". "])
-        query = joiner.join(q for q, _ in requests)
+        if domain == "api" and len(requests) > 1:  # two sentences: end the first, keep the second's capital
+            joiner = r.choice([" ", " Also: ", "\n"])
+            query = joiner.join(q if i or q[-1] in ".?!" else q + "." for i, (q, _) in enumerate(requests))
+        else:
+            query = joiner.join(q for q, _ in requests)
         out.append({"tools": [tool_json(t) for t in offered], "facts": facts_for(home, today, r),
                     "query": query, "answer": answer})
         if negative:
@@ -116,6 +173,11 @@ def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counte
             counts["parallel"] += 1
         else:
             counts[domain] += 1
+    if hard:  # mixed in at random places, from the hard stream's own generator
+        rh = random.Random(seed * 7919 + 6)
+        for ex in hard:
+            out.insert(rh.randrange(len(out) + 1), ex)
+        counts.update(hard_counts)
     return out, counts
 
 
