@@ -262,3 +262,86 @@ class HomeGenerator:
         if call is None:
             return None
         return text, call, home
+
+
+# Train-only light-level requests (v6). The Home Assistant HassLightSet templates give few
+# brightness examples (~300 of the v5 set's 24,000) and none with "dim", "brighten", "<area>
+# lights to N%" or "at half", and v5 answered such requests with set_light and no brightness or
+# with no call. These are written for this project; the brightness is always an integer percent
+# (never a fraction: set_light's description says percent). Drawn from make_dataset's own light
+# stream, so the main stream and the eval split are unchanged.
+LIGHT_AREA_TEMPLATES = [
+    "set {the}{a} lights to {v}", "set {the}{a} light to {v}", "set the lights in {the}{a} to {v}", "set {the}{a} brightness to {v}",
+    "dim {the}{a} to {v}", "dim {the}{a} lights to {v}", "dim the lights in {the}{a} to {v}", "dim {the}{a} down to {v}",
+    "dim the {a} lights down to {v}", "brighten {the}{a} to {v}", "brighten {the}{a} lights to {v}", "brighten up {the}{a} to {v}",
+    "brighten the lights in {the}{a} to {v}", "{a} lights to {v}", "{a} lights at {v}", "{a} lights {v}", "lights in {the}{a} to {v}",
+    "{a} light level {v}", "{a} brightness {v}", "turn {the}{a} lights to {v}", "turn {the}{a} lights up to {v}",
+    "turn {the}{a} lights down to {v}", "turn down {the}{a} lights to {v}", "turn up the lights in {the}{a} to {v}",
+    "put {the}{a} lights at {v}", "put {the}{a} lights on {v}", "change {the}{a} lights to {v}", "adjust {the}{a} lights to {v}",
+    "bring {the}{a} lights down to {v}", "bring {the}{a} lights up to {v}", "lower {the}{a} lights to {v}", "raise {the}{a} lights to {v}",
+    "drop {the}{a} lights to {v}", "I want {the}{a} lights at {v}", "can you set {the}{a} lights to {v}", "could you dim {the}{a} to {v}",
+    "can you brighten {the}{a} to {v}", "{the}{a} lights should be at {v}", "make {the}{a} {v} bright", "light level in {the}{a} to {v}",
+]
+LIGHT_DEVICE_TEMPLATES = [
+    "set {the}{d} to {v}", "set {the}{d} brightness to {v}", "set the brightness of {the}{d} to {v}", "dim {the}{d} to {v}",
+    "dim {the}{d} down to {v}", "brighten {the}{d} to {v}", "brighten up {the}{d} to {v}", "{d} to {v}", "{d} at {v}",
+    "turn {the}{d} down to {v}", "turn {the}{d} up to {v}", "turn {the}{d} to {v}", "put {the}{d} at {v}", "lower {the}{d} to {v}",
+    "raise {the}{d} to {v}", "change {the}{d} to {v}", "adjust {the}{d} to {v}", "can you dim {the}{d} to {v}",
+    "could you set {the}{d} to {v}", "I'd like {the}{d} at {v}",
+]
+# Levels said in words; templates with "to"/"at" take them ("bedroom lights at half").
+LIGHT_WORDS = [("half", 50), ("half brightness", 50), ("fifty percent", 50), ("a quarter", 25), ("twenty five percent", 25),
+               ("three quarters", 75), ("full brightness", 100), ("ten percent", 10), ("twenty percent", 20),
+               ("thirty percent", 30), ("forty percent", 40), ("sixty percent", 60), ("seventy percent", 70),
+               ("eighty percent", 80), ("ninety percent", 90), ("one hundred percent", 100)]
+
+
+def _norm(text: str) -> str:
+    text = text.lower().replace("%", " percent")
+    words = "".join(c if c.isalnum() or c == " " else " " for c in text).split()
+    return " ".join(w for w in words if w not in ("the", "please", "my", "our"))
+
+
+# Our light-level probe and the assistant requests' light sentence are never generated as such.
+LIGHT_PROBES = {_norm(s) for s in [
+    "dim the kitchen to 30", "set the office lights to 70%", "bedroom lights to 40 percent", "set the living room lights to 25%",
+    "make the kitchen lights 60% bright", "Set the bedroom lights to 40%", "turn the office brightness down to 10%",
+    "set kitchen lights to 90"]}
+
+
+def random_home(r: random.Random) -> dict:
+    areas = r.sample(AREAS, r.randint(3, 7))
+    devices = {dom: r.sample(names, r.randint(1, min(3, len(names)))) for dom, names in DEVICES.items()}
+    return {"areas": areas, "devices": devices}
+
+
+def light_level_example(r: random.Random):
+    """(query, set_light call with an integer brightness, home): area form 60%, device form 40%."""
+    while True:
+        home = random_home(r)
+        x = r.random()
+        value = r.choice(range(10, 101, 10)) if x < 0.55 else r.choice(range(5, 100, 5)) if x < 0.75 else r.randint(1, 100)
+        spoken = r.choice([f"{value}%", f"{value}%", f"{value} %", f"{value} percent", f"{value} percent", f"{value}"])
+        words = r.random() < 0.15
+        if words:
+            spoken, value = r.choice(LIGHT_WORDS)
+        if r.random() < 0.6:
+            area = r.choice(home["areas"])
+            tpl, where = r.choice(LIGHT_AREA_TEMPLATES), {"area": area}
+        else:
+            device = r.choice(home["devices"]["light"])
+            tpl, where = r.choice(LIGHT_DEVICE_TEMPLATES), {"device": device}
+        if words and " to {v}" not in tpl and " at {v}" not in tpl:
+            continue
+        the = r.choice(["the ", "the ", "the ", "", "my ", "our "])
+        text = tpl.format(the=the, a=where.get("area", ""), d=where.get("device", ""), v=spoken)
+        if r.random() < 0.1 and tpl.split()[0] in ("set", "dim", "brighten", "turn", "put", "change", "adjust", "bring", "lower", "raise", "drop"):
+            text = r.choice(["please ", "hey, "]) + text
+        elif r.random() < 0.1:
+            text += " please"
+        if r.random() < 0.35:
+            text = text[0].upper() + text[1:]
+        text += r.choice(["", "", "", "."]) if not text.lower().startswith(("can", "could")) else r.choice(["", "?"])
+        if _norm(text) in LIGHT_PROBES:
+            continue
+        return text, {"name": "set_light", "arguments": {**where, "brightness": value}}, home

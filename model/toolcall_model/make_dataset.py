@@ -11,7 +11,9 @@ calls); distractor tools in most examples (API requests sometimes offer only the
 utterance in 8% of home/general examples (TWO_REQUESTS; in the train split since v4 also 20% of
 API examples, and parallel requests ask for 2-5 values). The train split also holds hard_data's
 kinds (v5, HARD_SHARE: near-topic negatives, sibling picks, parallel 2-5, 2-3 functions per
-request) from their own random stream; number-typed arguments of API and general calls are
+request) from their own random stream, and (v6) light-level requests
+(home_data.light_level_example) from another; since v6 the train split's main stream draws more
+home requests (DOMAIN_SHARE_TRAIN). Number-typed arguments of API and general calls are
 written as floats (`floats`). The home's areas and device
 names travel as facts, as they will at run time. The evaluation split uses held-out Home
 Assistant templates and other seeds. Every gold call is validated against its tool's schema.
@@ -37,6 +39,9 @@ ALL_TOOLS = {
 }
 # Share of examples per source: smart home, the general assistant tools, the API catalogue.
 DOMAIN_SHARE = {"home": 0.45, "general": 0.15, "api": 0.40}
+# The train split's main stream since v6 draws more home requests, so that home requests stay at
+# v3's share (~37%) beside the train-only kinds; the eval split keeps DOMAIN_SHARE.
+DOMAIN_SHARE_TRAIN = {"home": 0.58, "general": 0.12, "api": 0.30}
 # Share of utterances that hold two requests for different tools (each API one may itself be
 # parallel: several calls of each of two functions). The eval split keeps v3's mix; the train
 # split since v4 also joins two API requests in 20% of API utterances.
@@ -44,7 +49,12 @@ TWO_REQUESTS = {"home": 0.08, "general": 0.08, "api": 0.0}
 TWO_REQUESTS_TRAIN = {"home": 0.08, "general": 0.08, "api": 0.20}
 # Train-only kinds from hard_data (v5), as shares of the train split, drawn from their own
 # random stream so that the main stream (and the eval split) is unchanged.
-HARD_SHARE = {"near_negative": 0.115, "sibling_pick": 0.06, "parallel_n": 0.045, "multi_function": 0.045}
+# v6 (--train 28000): shares set so the counts stay v5's (2760, 1440, 1080, 1080 of 24000).
+HARD_SHARE = {"near_negative": 0.0986, "sibling_pick": 0.0514, "parallel_n": 0.0386, "multi_function": 0.0386}
+# Train-only light-level requests (v6, home_data.light_level_example), from their own random
+# stream: set_light with an integer brightness, offered among many home tools; LIGHT_NEGATIVE of
+# them have set_light removed (answer []).
+LIGHT_SHARE, LIGHT_NEGATIVE = 0.04, 0.05
 # Every tool a generated example can offer (the sibling functions are train-only).
 TOOL_SPECS = {**ALL_TOOLS, **{k: ("api", v) for k, v in api_data.EXTRA_TOOLS.items()}}
 
@@ -118,17 +128,43 @@ def hard_examples(n: int, seed: int) -> tuple[list[dict], collections.Counter]:
     return out, counts
 
 
+def light_examples(n: int, seed: int) -> tuple[list[dict], collections.Counter]:
+    r = random.Random(seed * 7919 + 7)
+    out, counts = [], collections.Counter()
+    home_tools = [t for t, (d, _) in ALL_TOOLS.items() if d == "home" and t != "set_light"]
+    others = [t for t, (d, _) in ALL_TOOLS.items() if d != "home"]
+    for _ in range(n):
+        today = dt.date(2026, 1, 1) + dt.timedelta(days=r.randrange(730))
+        query, call, home = home_data.light_level_example(r)
+        near = [t for t in ("turn_on", "turn_off") if r.random() < 0.8]
+        rest = [t for t in home_tools if t not in near]
+        offered = ["set_light"] + near + r.sample(rest, r.randint(1, len(rest))) + r.sample(others, r.randint(0, 2))
+        negative = r.random() < LIGHT_NEGATIVE
+        if negative:
+            offered.remove("set_light")
+        r.shuffle(offered)
+        answer = [] if negative else [call]
+        for c in answer:
+            jsonschema.validate(c["arguments"], ALL_TOOLS[c["name"]][1]["parameters"])
+        out.append({"tools": [tool_json(t) for t in offered], "facts": facts_for(home, today, r),
+                    "query": query, "answer": answer})
+        counts["light_negative" if negative else "light_level"] += 1
+    return out, counts
+
+
 def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counter]:
     train = split == "train"
     two_requests, ks = (TWO_REQUESTS_TRAIN, api_data.PARALLEL_K_V4) if train else (TWO_REQUESTS, api_data.PARALLEL_K)
     hard, hard_counts = hard_examples(round(n * sum(HARD_SHARE.values())), seed) if train else ([], collections.Counter())
-    n -= len(hard)
+    light, light_counts = light_examples(round(n * LIGHT_SHARE), seed) if train else ([], collections.Counter())
+    n -= len(hard) + len(light)
+    shares = DOMAIN_SHARE_TRAIN if train else DOMAIN_SHARE
     r = random.Random(seed)
     home_gen = home_data.HomeGenerator(seed + 1, split)
     out, counts = [], collections.Counter()
     while len(out) < n:
         today = dt.date(2026, 1, 1) + dt.timedelta(days=r.randrange(730))
-        domain = r.choices(list(DOMAIN_SHARE), weights=list(DOMAIN_SHARE.values()))[0]
+        domain = r.choices(list(shares), weights=list(shares.values()))[0]
         requests, home = [], None
         for _ in range(2 if two_requests[domain] and r.random() < two_requests[domain] else 1):
             got = request(domain, r, today, home_gen, ks)
@@ -178,6 +214,11 @@ def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counte
         for ex in hard:
             out.insert(rh.randrange(len(out) + 1), ex)
         counts.update(hard_counts)
+    if light:  # likewise, with positions from a third generator
+        rl = random.Random(seed * 7919 + 8)
+        for ex in light:
+            out.insert(rl.randrange(len(out) + 1), ex)
+        counts.update(light_counts)
     return out, counts
 
 
