@@ -1,0 +1,66 @@
+//! op_profile: where a decode step's time goes, per kind of op in tract's optimised plan.
+//! Loads a bundle's `model.onnx` the way the engine does (tract-transformers rewrites, one
+//! optimised plan), pre-fills `PROMPT` tokens, then times `STEPS` single-token steps node by
+//! node and prints the ops that took longest (ms per step, how many nodes, the op's kernels).
+//!
+//!     cargo run -p toolcall-engine --example op_profile -- model/bundles/smollm2-135m-instruct [PROMPT] [STEPS]
+//!
+//! This is how the per-step re-packing of the output projection was found (docs/PERFORMANCE.md).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::eval;
+use tract_onnx::tract_core::transform::get_transform;
+
+fn main() -> TractResult<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let bundle = args.get(1).expect("usage: op_profile BUNDLE_DIR [PROMPT] [STEPS]");
+    let prompt_tokens: i64 = args.get(2).map_or(Ok(300), |n| n.parse())?;
+    let steps: i64 = args.get(3).map_or(Ok(16), |n| n.parse())?;
+
+    let mut model = tract_onnx::onnx()
+        .model_for_path(std::path::Path::new(bundle).join("model.onnx"))?
+        .into_typed()?
+        .into_decluttered()?;
+    get_transform("transformers_detect_all")?
+        .expect("tract-transformers is linked")
+        .transform(&mut model)?;
+    let plan = model.into_optimized()?.into_runnable()?;
+    let mut state = TypedSimpleState::new(&plan)?;
+    let prompt: Vec<i64> = (0..prompt_tokens).map(|i| 100 + i).collect();
+    state.run(tvec![tensor1(&prompt).into_shape(&[1, prompt.len()])?.into()])?;
+
+    let mut per_node: HashMap<usize, Duration> = HashMap::new();
+    let started = Instant::now();
+    for step in 0..steps {
+        let token = tensor1(&[200 + step]).into_shape(&[1, 1])?;
+        state.run_plan_with_eval(tvec![token.into()], |context, op_state, node, inputs| {
+            let t = Instant::now();
+            let outputs = eval(context, op_state, node, inputs);
+            *per_node.entry(node.id).or_default() += t.elapsed();
+            outputs
+        })?;
+    }
+    let per_step_ms = |d: Duration| d.as_secs_f64() * 1000.0 / steps as f64;
+    println!(
+        "{steps} decode steps after {prompt_tokens} tokens: {:.1} ms per step",
+        per_step_ms(started.elapsed())
+    );
+
+    let mut per_kind: HashMap<String, (Duration, usize)> = HashMap::new();
+    for (id, took) in per_node {
+        let node = plan.model().node(id);
+        let info: String = node.op().info()?.join(" | ").chars().take(110).collect();
+        let entry = per_kind.entry(format!("{} {info}", node.op().name())).or_default();
+        entry.0 += took;
+        entry.1 += 1;
+    }
+    let mut ranked: Vec<_> = per_kind.into_iter().collect();
+    ranked.sort_by_key(|(_, (took, _))| std::cmp::Reverse(*took));
+    for (kind, (took, nodes)) in ranked.iter().take(15) {
+        println!("{:7.2} ms  x{nodes:3}  {kind}", per_step_ms(*took));
+    }
+    Ok(())
+}
