@@ -123,8 +123,8 @@ impl Pool {
         let job: Job = Box::new(move |engine| {
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
-            // Only a request the queue made late: one whose whole budget is shorter than its
-            // kind takes runs, and ends as the caller's deadline says.
+            // Refuse only a request the queue made late. One whose whole budget is shorter than
+            // its kind takes still runs, and ends as its deadline says (`Timeout`).
             if let Some(expected) = job_times.expected_for(&kind)
                 && expected > left
                 && expected <= budget
