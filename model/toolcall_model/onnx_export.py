@@ -11,9 +11,9 @@ RMSNorm is Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul/Mul, SiLU is x*Sigmoid(x), and
 plain MatMul/Mul/Add/Softmax with grouped heads: the forms tract-transformers rewrites into
 DynamicKeyValueCache, ApplyRope, RmsNorm, Silu and ScaledMaskedSoftmax.
 Weights are float32 initializers; each weight matrix is the *first* MatMul operand
-(y = (W x^T)^T), the form in which tract packs it once at load instead of on every step; the
-embedding (tied with the output projection) is stored in row blocks small enough for tract to
-pre-pack.
+(y = (W x^T)^T), the form in which tract packs it once at load instead of on every step, and
+a matrix too big for tract to pre-pack (here the embedding, tied with the output projection) is
+stored in row blocks (`weight_rows`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from onnx import TensorProto, helper, numpy_helper
 from .weights import Weights
 
 OPSET = 17
+# tract-core's CONST_FOLD_MEM_BUDGET: the largest packed constant it folds at load whatever its input.
+PACK_BUDGET = 4 << 20
 
 
 class _Builder:
@@ -53,6 +55,23 @@ class _Builder:
         """A float weight, stored as float32: a constant operand is what tract pre-packs at load
         (a Cast in front of it, e.g. from float16 storage, makes it re-pack on every run)."""
         return self.const(value.astype(np.float32), hint)
+
+    def weight_rows(self, w: np.ndarray, hint: str) -> list[str]:
+        """A weight matrix [out, in] as one float32 constant, or as row blocks of at most 3 MiB
+        when its packed form would pass PACK_BUDGET: tract pre-packs a constant at load only if
+        the packed form (one record more than the matrix) is no bigger than max(its input,
+        4 MiB); a bigger one is re-packed on every run (the 49152 x 576 output projection took
+        110 of 180 ms per decode step that way, measured)."""
+        out_dim, in_dim = w.shape
+        if out_dim * (in_dim + 1) * 4 <= PACK_BUDGET:
+            return [self.weight(w, hint)]
+        rows = max(128, (3 << 20) // (4 * (in_dim + 1)) // 128 * 128)
+        return [self.weight(w[start : start + rows], hint) for start in range(0, out_dim, rows)]
+
+    def matmul_rows(self, blocks: list[str], xt: str, hint: str | None = None) -> str:
+        """W x^T [1, out, S] for W given as weight_rows blocks: one MatMul per block, joined."""
+        parts = [self.op("MatMul", [block, xt], hint) for block in blocks]
+        return parts[0] if len(parts) == 1 else self.op("Concat", parts, (hint or "matmul") + "_all", axis=1)
 
 
 def export_onnx(weights: Weights, path: Path) -> None:
@@ -115,19 +134,12 @@ def export_onnx(weights: Weights, path: Path) -> None:
         # y = (W x^T)^T with W [out, in] as the *first* MatMul operand: tract packs a constant
         # first operand once at load, but re-packs a constant second operand on every run.
         xt = b.op("Transpose", [x], perm=[0, 2, 1])
-        return b.op("Transpose", [b.op("MatMul", [b.weight(w, hint), xt])], hint + "_out", perm=[0, 2, 1])
+        return b.op("Transpose", [b.matmul_rows(b.weight_rows(w, hint), xt)], hint + "_out", perm=[0, 2, 1])
 
     heads_shape = lambda n: b.const(i64([1, -1, n, hd]), "heads_shape")  # noqa: E731
-    # The embedding, stored once in row blocks of at most 3 MiB: tract packs a constant MatMul
-    # operand at load only if the packed form is no bigger than max(its input, 4 MiB), and
-    # packing adds a record; one 49152 x 576 block (113 MB) for the tied output projection was
-    # re-packed on every step instead (110 of 180 ms per decode step, measured). The input
-    # Gather reads the blocks joined again (a Concat tract folds into one constant at load).
-    rows = max(128, (3 << 20) // (4 * (d + 1)) // 128 * 128)
-    vocab = weights.embedding.shape[0]
-    embedding_blocks = [
-        b.weight(weights.embedding[start : start + rows], "embedding_rows") for start in range(0, vocab, rows)
-    ]
+    # The embedding, tied with the output projection, in row blocks (weight_rows); the input
+    # Gather reads them joined again (a Concat tract folds into one constant at load).
+    embedding_blocks = b.weight_rows(weights.embedding, "embedding_rows")
     embedding = embedding_blocks[0] if len(embedding_blocks) == 1 else b.op("Concat", embedding_blocks, "embedding", axis=0)
     x = b.op("Gather", [embedding, "input_ids"], "embed")
     for i, layer in enumerate(weights.layers):
@@ -155,9 +167,7 @@ def export_onnx(weights: Weights, path: Path) -> None:
     x = rms_norm(x, weights.final_norm, "final_norm")
     last = b.op("Slice", [x, b.const(i64([-1]), "minus1"), seq_len, b.const(i64([1]), "ax1c")], "last_hidden")
     # Tied output projection: the embedding blocks as first operands, as in linear().
-    last_t = b.op("Transpose", [last], perm=[0, 2, 1])
-    blocks = [b.op("MatMul", [rows_, last_t], "lm_head") for rows_ in embedding_blocks]
-    scores = blocks[0] if len(blocks) == 1 else b.op("Concat", blocks, "lm_head_all", axis=1)  # [1, V, 1]
+    scores = b.matmul_rows(embedding_blocks, b.op("Transpose", [last], perm=[0, 2, 1]), "lm_head")  # [1, V, 1]
     b.nodes.append(helper.make_node("Transpose", [scores], ["logits"], name="logits", perm=[0, 2, 1]))
 
     graph = helper.make_graph(b.nodes, "toolcalld_decoder_step", inputs, outputs, b.initializers)

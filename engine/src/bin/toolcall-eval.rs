@@ -5,8 +5,9 @@
 //!
 //! Input lines: `{"id"?, "tools": [...], "facts": "..."?, "query": "...", "answer": [calls], "kind": "..."?}`.
 //! A case is correct when the set of calls equals the expected set (names and arguments, as
-//! JSON values). Prints one JSON summary on stdout: accuracy overall and per kind (home,
-//! general, multi, negative: inferred when `kind` is absent), latency, tokens.
+//! JSON values; numbers by value, `25` = `25.0`). Prints one JSON summary on stdout: accuracy
+//! overall and per kind (home, general, multi, negative: inferred when `kind` is absent),
+//! latency, tokens.
 //!
 //! `--max-calls` and `--max-new-tokens` set the request options of every case (defaults as
 //! the daemon's: 3 calls, 256 tokens).
