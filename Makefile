@@ -85,14 +85,14 @@ install-data:
 	$(INSTALL) -m 0644 dbus-interfaces/$(BUS_NAME).conf $(DESTDIR)$(DBUSDIR)/system.d/
 	$(INSTALL) -m 0644 dbus-interfaces/xml/*.xml $(DESTDIR)$(DBUSDIR)/interfaces/
 
-# A model bundle: the files bundle.json lists (the daemon checks their sha256 at start-up).
+# A model bundle: bundle.json and the files it lists (the daemon checks their sha256 at start-up).
+BUNDLE_FILES = bundle.json model.onnx model.onnx.data tokenizer.json
 install-model:
-	@for f in bundle.json model.onnx tokenizer.json; do \
+	@for f in $(BUNDLE_FILES); do \
 	  test -f $(MODEL_DIR)/$$f || { echo "$(MODEL_DIR)/$$f missing: run scripts/setup.sh or set MODEL_DIR" >&2; exit 1; }; \
 	done
 	$(INSTALL) -d $(DESTDIR)$(MODELDIR)/$(MODEL_NAME)
-	$(INSTALL) -m 0644 $(MODEL_DIR)/bundle.json $(MODEL_DIR)/model.onnx $(MODEL_DIR)/tokenizer.json \
-	    $(DESTDIR)$(MODELDIR)/$(MODEL_NAME)/
+	$(INSTALL) -m 0644 $(addprefix $(MODEL_DIR)/,$(BUNDLE_FILES)) $(DESTDIR)$(MODELDIR)/$(MODEL_NAME)/
 
 # systemd-analyze on the units as installed: `verify` (syntax, values, executables) of the
 # system unit in a scratch root holding this install plus the host's own units (verify needs

@@ -8,7 +8,6 @@
 
 mod config;
 mod fault;
-mod memory;
 mod service;
 mod worker;
 
@@ -51,7 +50,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    memory::bound_heap_growth();
+    toolcall_engine::memory::bound_heap_growth();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -284,7 +284,7 @@ async fn remove_object(server: &ObjectServer, path: &OwnedObjectPath, kind: Obje
         log::debug!("removing {path}: {e}");
     }
     // The object's KV cache is free now (unless a running request still holds it).
-    crate::memory::return_free_heap();
+    toolcall_engine::memory::return_free_heap();
 }
 
 /// Options after type checking.

@@ -1,6 +1,7 @@
-//! Model bundle: a directory with `bundle.json` (manifest), `model.onnx` (decoder step graph)
-//! and `tokenizer.json`. Loading validates the manifest and the files' checksums before any
-//! model code runs, so a missing or corrupt bundle is a clear startup failure.
+//! Model bundle: a directory with `bundle.json` (manifest), `model.onnx` (decoder step graph),
+//! usually `model.onnx.data` (its weights, ONNX external data) and `tokenizer.json`. Loading
+//! validates the manifest and the checksums of every file it lists before any model code runs,
+//! so a missing or corrupt bundle is a clear startup failure.
 
 use std::fs::File;
 use std::io::Read;
@@ -52,7 +53,8 @@ pub struct Manifest {
     pub context_length: usize,
     pub prompt_format: String,
     pub special_tokens: SpecialTokens,
-    /// sha256 of each file in the bundle, by file name.
+    /// sha256 of each file in the bundle, by file name (plain names in the bundle directory;
+    /// `model.onnx` and `tokenizer.json` are required).
     pub files: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub lora: Option<serde_json::Value>,
@@ -86,13 +88,20 @@ impl Bundle {
             return Err(fail(format!("unknown prompt format {:?}", manifest.prompt_format)));
         }
         for required in ["model.onnx", "tokenizer.json"] {
-            let Some(expected) = manifest.files.get(required) else {
+            if !manifest.files.contains_key(required) {
                 return Err(fail(format!("bundle.json lists no checksum for {required}")));
-            };
-            let actual = sha256_file(&dir.join(required)).map_err(|e| fail(format!("cannot read {required}: {e}")))?;
+            }
+        }
+        for (name, expected) in &manifest.files {
+            if Path::new(name).file_name() != Some(name.as_ref()) {
+                return Err(fail(format!(
+                    "bundle.json lists {name:?}: not a file name in the bundle"
+                )));
+            }
+            let actual = sha256_file(&dir.join(name)).map_err(|e| fail(format!("cannot read {name}: {e}")))?;
             if &actual != expected {
                 return Err(fail(format!(
-                    "{required} is corrupt: sha256 {actual}, bundle.json says {expected}"
+                    "{name} is corrupt: sha256 {actual}, bundle.json says {expected}"
                 )));
             }
         }

@@ -7,7 +7,8 @@
 //! - [`tools`]: tool-list parsing and the supported JSON Schema subset;
 //! - [`prompt`]: the one prompt renderer (also used to render training data);
 //! - [`grammar`]: the answer grammar compiled by llguidance;
-//! - [`engine`]: toolsets (pre-filled prompt prefix), calls and multi-turn sessions.
+//! - [`engine`]: toolsets (pre-filled prompt prefix), calls and multi-turn sessions;
+//! - [`memory`]: the heap settings a process hosting the engine should use.
 
 //!
 //! The feature `runtime` (on by default) brings the model and the engine, and with them tract.
@@ -19,6 +20,7 @@ pub mod bundle;
 pub mod engine;
 pub mod error;
 pub mod grammar;
+pub mod memory;
 #[cfg(feature = "runtime")]
 pub mod model;
 pub mod prompt;

@@ -216,17 +216,42 @@ fn missing_or_corrupt_bundles_fail_clearly() {
     let dir = std::env::temp_dir().join(format!("toolcalld-corrupt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tiny = common::bundle(common::TINY);
-    for f in ["bundle.json", "tokenizer.json", "model.onnx"] {
-        std::fs::copy(tiny.join(f), dir.join(f)).unwrap();
+    let files = ["bundle.json", "tokenizer.json", "model.onnx", "model.onnx.data"];
+    let copy_tiny = || {
+        for f in files {
+            std::fs::copy(tiny.join(f), dir.join(f)).unwrap();
+        }
+    };
+    let load_err = || {
+        Engine::load(&dir, EngineLimits::default())
+            .err()
+            .expect("broken bundle fails")
+            .to_string()
+    };
+    // Each file bundle.json lists is checked: the graph, its weights, the tokenizer.
+    for f in ["model.onnx", "model.onnx.data", "tokenizer.json"] {
+        copy_tiny();
+        let mut bytes = std::fs::read(dir.join(f)).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(dir.join(f), &bytes).unwrap();
+        let err = load_err();
+        assert!(err.contains(&format!("{f} is corrupt")), "{err}");
     }
-    let mut bytes = std::fs::read(dir.join("model.onnx")).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(dir.join("model.onnx"), &bytes).unwrap();
-    let err = Engine::load(&dir, EngineLimits::default())
-        .err()
-        .expect("corrupt bundle fails");
-    assert!(err.to_string().contains("model.onnx is corrupt"), "{err}");
+    copy_tiny();
+    std::fs::remove_file(dir.join("model.onnx.data")).unwrap();
+    let err = load_err();
+    assert!(err.contains("cannot read model.onnx.data"), "{err}");
+
+    // A manifest may only name files inside the bundle.
+    copy_tiny();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
+    manifest["files"]["../bundle.json"] = manifest["files"]["model.onnx"].clone();
+    std::fs::write(dir.join("bundle.json"), manifest.to_string()).unwrap();
+    let err = load_err();
+    assert!(err.contains("not a file name in the bundle"), "{err}");
+    copy_tiny();
 
     // A bundle whose checksums match but whose graph is garbage: tract's error, as a Bundle error.
     std::fs::write(dir.join("model.onnx"), b"not a protobuf").unwrap();

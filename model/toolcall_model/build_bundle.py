@@ -1,4 +1,5 @@
-"""Build a toolcalld model bundle: `model.onnx` + `tokenizer.json` + `bundle.json` + `selftest.json`.
+"""Build a toolcalld model bundle: `model.onnx` (+ its weights, `model.onnx.data`) + `tokenizer.json`
++ `bundle.json` + `selftest.json`.
 
     python -m toolcall_model.build_bundle --gguf FILE --out DIR [--lora ADAPTER_DIR]
     python -m toolcall_model.build_bundle --tiny --seed 7 --gguf FILE --out DIR
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reference
-from .onnx_export import export_onnx
+from .onnx_export import export_onnx, external_data_path
 from .tokenizer_export import write_tokenizer_json
 from .weights import apply_lora, gguf_metadata, load_gguf, random_weights, sha256_file
 
@@ -52,7 +53,8 @@ def main() -> None:
     lora = apply_lora(weights, args.lora) if args.lora else None
 
     args.out.mkdir(parents=True, exist_ok=True)
-    export_onnx(weights, args.out / "model.onnx")
+    model_path = args.out / "model.onnx"
+    export_onnx(weights, model_path)
     write_tokenizer_json(meta, args.out / "tokenizer.json")
 
     logits = reference.last_logits(weights, SELFTEST_IDS)
@@ -85,7 +87,8 @@ def main() -> None:
         "special_tokens": {"bos": meta["bos_token_id"], "eos": meta["eos_token_id"],
                            "im_start": meta["tokens"].index("<|im_start|>"),
                            "im_end": meta["tokens"].index("<|im_end|>")},
-        "files": {f: sha256_file(args.out / f) for f in ("model.onnx", "tokenizer.json")},
+        "files": {p.name: sha256_file(p)
+                  for p in (model_path, external_data_path(model_path), args.out / "tokenizer.json")},
     }
     (args.out / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote bundle {name} to {args.out} in {time.time() - started:.1f} s")

@@ -14,6 +14,9 @@ Weights are float32 initializers; each weight matrix is the *first* MatMul opera
 (y = (W x^T)^T), the form in which tract packs it once at load instead of on every step, and
 a matrix too big for tract to pre-pack (here the embedding, tied with the output projection) is
 stored in row blocks (`weight_rows`).
+The weights live beside the graph in `model.onnx.data` (ONNX external data): tract then reads
+each tensor straight from that file instead of decoding a 538 MB protobuf and copying every
+tensor out of it, which took load-time peak RSS from 1044 to 752 MB (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ class _Builder:
         """W x^T [1, out, S] for W given as weight_rows blocks: one MatMul per block, joined."""
         parts = [self.op("MatMul", [block, xt], hint) for block in blocks]
         return parts[0] if len(parts) == 1 else self.op("Concat", parts, (hint or "matmul") + "_all", axis=1)
+
+
+def external_data_path(model_path: Path) -> Path:
+    """Where export_onnx writes the weights of the graph at `model_path`."""
+    return model_path.with_name(model_path.name + ".data")
 
 
 def export_onnx(weights: Weights, path: Path) -> None:
@@ -174,4 +182,8 @@ def export_onnx(weights: Weights, path: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="toolcalld-model")
     model.ir_version = 8
     onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    data = external_data_path(path)
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=data.name, size_threshold=1024)
+    data.chmod(0o644)  # onnx creates it 0600; the daemon may run as another user

@@ -49,6 +49,18 @@ pub fn bundle(name: &str) -> PathBuf {
     dir
 }
 
+/// Copies a bundle (bundle.json and every file it lists) into `dest`, files mode 0644.
+pub fn copy_bundle(name: &str, dest: &Path) {
+    let from = bundle(name);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(from.join("bundle.json")).unwrap()).unwrap();
+    let listed = manifest["files"].as_object().expect("bundle.json lists files").keys();
+    for file in std::iter::once("bundle.json").chain(listed.map(String::as_str)) {
+        std::fs::copy(from.join(file), dest.join(file)).unwrap();
+        std::fs::set_permissions(dest.join(file), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    }
+}
+
 pub const TINY: &str = "tiny";
 /// The default serving bundle (base model + tool-calling LoRA).
 pub const DEFAULT: &str = "smollm2-135m-toolcall";

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use toolcall_client::{Bus, Client, ErrorKind};
 use toolcall_dbus::{ToolCall1Proxy, ToolsetProxy};
-use toolcalld_tests::{Daemon, HOME_TOOLS, TINY, TempDir, TestBus, bundle};
+use toolcalld_tests::{Daemon, HOME_TOOLS, TINY, TempDir, TestBus, bundle, copy_bundle};
 use zbus::Variant;
 
 const FAULTS: (&str, &str) = ("TOOLCALL_TEST_FAULTS", "1");
@@ -246,16 +246,21 @@ async fn sigterm_under_load_finishes_in_flight_work_and_refuses_new_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacing_the_model_file_under_a_running_daemon_changes_nothing_until_restart() {
     let copy = TempDir::new("swapped-model");
-    for f in ["bundle.json", "tokenizer.json", "model.onnx"] {
-        std::fs::copy(bundle(TINY).join(f), copy.0.join(f)).unwrap();
-    }
+    copy_bundle(TINY, &copy.0);
     let bus = TestBus::start();
     let mut daemon = Daemon::start(&bus, &copy.0, "");
     let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
     let before = client.status().await.unwrap();
-    // Replaced (new inode, as a package upgrade does) and then truncated in place.
+    // The graph replaced (new inode, as a package upgrade does); its weights truncated in
+    // place (the loaded weights must not still be mapped from the file).
     std::fs::write(copy.0.join("model.onnx.new"), b"not a model").unwrap();
     std::fs::rename(copy.0.join("model.onnx.new"), copy.0.join("model.onnx")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(copy.0.join("model.onnx.data"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     let connection = connect(&bus).await;
     assert!(served(&call(&connection, None).await));
     // SIGHUP re-reads the configuration only; the loaded model keeps serving.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use toolcall_client::{Bus, CallOptions, Client};
-use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TINY, TempDir, TestBus, binary, bundle};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TINY, TempDir, TestBus, binary, bundle, copy_bundle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_watchdog_and_graceful_stop() {
@@ -65,9 +65,7 @@ fn failed_start(args: &[&str], model: &std::path::Path) -> (String, bool) {
 fn start_up_failures_are_clear() {
     // A corrupt model.onnx.
     let dir = TempDir::new("corrupt");
-    for f in ["bundle.json", "tokenizer.json", "model.onnx"] {
-        std::fs::copy(bundle(TINY).join(f), dir.0.join(f)).unwrap();
-    }
+    copy_bundle(TINY, &dir.0);
     let mut bytes = std::fs::read(dir.0.join("model.onnx")).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use toolcalld_tests::{HOME_TOOLS, TINY, TempDir, bin_dir, binary, bundle, workspace_dir};
+use toolcalld_tests::{HOME_TOOLS, TINY, TempDir, bin_dir, binary, bundle, copy_bundle, workspace_dir};
 
 const BUS_NAME: &str = "org.toolcalld.ToolCall1";
 const OBJECT: &str = "/org/toolcalld/ToolCall1";
@@ -194,12 +194,16 @@ fn make_install_lays_out_every_path() {
     let model = d.join("usr/share/toolcalld/models/default");
     assert_eq!(
         names(&model),
-        BTreeSet::from(["bundle.json".into(), "model.onnx".into(), "tokenizer.json".into()])
+        BTreeSet::from([
+            "bundle.json".into(),
+            "model.onnx".into(),
+            "model.onnx.data".into(),
+            "tokenizer.json".into()
+        ])
     );
-    assert_eq!(
-        fs::read(model.join("model.onnx")).unwrap(),
-        fs::read(tiny.join("model.onnx")).unwrap()
-    );
+    for f in ["model.onnx", "model.onnx.data"] {
+        assert_eq!(fs::read(model.join(f)).unwrap(), fs::read(tiny.join(f)).unwrap());
+    }
 }
 
 #[test]
@@ -617,10 +621,7 @@ impl App {
         let model = d.join("model");
         fs::create_dir(&model).unwrap();
         chmod(&model, 0o755);
-        for f in ["bundle.json", "model.onnx", "tokenizer.json"] {
-            fs::copy(bundle(TINY).join(f), model.join(f)).unwrap();
-            chmod(&model.join(f), 0o644);
-        }
+        copy_bundle(TINY, &model);
         // An empty configuration: the host's /etc/toolcalld/toolcalld.toml must not matter.
         for (name, content) in [("toolcalld.toml", ""), ("tools.json", HOME_TOOLS)] {
             fs::write(d.join(name), content).unwrap();

@@ -5,7 +5,7 @@
 //!
 //! Prints JSON: load time; prefill tok/s on a fresh state; decode tok/s one token per step;
 //! query->call latency cold (compile the tools, then call) and on a registered toolset
-//! (prefix cached); peak RSS (VmHWM). Medians over runs.
+//! (prefix cached); peak RSS (VmHWM), with toolcalld's heap settings. Medians over runs.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +39,8 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() {
+    // The heap settings toolcalld runs with, so peak RSS is the daemon's.
+    toolcall_engine::memory::bound_heap_growth();
     let args: Vec<String> = std::env::args().collect();
     let Some(bundle) = args.get(1).filter(|a| !a.starts_with("--")) else {
         eprintln!("usage: toolcall-bench BUNDLE_DIR [--prompt-tokens N] [--decode-tokens N] [--runs N]");
