@@ -3,6 +3,9 @@
     python3 model/train_lora.py --gguf /tmp/m/model.gguf --tokenizer tokenizer.json \
         --data rendered.jsonl.gz --out adapter/ --seconds 300 --seed 7
 
+Without a GPU it runs on the CPU in float32 (`--device cpu`; model/scripts/train-smoke.sh runs
+a few steps on a tiny slice that way, to check the whole path before a GPU run).
+
 Input lines are `{"prompt": ..., "completion": ...}` from `toolcall-render` (the engine's own
 renderer); tokenized with the bundle's tokenizer.json through HF `tokenizers` (the library the
 engine uses), so training and serving see identical ids. The loss covers the completion only.
@@ -71,6 +74,8 @@ def main():
     ap.add_argument("--batch-tokens", type=int, default=16384)
     ap.add_argument("--max-len", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps (0: the plan)")
     args = ap.parse_args()
 
     started = time.time()
@@ -79,7 +84,9 @@ def main():
     tokenizer = Tokenizer.from_file(args.tokenizer)
     rows = load_examples(args.data, tokenizer, args.max_len)
     d, name = os.path.split(args.gguf)
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.bfloat16).cuda()
+    # bfloat16 on the GPU; float32 on the CPU, where bfloat16 matmuls are slow or missing
+    dtype = torch.float32 if args.device == "cpu" else torch.bfloat16
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=dtype).to(args.device)
     model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0,
                                              target_modules=TARGETS, task_type="CAUSAL_LM"))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -89,6 +96,8 @@ def main():
     for _ in range(epochs):
         plan += batches(rows, args.batch_tokens, rng)
     plan = plan[: int(len(plan) * args.epochs / epochs)]
+    if args.max_steps:
+        plan = plan[: args.max_steps]
     warmup = max(1, len(plan) // 30)
     log, tokens, step = [], 0, 0
     train_start = time.time()
@@ -112,7 +121,7 @@ def main():
             ids[j, : len(x)] = torch.tensor(x)
             labels[j, : len(y)] = torch.tensor(y)
             mask[j, : len(x)] = 1
-        out = model(input_ids=ids.cuda(), attention_mask=mask.cuda(), labels=labels.cuda())
+        out = model(input_ids=ids.to(args.device), attention_mask=mask.to(args.device), labels=labels.to(args.device))
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -132,7 +141,7 @@ def main():
         "config": vars(args), "examples": len(rows), "planned_steps": len(plan), "steps_done": step + 1,
         "train_tokens": tokens, "train_seconds": round(train_seconds, 1),
         "tokens_per_second": round(tokens / max(train_seconds, 1e-9)),
-        "total_seconds": round(time.time() - started, 1), "gpu": torch.cuda.get_device_name(0),
+        "total_seconds": round(time.time() - started, 1), "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else args.device,
         "torch": torch.__version__, "loss_curve": log,
     }
     with open(os.path.join(args.out, "train_log.json"), "w") as f:
