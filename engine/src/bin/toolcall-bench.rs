@@ -47,7 +47,9 @@ fn main() {
     toolcall_engine::memory::bound_heap_growth();
     let args: Vec<String> = std::env::args().collect();
     let Some(bundle) = args.get(1).filter(|a| !a.starts_with("--")) else {
-        eprintln!("usage: toolcall-bench BUNDLE_DIR [--prompt-tokens N] [--decode-tokens N] [--runs N]");
+        eprintln!(
+            "usage: toolcall-bench BUNDLE_DIR [--prompt-tokens N] [--decode-tokens N] [--runs N] [--call-spec FILE]"
+        );
         std::process::exit(2);
     };
     let (prompt_tokens, decode_tokens, runs) = (
