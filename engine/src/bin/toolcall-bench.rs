@@ -93,6 +93,7 @@ fn main() {
         ..CallOptions::default()
     };
     let (mut cold, mut warm, mut generated, mut steps, mut answer) = (Vec::new(), Vec::new(), 0, 0, String::new());
+    let mut last_toolset = None;
     for _ in 0..runs {
         let t = Instant::now();
         let toolset = engine.compile_toolset(TOOLS).expect("tools");
@@ -104,13 +105,14 @@ fn main() {
         generated = result.timings.generated_tokens;
         steps = result.timings.decode_steps;
         answer = result.text;
+        last_toolset = Some(toolset);
     }
     if let Some(path) = args
         .iter()
         .position(|a| a == "--call-spec")
         .and_then(|i| args.get(i + 1))
     {
-        let toolset = engine.compile_toolset(TOOLS).expect("tools");
+        let toolset = last_toolset.expect("--runs 1 or more");
         let special = &engine.manifest().special_tokens;
         let spec = json!({
             "system_ids": engine.tokenize(&prompt::render_system(toolset.tools())).expect("tokenize"),
