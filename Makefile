@@ -85,7 +85,8 @@ install-data:
 	$(INSTALL) -m 0644 dbus-interfaces/$(BUS_NAME).conf $(DESTDIR)$(DBUSDIR)/system.d/
 	$(INSTALL) -m 0644 dbus-interfaces/xml/*.xml $(DESTDIR)$(DBUSDIR)/interfaces/
 
-# A model bundle: bundle.json and the files it lists (the daemon checks their sha256 at start-up).
+# A model bundle: bundle.json and the files model/'s exporter writes, which bundle.json lists
+# with their sha256 (the daemon checks them at start-up).
 BUNDLE_FILES = bundle.json model.onnx model.onnx.data tokenizer.json
 install-model:
 	@for f in $(BUNDLE_FILES); do \
