@@ -155,16 +155,20 @@ async fn one_request_through_every_client() {
 }
 
 /// The model-quality issue's end-to-end check: plain voice-assistant requests (timers, lights,
-/// volume, weather, shopping list, media, lock, thermostat) through the daemon with the home's
-/// facts, each answered with exactly the expected call. The same file is scored by
-/// `toolcall-eval` (docs/MODEL.md).
+/// volume, weather, shopping list, media, lock, thermostat) and light levels ("dim the kitchen
+/// to 30") through the daemon with the home's facts, each answered with exactly the expected
+/// call. The same files are scored by `toolcall-eval` (docs/MODEL.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voice_assistant_requests_get_exact_calls() {
-    let cases: Vec<serde_json::Value> = include_str!("../../model/eval/assistant_requests.jsonl")
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    assert!(cases.len() >= 12);
+    let cases: Vec<serde_json::Value> = [
+        include_str!("../../model/eval/assistant_requests.jsonl"),
+        include_str!("../../model/eval/light_levels.jsonl"),
+    ]
+    .iter()
+    .flat_map(|file| file.lines())
+    .map(|line| serde_json::from_str(line).unwrap())
+    .collect();
+    assert!(cases.len() >= 20);
     let bus = TestBus::start();
     let _daemon = Daemon::start(&bus, &bundle(DEFAULT), "");
     let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
