@@ -13,9 +13,9 @@ API examples, and parallel requests ask for 2-5 values). The train split also ho
 kinds (v5, HARD_SHARE: near-topic negatives, sibling picks, parallel 2-5, 2-3 functions per
 request) from their own random stream, and (v6) light-level requests
 (home_data.light_level_example) from another; since v6 the train split's main stream draws more
-home requests and (v7) as many API requests as v5 (DOMAIN_SHARE_TRAIN). Number-typed arguments of API and general calls are
-written as floats (`floats`). The home's areas and device
-names travel as facts, as they will at run time. The evaluation split uses held-out Home
+home requests and (v7) as many API requests as v5 (DOMAIN_SHARE_TRAIN). Number-typed arguments
+of API and general calls are written as floats (`floats`). The home's areas and device names
+travel as facts, as they will at run time. The evaluation split uses held-out Home
 Assistant templates and other seeds. Every gold call is validated against its tool's schema.
 Render with `toolcall-render` (the engine's own renderer) before training."""
 
