@@ -3,7 +3,10 @@
 //! optimised plan), pre-fills `PROMPT` tokens, then times `STEPS` single-token steps node by
 //! node and prints the ops that took longest (ms per step, how many nodes, the op's kernels).
 //!
-//!     cargo run -p toolcall-engine --example op_profile -- model/bundles/smollm2-135m-instruct [PROMPT] [STEPS]
+//!     cargo run -p toolcall-engine --example op_profile -- model/bundles/smollm2-135m-instruct [PROMPT] [STEPS] [tract]
+//!
+//! With `tract` as the fourth argument each layer keeps tract's own KV cache and attention ops
+//! instead of the engine's `CachedAttention` (the comparison in docs/PERFORMANCE.md).
 //!
 //! This is how the per-step re-packing of the output projection was found (docs/PERFORMANCE.md).
 
@@ -19,6 +22,7 @@ fn main() -> TractResult<()> {
     let bundle = args.get(1).expect("usage: op_profile BUNDLE_DIR [PROMPT] [STEPS]");
     let prompt_tokens: i64 = args.get(2).map_or(Ok(300), |n| n.parse())?;
     let steps: i64 = args.get(3).map_or(Ok(16), |n| n.parse())?;
+    let tract_attention = args.get(4).is_some_and(|a| a == "tract");
 
     let mut model = tract_onnx::onnx()
         .model_for_path(std::path::Path::new(bundle).join("model.onnx"))?
@@ -27,6 +31,9 @@ fn main() -> TractResult<()> {
     get_transform("transformers_detect_all")?
         .expect("tract-transformers is linked")
         .transform(&mut model)?;
+    if !tract_attention {
+        toolcall_engine::attention::fuse_cached_attention(&mut model)?;
+    }
     let plan = model.into_optimized()?.into_runnable()?;
     let mut state = TypedSimpleState::new(&plan)?;
     let prompt: Vec<i64> = (0..prompt_tokens).map(|i| 100 + i).collect();
@@ -52,7 +59,7 @@ fn main() -> TractResult<()> {
     let mut per_kind: HashMap<String, (Duration, usize)> = HashMap::new();
     for (id, took) in per_node {
         let node = plan.model().node(id);
-        let info: String = node.op().info()?.join(" | ").chars().take(110).collect();
+        let info: String = node.op().info()?.join(" | ").chars().take(400).collect();
         let entry = per_kind.entry(format!("{} {info}", node.op().name())).or_default();
         entry.0 += took;
         entry.1 += 1;

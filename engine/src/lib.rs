@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`bundle`]: the model bundle directory (manifest, checksums);
 //! - [`model`]: the decoder step graph under tract, with a clonable KV-cache state;
+//! - [`attention`]: the engine's tract op for each layer's KV cache and attention;
 //! - [`tools`]: tool-list parsing and the supported JSON Schema subset;
 //! - [`prompt`]: the one prompt renderer (also used to render training data);
 //! - [`grammar`]: the answer grammar compiled by llguidance;
@@ -15,6 +16,8 @@
 //! Without it the crate is the tool-schema compiler alone (tools, prompt, grammar), which is what
 //! the fuzz targets under `tests/fuzz/` build.
 
+#[cfg(feature = "runtime")]
+pub mod attention;
 pub mod bundle;
 #[cfg(feature = "runtime")]
 pub mod engine;

@@ -1,8 +1,12 @@
 //! The decoder under tract: loads the ONNX step graph once, applies tract-transformers'
-//! rewrites (internal KV cache, fused RoPE/attention/norms) and runs token ids -> last logits.
+//! rewrites (fused RoPE, norms, SiLU), puts the engine's [`CachedAttention`] in place of each
+//! layer's KV cache and attention, and runs token ids -> last logits.
 //!
-//! A [`DecoderState`] owns one sequence's KV cache. Cloning it is cheap (tensors are shared,
-//! never mutated in place), which is how a toolset's pre-filled prompt prefix is reused.
+//! A [`DecoderState`] owns one sequence's KV cache. Cloning it copies the cache (~14 MB for a
+//! 300-token toolset prefix on the default model), which is how a toolset's pre-filled prompt
+//! prefix is reused.
+//!
+//! [`CachedAttention`]: crate::attention::CachedAttention
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +19,10 @@ use crate::error::{Error, Result};
 
 /// Ops the optimised plan must contain, or the graph was not recognised by tract's LLM
 /// rewrites (it would still run, only far slower).
-const EXPECTED_OPS: &[&str] = &["DynamicKeyValueCache", "ApplyRope", "RmsNorm", "ScaledMaskedSoftmax"];
+const EXPECTED_OPS: &[&str] = &["CachedAttention", "ApplyRope", "RmsNorm"];
+/// tract's own KV cache op: left in the plan, it means a layer's attention was not replaced by
+/// the engine's (the graph is not in the exporter's form).
+const UNFUSED_CACHE_OP: &str = "DynamicKeyValueCache";
 
 pub struct Decoder {
     plan: Arc<TypedRunnableModel>,
@@ -46,6 +53,7 @@ impl Decoder {
             .map_err(bundle_err)?
             .ok_or_else(|| Error::Internal("tract-transformers rewrites are not linked".into()))?;
         detect.transform(&mut model).map_err(bundle_err)?;
+        crate::attention::fuse_cached_attention(&mut model).map_err(bundle_err)?;
         let plan = model
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -61,6 +69,12 @@ impl Decoder {
                     message: format!("graph not in the expected form: no {op} after tract's rewrites"),
                 });
             }
+        }
+        if op_histogram.contains_key(UNFUSED_CACHE_OP) {
+            return Err(Error::Bundle {
+                path: path.display().to_string(),
+                message: "graph not in the expected form: a layer's attention was not fused".into(),
+            });
         }
         if plan.model().inputs.len() != 1 {
             return Err(Error::Bundle {

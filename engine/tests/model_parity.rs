@@ -1,9 +1,76 @@
 //! The ONNX graph under tract computes what the numpy reference computes (logits written into
-//! each bundle's selftest.json at build time), and the KV cache changes nothing.
+//! each bundle's selftest.json at build time), and the KV cache changes nothing. The engine's
+//! attention op computes what tract's own cache and attention ops compute, on prompts long enough
+//! for its blocked prefill path.
 
 mod common;
 
 use toolcall_engine::model::Decoder;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::transform::get_transform;
+
+/// Logits of the last position after each of `chunks`, from the same graph run the plain tract
+/// way: tract-transformers' rewrites, tract's own KV cache and attention ops.
+fn tract_attention_logits(model_path: &std::path::Path, chunks: &[&[u32]]) -> Vec<Vec<f32>> {
+    let mut model = tract_onnx::onnx()
+        .model_for_path(model_path)
+        .and_then(|m| m.into_typed())
+        .and_then(|m| m.into_decluttered())
+        .unwrap();
+    get_transform("transformers_detect_all")
+        .unwrap()
+        .unwrap()
+        .transform(&mut model)
+        .unwrap();
+    let plan = model.into_optimized().unwrap().into_runnable().unwrap();
+    let mut state = TypedSimpleState::new(&plan).unwrap();
+    chunks
+        .iter()
+        .map(|chunk| {
+            let ids: Vec<i64> = chunk.iter().map(|&t| t as i64).collect();
+            let input = Tensor::from_shape(&[1, ids.len()], &ids).unwrap();
+            let outputs = state.run(tvec![input.into()]).unwrap();
+            outputs[0]
+                .try_as_plain_ram()
+                .unwrap()
+                .as_slice::<f32>()
+                .unwrap()
+                .to_vec()
+        })
+        .collect()
+}
+
+fn check_attention_against_tract(name: &str, tolerance: f32) {
+    let dir = common::bundle(name);
+    let manifest = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
+    let vocab = manifest.manifest.architecture.vocab_size;
+    let decoder = Decoder::load(&dir.join("model.onnx"), vocab).unwrap();
+    // A 150-token prefill (past the 64-position blocks of the GEMM path), a 20-token turn,
+    // then single decode steps: every path of the op, against tract's.
+    let ids: Vec<u32> = (0..173u32).map(|i| (i * 7919 + 13) % vocab as u32).collect();
+    let chunks: Vec<&[u32]> = vec![&ids[..150], &ids[150..170], &ids[170..171], &ids[171..172], &ids[172..]];
+    let expected = tract_attention_logits(&dir.join("model.onnx"), &chunks);
+    let mut state = decoder.new_state().unwrap();
+    for (step, (chunk, expected)) in chunks.iter().zip(&expected).enumerate() {
+        let logits = decoder.forward(&mut state, chunk).unwrap();
+        let diff = max_abs_diff(&logits, &expected[expected.len() - vocab..]);
+        assert!(
+            diff < tolerance,
+            "{name}, chunk {step}: logits differ from tract's attention by {diff}"
+        );
+        assert_eq!(argmax(&logits), argmax(expected), "{name}, chunk {step}");
+    }
+}
+
+#[test]
+fn tiny_bundle_attention_matches_tract() {
+    check_attention_against_tract(common::TINY, 1e-4);
+}
+
+#[test]
+fn default_bundle_attention_matches_tract() {
+    check_attention_against_tract(common::DEFAULT, 1e-3);
+}
 
 fn selftest(bundle: &std::path::Path) -> (Vec<u32>, Vec<f32>) {
     let v: serde_json::Value =
@@ -36,13 +103,20 @@ fn check_bundle(name: &str, tolerance: f32) {
     let dir = common::bundle(name);
     let manifest = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
     let decoder = Decoder::load(&dir.join("model.onnx"), manifest.manifest.architecture.vocab_size).unwrap();
-    for op in ["DynamicKeyValueCache", "ApplyRope", "RmsNorm", "ScaledMaskedSoftmax"] {
+    for op in ["CachedAttention", "ApplyRope", "RmsNorm"] {
         assert!(
             decoder.op_histogram.contains_key(op),
             "{op} missing from the plan: {:?}",
             decoder.op_histogram
         );
     }
+    assert_eq!(
+        decoder.op_histogram.get("CachedAttention"),
+        Some(&manifest.manifest.architecture.n_layers),
+        "one CachedAttention per layer: {:?}",
+        decoder.op_histogram
+    );
+    assert!(!decoder.op_histogram.contains_key("DynamicKeyValueCache"));
     let (ids, reference) = selftest(&dir);
 
     let mut state = decoder.new_state().unwrap();

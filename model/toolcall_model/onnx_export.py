@@ -9,7 +9,9 @@ Positions come from P = Shape(past_key_0)[2]; RoPE tables and the causal mask ar
 the graph. KV is `Concat(past, new)` wired straight to an output, RoPE is HF "rotate half",
 RMSNorm is Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul/Mul, SiLU is x*Sigmoid(x), and attention is
 plain MatMul/Mul/Add/Softmax with grouped heads: the forms tract-transformers rewrites into
-DynamicKeyValueCache, ApplyRope, RmsNorm, Silu and ScaledMaskedSoftmax.
+DynamicKeyValueCache, ApplyRope, RmsNorm, Silu and ScaledMaskedSoftmax; the engine then replaces
+each layer's caches and attention with its own op (engine/src/attention.rs), which relies on
+the mask below being causal.
 Weights are float32 initializers; each weight matrix is the *first* MatMul operand
 (y = (W x^T)^T), the form in which tract packs it once at load instead of on every step, and
 a matrix too big for tract to pre-pack (here the embedding, tied with the output projection) is
