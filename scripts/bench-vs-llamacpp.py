@@ -2,6 +2,7 @@
 """The engine against llama.cpp on the same weights, in one run (docs/PERFORMANCE.md).
 
     .venv/bin/python scripts/bench-vs-llamacpp.py [--runs 3] [--prompt-tokens 256] [--decode-tokens 64]
+    .venv/bin/python scripts/bench-vs-llamacpp.py --pairs 5 [--runs 1]
 
 After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C++ build of
 llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
@@ -15,6 +16,10 @@ minutes", the three tools of engine/tests/fixtures/home_tools.json), cold and on
 toolset, with the prompt ids and answer schema toolcall-bench writes (`--call-spec`), and
 whether llama.cpp's answer is toolcalld's. Medians over --runs. Prints a markdown table with
 the tract / llama.cpp ratios at the same bit width and threads.
+
+With --pairs N it runs only the two rows the ratios compare (tract and llama.cpp F32, 1 thread),
+alternated N times, and prints each pair's ratios and their medians: this VM's speed drifts by
+~20% within minutes, and a drift between the two rows of one table moves its ratios as much.
 
 llama.cpp's AMX buffer type executes AMX tile instructions, which this VM's CPU advertises but
 the hypervisor refuses (SIGILL at `tilezero`): the worker turns llama.cpp's extra buffer types
@@ -194,11 +199,36 @@ def run_json(command):
     return json.loads(out[out.index("{"):])
 
 
+RATIOS = [("prefill", "prefill_tok_s", False), ("decode", "decode_tok_s", False),
+          ("peak RSS", "peak_rss_mb", True), ("call, registered", "call_registered_ms", True)]
+
+
+def print_pairs(pairs, runs):
+    """One line per (tract, llama.cpp F32 1-thread) pair, then the median of each ratio."""
+    print(f"tract / llama.cpp F32, 1 thread, {len(pairs)} alternated pairs (medians of {runs} runs each); "
+          "prefill and decode as speed ratios (higher: tract faster), RSS and call as ratios of MB and ms "
+          "(lower: tract smaller or faster)\n")
+    print("| pair | tract prefill / decode tok/s | llama.cpp prefill / decode tok/s | same answer | "
+          + " | ".join(name for name, _, _ in RATIOS) + " |")
+    print("| --- " * (4 + len(RATIOS)) + "|")
+    ratios = {name: [] for name, _, _ in RATIOS}
+    for index, (tract, llama) in enumerate(pairs, 1):
+        cells = []
+        for name, key, _ in RATIOS:
+            ratios[name].append(tract[key] / llama[key])
+            cells.append(f"{ratios[name][-1]:.2f}x")
+        print(f"| {index} | {tract['prefill_tok_s']:.1f} / {tract['decode_tok_s']:.1f} "
+              f"| {llama['prefill_tok_s']:.1f} / {llama['decode_tok_s']:.1f} "
+              f"| {'yes' if llama['same_answer'] else 'NO'} | " + " | ".join(cells) + " |")
+    print("| median | | | | " + " | ".join(f"{statistics.median(ratios[name]):.2f}x" for name, _, _ in RATIOS) + " |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--decode-tokens", type=int, default=64)
+    parser.add_argument("--pairs", type=int, default=0, help="alternate tract and llama.cpp F32 (1 thread) N times")
     parser.add_argument("--llama-worker", nargs=2, metavar=("GGUF", "THREADS"), help=argparse.SUPPRESS)
     parser.add_argument("--llama-call-worker", nargs=3, metavar=("GGUF", "THREADS", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -211,21 +241,31 @@ def main():
         llama_call_worker(gguf, int(threads), spec, args.runs)
         return
     sizes = ["--prompt-tokens", str(args.prompt_tokens), "--decode-tokens", str(args.decode_tokens), "--runs", str(args.runs)]
-    rows = []
     spec = ROOT / "target/bench/call-spec.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
-    tract = run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes, "--call-spec", str(spec)])
+
+    def run_tract():
+        return run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes, "--call-spec", str(spec)])
+
+    def run_llama(gguf, threads):
+        result = run_json([sys.executable, __file__, *sizes, "--llama-worker", str(gguf), str(threads)])
+        call = run_json([sys.executable, __file__, "--runs", str(args.runs),
+                         "--llama-call-worker", str(gguf), str(threads), str(spec)])
+        result.update(call_cold_ms=call["call_cold_ms"], call_registered_ms=call["call_registered_ms"],
+                      call_generated_tokens=call["generated_tokens"],
+                      same_answer=json.loads(call["answer"]) == json.loads(json.loads(spec.read_text())["answer"]))
+        return result
+
+    if args.pairs:
+        print_pairs([(run_tract(), run_llama(f32_gguf(), 1)) for _ in range(args.pairs)], args.runs)
+        return
+    rows = []
+    tract = run_tract()
     tract_answer = json.loads(spec.read_text())["answer"]
     rows.append(("tract, float32 (toolcalld's form)", "f32", 1, tract))
     for label, gguf, width in [("llama.cpp F32", f32_gguf(), "f32"), ("llama.cpp Q4_1 (the PyPI file)", GGUF, "q4_1")]:
         for threads in (1, 2):
-            result = run_json([sys.executable, __file__, *sizes, "--llama-worker", str(gguf), str(threads)])
-            call = run_json([sys.executable, __file__, "--runs", str(args.runs),
-                             "--llama-call-worker", str(gguf), str(threads), str(spec)])
-            result.update(call_cold_ms=call["call_cold_ms"], call_registered_ms=call["call_registered_ms"],
-                          call_generated_tokens=call["generated_tokens"],
-                          same_answer=json.loads(call["answer"]) == json.loads(tract_answer))
-            rows.append((label, width, threads, result))
+            rows.append((label, width, threads, run_llama(gguf, threads)))
 
     tract["same_answer"] = True
     print(f"prompt {tract['prompt_tokens']} tokens, {args.decode_tokens} decode steps, median of {args.runs} runs")

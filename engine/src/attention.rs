@@ -6,13 +6,15 @@
 //! ops are concatenations), packs K and V again for the matmul kernels, and pads the three query
 //! rows of a KV head to a 64-row kernel tile: ~17 ms of a 62 ms step after 300 tokens on the
 //! default model (docs/PERFORMANCE.md). `CachedAttention` keeps K and V per KV head in growable
-//! buffers that take each new token in place, and computes causal grouped-query attention over
-//! them with ndarray's GEMM (matrixmultiply), reading the cache where it lies.
+//! buffers that take each new token in place, and computes causal grouped-query attention where
+//! the cache lies: dot products for a decode step's few query rows, ndarray's GEMM
+//! (matrixmultiply) for a prefill's blocks. ~4 ms of a 49 ms step at 300 tokens.
 //!
 //! [`fuse_cached_attention`] finds that subgraph after tract's rewrites and puts the op in its
 //! place. The exporter's mask is causal (the query at position p sees keys 0..=p; see
-//! `model/toolcall_model/onnx_export.py`), and the op applies that mask itself; the logit and
-//! KV-cache parity tests against the numpy reference check the result.
+//! `model/toolcall_model/onnx_export.py`), and the op applies that mask itself. Checked by
+//! `engine/tests/model_parity.rs`: logits against the numpy reference, and against tract's own
+//! cache and attention ops over a long prefill, a second turn and decode steps.
 
 use tract_onnx::prelude::tract_ndarray::linalg::general_mat_mul;
 use tract_onnx::prelude::tract_ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
@@ -302,7 +304,8 @@ impl QueryBlock {
 /// e^x for x in [NEGLIGIBLE_LOGIT, 0]: 2^n * 2^f with n = round(x log2 e) and the degree-7
 /// Taylor series of 2^f on |f| <= 1/2. Relative error is float32's rounding of x log2 e, about
 /// (1 + |x|) * 1.2e-7: the same as float32's own resolution for the scores that carry weight.
-/// Inline arithmetic instead of a libm call per score, which kept the loop from vectorising.
+/// Inline arithmetic instead of a libm call per score: with `f32::exp` the op took 17 ms of a
+/// decode step after 300 tokens, with this 4 ms (docs/PERFORMANCE.md).
 fn exp_of_nonpositive(x: f32) -> f32 {
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without a libm call.
     const ROUND: f32 = 12_582_912.0;
@@ -344,10 +347,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     partial.iter().sum::<f32>() + tail
 }
 
-/// A score this far below the row's largest gets probability 0 instead of `exp` of it: its weight
-/// (< 1e-13 against the largest's 1) is below float32 resolution in the sums it enters, and
-/// smaller weights reach the subnormal range, where x86 arithmetic is ~100x slower (a
-/// decode step spent over half its attention time there).
+/// A score this far below the row's largest gets probability 0: its weight (< 1e-13 against
+/// the largest's 1) is below float32 resolution in the sums it enters, the context loop skips
+/// it, and [`exp_of_nonpositive`] only has to cover [-30, 0] (its 2^n must stay a normal float).
 const NEGLIGIBLE_LOGIT: f32 = -30.0;
 
 /// Softmax over the first `visible` scores; the rest (future keys) get probability 0.
