@@ -98,9 +98,10 @@ struct CachedAttentionState {
     len: usize,
 }
 
-/// Room for this many more tokens in a cloned cache: a toolset's prefix is cloned for each call,
-/// and a call's user turn and answer then fit without growing (copying) the buffers again.
-const CLONE_HEADROOM_TOKENS: usize = 96;
+/// Room for this many more tokens whenever a cache grows or is cloned: a call's user turn and
+/// answer usually fit in the spare of the toolset prefix's clone, and a cache never holds more
+/// than this much unused (vector doubling could leave a session's cache half empty).
+const SPARE_TOKENS: usize = 96;
 
 impl Clone for CachedAttentionState {
     fn clone(&self) -> Self {
@@ -109,7 +110,7 @@ impl Clone for CachedAttentionState {
                 .iter()
                 .map(|head| {
                     let row = head.len().checked_div(self.len).unwrap_or(0);
-                    let mut copy = Vec::with_capacity(head.len() + CLONE_HEADROOM_TOKENS * row);
+                    let mut copy = Vec::with_capacity(head.len() + SPARE_TOKENS * row);
                     copy.extend_from_slice(head);
                     copy
                 })
@@ -172,6 +173,9 @@ impl OpState for CachedAttentionState {
             let new_view = new.try_as_plain_ram()?;
             let new = new_view.as_slice::<f32>()?;
             for (head, rows) in cache.iter_mut().zip(new.chunks_exact(head_block)) {
+                if head.capacity() - head.len() < rows.len() {
+                    head.reserve_exact(rows.len() + SPARE_TOKENS * head_dim);
+                }
                 head.extend_from_slice(rows);
             }
         }
