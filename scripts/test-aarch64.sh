@@ -20,8 +20,9 @@
 # the default bundle against the numpy reference computed on x86_64 (model_parity: the same
 # tolerance as on x86_64, see engine/tests/model_parity.rs), KV-cache parity and the engine's
 # attention op against tract's own; the grammar property test on the tiny bundle (the first
-# 20 of its 300 random schemas, same seed; TOOLCALL_PROPERTY_CASES=300 for all); the D-Bus end-to-end tests with the tiny bundle (private
-# dbus-daemon, toolcalld, Rust clients, named errors); and one real-model call through the
+# 20 of its 300 random schemas, same seed; TOOLCALL_PROPERTY_CASES=300 for all); the D-Bus
+# end-to-end tests with the tiny bundle (private dbus-daemon, toolcalld, Rust clients, named
+# errors); and one real-model call through the
 # release-built toolcalld + toolcallctl on a private bus, whose chosen call must equal the
 # x86_64 build's answer to the same request. The release binaries' glibc requirement is checked
 # against Raspberry Pi OS bookworm's 2.36. Emulated speed says nothing about a board's speed.
