@@ -199,8 +199,8 @@ def run_json(command):
     return json.loads(out[out.index("{"):])
 
 
-RATIOS = [("prefill", "prefill_tok_s", False), ("decode", "decode_tok_s", False),
-          ("peak RSS", "peak_rss_mb", True), ("call, registered", "call_registered_ms", True)]
+RATIOS = [("prefill", "prefill_tok_s"), ("decode", "decode_tok_s"), ("peak RSS", "peak_rss_mb"),
+          ("call, registered", "call_registered_ms")]
 
 
 def print_pairs(pairs, runs):
@@ -209,18 +209,18 @@ def print_pairs(pairs, runs):
           "prefill and decode as speed ratios (higher: tract faster), RSS and call as ratios of MB and ms "
           "(lower: tract smaller or faster)\n")
     print("| pair | tract prefill / decode tok/s | llama.cpp prefill / decode tok/s | same answer | "
-          + " | ".join(name for name, _, _ in RATIOS) + " |")
+          + " | ".join(name for name, _ in RATIOS) + " |")
     print("| --- " * (4 + len(RATIOS)) + "|")
-    ratios = {name: [] for name, _, _ in RATIOS}
+    ratios = {name: [] for name, _ in RATIOS}
     for index, (tract, llama) in enumerate(pairs, 1):
         cells = []
-        for name, key, _ in RATIOS:
+        for name, key in RATIOS:
             ratios[name].append(tract[key] / llama[key])
             cells.append(f"{ratios[name][-1]:.2f}x")
         print(f"| {index} | {tract['prefill_tok_s']:.1f} / {tract['decode_tok_s']:.1f} "
               f"| {llama['prefill_tok_s']:.1f} / {llama['decode_tok_s']:.1f} "
               f"| {'yes' if llama['same_answer'] else 'NO'} | " + " | ".join(cells) + " |")
-    print("| median | | | | " + " | ".join(f"{statistics.median(ratios[name]):.2f}x" for name, _, _ in RATIOS) + " |")
+    print("| median | | | | " + " | ".join(f"{statistics.median(ratios[name]):.2f}x" for name, _ in RATIOS) + " |")
 
 
 def main():
