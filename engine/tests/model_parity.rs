@@ -157,3 +157,18 @@ fn tiny_bundle_matches_numpy_reference() {
 fn default_bundle_matches_numpy_reference() {
     check_bundle(common::DEFAULT, 1e-2);
 }
+
+/// A valid ONNX graph that is not the exporter's decoder (input_ids -> Identity -> logits) fails
+/// to load with a bundle error that says so, instead of running slowly or wrongly. Fixture made
+/// with onnx.helper: one Identity node, int64 [1, "S"] in and out, opset 17, ir_version 8.
+#[test]
+fn a_graph_not_in_the_decoder_form_is_refused() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/not_a_decoder.onnx");
+    match Decoder::load(&fixture, 16) {
+        Err(toolcall_engine::Error::Bundle { message, .. }) => {
+            assert!(message.contains("not in the expected form"), "{message}")
+        }
+        Err(other) => panic!("expected a bundle error, got {other}"),
+        Ok(_) => panic!("a graph with no decoder loaded"),
+    }
+}
