@@ -12,7 +12,8 @@
 //! - [`memory`]: the heap settings a process hosting the engine should use.
 
 //!
-//! The feature `runtime` (on by default) brings the model, its attention op and the engine, and with them tract.
+//! The feature `runtime` (on by default) brings the model, its attention op and the engine, and
+//! with them tract.
 //! Without it the crate is the tool-schema compiler alone (tools, prompt, grammar), which is what
 //! the fuzz targets under `tests/fuzz/` build.
 
