@@ -42,8 +42,9 @@ fn kind_of(case: &Value) -> String {
     }
 }
 
-/// A number with no fraction written as an integer, so that `25` and `25.0` compare equal:
-/// cases are scored on argument values, not on how a number is spelled.
+/// A number with no fraction written as an integer, so that `25` and `25.0` compare equal,
+/// and object keys in sorted order (serde_json keeps them in written order here): cases are
+/// scored on argument values, not on how a number is spelled or in which order keys come.
 fn same_numbers(value: &Value) -> Value {
     match value {
         Value::Number(n) => match n.as_f64() {
@@ -51,7 +52,10 @@ fn same_numbers(value: &Value) -> Value {
             _ => value.clone(),
         },
         Value::Array(items) => Value::Array(items.iter().map(same_numbers).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), same_numbers(v))).collect()),
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, same_numbers(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
         _ => value.clone(),
     }
 }
@@ -261,4 +265,21 @@ fn main() {
         "wall_s": started.elapsed().as_secs_f64(),
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_compare_by_values_not_spelling_or_key_order() {
+        let gold =
+            [json!({"name": "turn_on", "arguments": {"device": "kitchen lamp", "area": "guest room", "level": 25}})];
+        let same =
+            [json!({"arguments": {"level": 25.0, "area": "guest room", "device": "kitchen lamp"}, "name": "turn_on"})];
+        let other =
+            [json!({"name": "turn_on", "arguments": {"device": "kitchen lamp", "area": "guest room", "level": 25.5}})];
+        assert_eq!(canonical(&gold), canonical(&same));
+        assert_ne!(canonical(&gold), canonical(&other));
+    }
 }
