@@ -46,9 +46,17 @@ fn check_attention_against_tract(name: &str, tolerance: f32) {
     let vocab = manifest.manifest.architecture.vocab_size;
     let decoder = Decoder::load(&dir.join("model.onnx"), vocab).unwrap();
     // A 150-token prefill (past the 64-position blocks of the GEMM path), a 20-token turn,
-    // then single decode steps: every path of the op, against tract's.
-    let ids: Vec<u32> = (0..173u32).map(|i| (i * 7919 + 13) % vocab as u32).collect();
-    let chunks: Vec<&[u32]> = vec![&ids[..150], &ids[150..170], &ids[170..171], &ids[171..172], &ids[172..]];
+    // single decode steps, and a 4-token step (a run of forced tokens: several positions on
+    // the direct path): every path of the op, against tract's.
+    let ids: Vec<u32> = (0..177u32).map(|i| (i * 7919 + 13) % vocab as u32).collect();
+    let chunks: Vec<&[u32]> = vec![
+        &ids[..150],
+        &ids[150..170],
+        &ids[170..171],
+        &ids[171..172],
+        &ids[172..176],
+        &ids[176..],
+    ];
     let expected = tract_attention_logits(&dir.join("model.onnx"), &chunks);
     let mut state = decoder.new_state().unwrap();
     for (step, (chunk, expected)) in chunks.iter().zip(&expected).enumerate() {
