@@ -3,7 +3,9 @@
 //!
 //! Decoding is greedy under the llguidance mask. When the grammar forces the next tokens
 //! (keys, a tool's name once it is unambiguous, punctuation) they are fed to the model in one
-//! forward pass. Decoding stops when the grammar completes.
+//! forward pass, except a last one that a longer token may merge with what follows: that
+//! token is the model's choice among its valid extensions (`Engine::take_forced_tokens`).
+//! Decoding stops when the grammar completes.
 //!
 //! Confidence: for each token the model chose (forced tokens are not choices) we take the
 //! probability of that token among the tokens the grammar allowed (softmax of the logits
@@ -407,18 +409,28 @@ impl Engine {
         let decode_start = Instant::now();
         let mut generated: Vec<TokenId> = Vec::new();
         let mut confidence = 1.0f64;
+        // Set when a run of forced tokens stopped short of a token the model may write merged
+        // with what follows (see `take_forced_tokens`): the next choice is among these.
+        let mut held_back: Option<SimpleVob> = None;
         let mut unfed = loop {
             check_interrupt(options, started)?;
-            let forced = matcher.compute_ff_tokens();
-            let step: Vec<u32> = if !forced.is_empty() {
-                matcher
-                    .consume_tokens(&forced)
-                    .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
-                forced
+            let forced = match held_back.take() {
+                Some(choices) => Forced {
+                    tokens: Vec::new(),
+                    then_choose_among: Some(choices),
+                },
+                None => self.take_forced_tokens(&mut matcher)?,
+            };
+            let step: Vec<u32> = if !forced.tokens.is_empty() {
+                held_back = forced.then_choose_among;
+                forced.tokens
             } else {
-                let mask = matcher
-                    .compute_mask()
-                    .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
+                let mask = match forced.then_choose_among {
+                    Some(choices) => choices,
+                    None => matcher
+                        .compute_mask()
+                        .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?,
+                };
                 let (token, p) =
                     choose(&logits, &mask).ok_or_else(|| Error::Internal("the grammar allows no token".into()))?;
                 confidence = confidence.min(p);
@@ -427,6 +439,7 @@ impl Engine {
                     .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?;
                 vec![token]
             };
+            log::trace!("decode step {}", self.tok_env.tok_trie().tokens_dbg(&step));
             generated.extend_from_slice(&step);
             if matcher.is_stopped() {
                 break step;
@@ -466,6 +479,58 @@ impl Engine {
             confidence,
             text,
             timings,
+        })
+    }
+
+    /// The tokens the grammar forces next, consumed into `matcher`, except a last one that
+    /// the model may write merged with what follows.
+    ///
+    /// llguidance tokenises the forced text by itself and holds back a last token that the
+    /// free text after it could extend, but not the token before that. At the end of a call's
+    /// last string it forced `"` and left `}}` to the model, while training text has `"}`
+    /// then `},` where another call follows and `"`, `}}`, `]` only at the end of the list:
+    /// given the forced `"`, the model ended the list after one call of two. And its mask
+    /// after a forced run holds only the forced token. So when a longer token that begins
+    /// with the last forced token agrees with the forced text and the grammar, that token
+    /// and its extensions are returned as the next choice, for the model's logits to decide.
+    fn take_forced_tokens(&self, matcher: &mut Matcher) -> Result<Forced> {
+        let grammar_error = |e: anyhow::Error| Error::Internal(format!("grammar: {e:#}"));
+        let mut tokens = matcher.compute_ff_tokens();
+        let Some(last) = tokens.pop() else {
+            return Ok(Forced {
+                tokens,
+                then_choose_among: None,
+            });
+        };
+        matcher.consume_tokens(&tokens).map_err(grammar_error)?;
+        let forced_text = matcher.compute_ff_bytes();
+        let trie = self.tok_env.tok_trie();
+        let last_bytes = trie.token(last);
+        let mut choices = SimpleVob::alloc(trie.vocab_size());
+        let mut extended = false;
+        for token in 0..trie.vocab_size() as TokenId {
+            let bytes = trie.token(token);
+            if bytes.len() > last_bytes.len()
+                && bytes.starts_with(last_bytes)
+                && (bytes.starts_with(&forced_text) || forced_text.starts_with(bytes))
+                && matcher.validate_tokens(&[token]).is_ok_and(|valid| valid == 1)
+            {
+                choices.allow_token(token);
+                extended = true;
+            }
+        }
+        if extended {
+            choices.allow_token(last);
+            return Ok(Forced {
+                tokens,
+                then_choose_among: Some(choices),
+            });
+        }
+        matcher.consume_token(last).map_err(grammar_error)?;
+        tokens.push(last);
+        Ok(Forced {
+            tokens,
+            then_choose_among: None,
         })
     }
 
@@ -529,6 +594,13 @@ fn encode(tokenizer: &tokenizers::Tokenizer, text: &str) -> Result<Vec<u32>> {
         .map_err(|e| Error::Internal(format!("tokenizer: {e}")))?
         .get_ids()
         .to_vec())
+}
+
+/// What the grammar fixes next: tokens to append without a choice, then possibly a choice
+/// among a few tokens (see `Engine::take_forced_tokens`).
+struct Forced {
+    tokens: Vec<TokenId>,
+    then_choose_among: Option<SimpleVob>,
 }
 
 /// Greedy choice among the allowed tokens, with its probability among them.

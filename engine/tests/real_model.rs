@@ -77,6 +77,33 @@ fn real_model_calls_tools() {
     }
 }
 
+/// Two values, two calls. The grammar forces the text after a call's last string value; a
+/// forced run that ended on `"` (where the model writes `"}` when another call follows) made
+/// the model close the list after the first call (`Engine::take_forced_tokens`).
+#[test]
+fn a_forced_run_does_not_end_the_answer_early() {
+    let engine = engine();
+    let tools = r#"[{"name": "temperature_converter", "description": "Convert a temperature between scales.",
+        "parameters": {"type": "object", "properties": {"value": {"type": "number"},
+            "from_scale": {"type": "string", "description": "Unit of the value (temperature scale)", "enum": ["celsius", "fahrenheit", "kelvin"]},
+            "to_scale": {"type": "string", "description": "Unit to convert to", "enum": ["celsius", "fahrenheit", "kelvin"]}},
+        "required": ["value", "from_scale", "to_scale"]}}]"#;
+    let toolset = engine.compile_toolset(tools).unwrap();
+    let options = CallOptions {
+        max_calls: Some(8),
+        ..CallOptions::default()
+    };
+    let answer = engine
+        .call(&toolset, "Convert 96 and 162 kelvin to degrees Celsius.", &options)
+        .unwrap();
+    let values: Vec<f64> = answer
+        .function_calls
+        .iter()
+        .map(|call| call.arguments["value"].as_f64().unwrap_or(f64::NAN))
+        .collect();
+    assert_eq!(values, [96.0, 162.0], "{}", answer.text);
+}
+
 #[test]
 fn sessions_continue_from_tool_results() {
     let engine = engine();
