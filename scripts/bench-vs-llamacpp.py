@@ -2,7 +2,7 @@
 """The engine against llama.cpp on the same weights, in one run (docs/PERFORMANCE.md).
 
     .venv/bin/python scripts/bench-vs-llamacpp.py [--runs 3] [--prompt-tokens 256] [--decode-tokens 64]
-    .venv/bin/python scripts/bench-vs-llamacpp.py --pairs 5 [--runs 1]
+    .venv/bin/python scripts/bench-vs-llamacpp.py --pairs 5 [--runs 1] [--llama-kv f32]
 
 After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C++ build of
 llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
@@ -20,6 +20,9 @@ the tract / llama.cpp ratios at the same bit width and threads.
 With --pairs N it runs only the two rows the ratios compare (tract and llama.cpp F32, 1 thread),
 alternated N times, and prints each pair's ratios and their medians: this VM's speed drifts by
 ~20% within minutes, and a drift between the two rows of one table moves its ratios as much.
+
+llama.cpp keeps its KV cache in float16 by default; `--llama-kv f32` keeps it in float32, as
+tract's cache is (the same width for weights and cache).
 
 llama.cpp's AMX buffer type executes AMX tile instructions, which this VM's CPU advertises but
 the hypervisor refuses (SIGILL at `tilezero`): the worker turns llama.cpp's extra buffer types
@@ -42,6 +45,10 @@ BUNDLE = ROOT / "model/bundles/smollm2-135m-instruct"
 TEXT = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. " * 40
 
 
+# ggml type ids for llama.cpp's KV cache (`--llama-kv`).
+KV_TYPES = {"f32": 0, "f16": 1}
+
+
 def peak_rss_mb():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
@@ -49,8 +56,9 @@ def peak_rss_mb():
     return float("nan")
 
 
-def load_llama(gguf, threads):
-    """llama.cpp on `gguf` with its extra buffer types off (see above); returns (model, load s)."""
+def load_llama(gguf, threads, kv_type="f16"):
+    """llama.cpp on `gguf` with its extra buffer types off (see above) and its KV cache in
+    `kv_type` ("f16", llama.cpp's default, or "f32" as tract keeps it); returns (model, load s)."""
     import llama_cpp
 
     default_params = llama_cpp.llama_model_default_params
@@ -64,16 +72,17 @@ def load_llama(gguf, threads):
     llama_cpp.llama.llama_cpp.llama_model_default_params = without_extra_buffer_types
     started = time.perf_counter()
     model = llama_cpp.Llama(
-        model_path=str(gguf), n_threads=threads, n_threads_batch=threads, n_ctx=1024, n_batch=512, verbose=False
+        model_path=str(gguf), n_threads=threads, n_threads_batch=threads, n_ctx=1024, n_batch=512, verbose=False,
+        type_k=KV_TYPES[kv_type], type_v=KV_TYPES[kv_type],
     )
     return model, time.perf_counter() - started
 
 
-def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs):
+def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs, kv_type):
     """One llama.cpp configuration; prints its JSON summary."""
     import numpy as np
 
-    model, load_s = load_llama(gguf, threads)
+    model, load_s = load_llama(gguf, threads, kv_type)
     ids = model.tokenize(TEXT.encode(), add_bos=False, special=False)[:prompt_tokens]
     n_vocab = model.n_vocab()
 
@@ -99,7 +108,7 @@ def llama_worker(gguf, threads, prompt_tokens, decode_tokens, runs):
     }))
 
 
-def llama_call_worker(gguf, threads, spec_path, runs):
+def llama_call_worker(gguf, threads, spec_path, runs, kv_type):
     """The bench's tool call under llama.cpp, made as toolcalld makes it: the same prompt token
     ids (toolset prefix + user turn), the same answer JSON Schema as a grammar (llama.cpp's
     own converter, its optional space removed: toolcalld's answers are compact JSON), greedy
@@ -121,7 +130,7 @@ def llama_call_worker(gguf, threads, spec_path, runs):
         'space ::= ""' if line.startswith("space ::=") else line
         for line in json_schema_to_gbnf(json.dumps(schema)).splitlines()
     ).encode()
-    model, _ = load_llama(gguf, threads)
+    model, _ = load_llama(gguf, threads, kv_type)
     vocab, n_vocab = model._model.vocab, model.n_vocab()
     token_data = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
     assert token_data.itemsize == ctypes.sizeof(lc.llama_token_data)
@@ -229,16 +238,18 @@ def main():
     parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--decode-tokens", type=int, default=64)
     parser.add_argument("--pairs", type=int, default=0, help="alternate tract and llama.cpp F32 (1 thread) N times")
+    parser.add_argument("--llama-kv", choices=sorted(KV_TYPES), default="f16",
+                        help="llama.cpp's KV cache type (default f16, llama.cpp's own default; tract keeps f32)")
     parser.add_argument("--llama-worker", nargs=2, metavar=("GGUF", "THREADS"), help=argparse.SUPPRESS)
     parser.add_argument("--llama-call-worker", nargs=3, metavar=("GGUF", "THREADS", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.llama_worker:
         gguf, threads = args.llama_worker
-        llama_worker(gguf, int(threads), args.prompt_tokens, args.decode_tokens, args.runs)
+        llama_worker(gguf, int(threads), args.prompt_tokens, args.decode_tokens, args.runs, args.llama_kv)
         return
     if args.llama_call_worker:
         gguf, threads, spec = args.llama_call_worker
-        llama_call_worker(gguf, int(threads), spec, args.runs)
+        llama_call_worker(gguf, int(threads), spec, args.runs, args.llama_kv)
         return
     sizes = ["--prompt-tokens", str(args.prompt_tokens), "--decode-tokens", str(args.decode_tokens), "--runs", str(args.runs)]
     spec = ROOT / "target/bench/call-spec.json"
@@ -248,8 +259,9 @@ def main():
         return run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes, "--call-spec", str(spec)])
 
     def run_llama(gguf, threads):
-        result = run_json([sys.executable, __file__, *sizes, "--llama-worker", str(gguf), str(threads)])
-        call = run_json([sys.executable, __file__, "--runs", str(args.runs),
+        kv = ["--llama-kv", args.llama_kv]
+        result = run_json([sys.executable, __file__, *sizes, *kv, "--llama-worker", str(gguf), str(threads)])
+        call = run_json([sys.executable, __file__, "--runs", str(args.runs), *kv,
                          "--llama-call-worker", str(gguf), str(threads), str(spec)])
         result.update(call_cold_ms=call["call_cold_ms"], call_registered_ms=call["call_registered_ms"],
                       call_generated_tokens=call["generated_tokens"],
