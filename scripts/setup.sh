@@ -61,7 +61,7 @@ build_bundle() { # name, extra args...
 # default serving bundle (base + the committed tool-calling LoRA adapter, see model/README.md),
 # and a tiny random-weight bundle for fast tests.
 build_bundle smollm2-135m-instruct
-build_bundle smollm2-135m-toolcall --lora adapters/home-general-api-r16-v6 --name smollm2-135m-toolcall
+build_bundle smollm2-135m-toolcall --lora adapters/home-general-api-r16-v7 --name smollm2-135m-toolcall
 build_bundle tiny --tiny --seed 7
 
 step "build (cargo, one profile: dev with optimised dependencies)"
