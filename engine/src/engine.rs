@@ -77,6 +77,23 @@ pub struct FunctionCall {
     pub arguments: Value,
 }
 
+/// The calls in order, each call that repeats an earlier one exactly (same name, equal
+/// arguments) left out: one request never asks for the same action twice in one answer (a
+/// count belongs in an argument), and a small model does repeat itself ("I need to buy eggs,
+/// put them on the shopping list" got `add_to_shopping_list(item: "eggs")` twice; docs/MODEL.md).
+/// Arguments compare as JSON values, so key order does not matter.
+fn without_repeated_calls(calls: Vec<FunctionCall>) -> Vec<FunctionCall> {
+    let mut kept: Vec<FunctionCall> = Vec::with_capacity(calls.len());
+    for call in calls {
+        if kept.contains(&call) {
+            log::debug!("left out a repeated call of {}", call.name);
+        } else {
+            kept.push(call);
+        }
+    }
+    kept
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub prefill_ms: f64,
@@ -468,6 +485,7 @@ impl Engine {
                 arguments: call["arguments"].clone(),
             })
             .collect();
+        let function_calls = without_repeated_calls(function_calls);
 
         // Commit: the answer's last token(s) and the end-of-turn marker wait for the next turn.
         unfed.extend_from_slice(&self.answer_end);
@@ -635,4 +653,40 @@ fn check_interrupt(options: &CallOptions, started: Instant) -> Result<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(name: &str, arguments: Value) -> FunctionCall {
+        FunctionCall {
+            name: name.to_string(),
+            arguments,
+        }
+    }
+
+    #[test]
+    fn an_exactly_repeated_call_is_left_out_and_the_order_kept() {
+        let calls = vec![
+            call("add_to_shopping_list", json!({"item": "eggs"})),
+            call("set_timer", json!({"minutes": 10, "label": "pasta"})),
+            call("add_to_shopping_list", json!({"item": "eggs"})),
+            call("set_timer", json!({"label": "pasta", "minutes": 10})),
+            call("add_to_shopping_list", json!({"item": "milk"})),
+            call("remove_from_shopping_list", json!({"item": "eggs"})),
+        ];
+        let kept = without_repeated_calls(calls);
+        let summary: Vec<String> = kept.iter().map(|c| format!("{} {}", c.name, c.arguments)).collect();
+        assert_eq!(
+            summary,
+            [
+                r#"add_to_shopping_list {"item":"eggs"}"#,
+                r#"set_timer {"minutes":10,"label":"pasta"}"#,
+                r#"add_to_shopping_list {"item":"milk"}"#,
+                r#"remove_from_shopping_list {"item":"eggs"}"#,
+            ]
+        );
+    }
 }
