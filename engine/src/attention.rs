@@ -225,6 +225,27 @@ impl OpState for CachedAttentionState {
     }
 }
 
+/// Cuts a [`CachedAttention`] op's cache back to its first `len` tokens. Any other op's state
+/// is an error: the engine's plans hold no other per-sequence state, and one it does not know
+/// could not be rewound.
+pub fn truncate_cache(state: &mut dyn OpState, len: usize) -> TractResult<()> {
+    let Some(cache) = state.downcast_mut::<CachedAttentionState>() else {
+        bail!("the plan holds an op state other than CachedAttention's: it cannot be rewound");
+    };
+    ensure!(
+        len <= cache.len,
+        "cannot truncate a cache of {} tokens to {len}",
+        cache.len
+    );
+    let held = cache.len;
+    for head in cache.keys.iter_mut().chain(cache.values.iter_mut()) {
+        let row = head.len().checked_div(held).unwrap_or(0);
+        head.truncate(len * row);
+    }
+    cache.len = len;
+    Ok(())
+}
+
 /// Row ranges of one KV head's `group * seq` query rows, computed as one GEMM each: all rows
 /// at once for a short input (a decode step), else `QUERY_BLOCK` positions of one group member.
 fn query_blocks(group: usize, seq: usize) -> Vec<(usize, usize)> {

@@ -421,6 +421,7 @@ impl Engine {
         let mut state = conversation.state.clone();
         check_interrupt(options, started)?;
         let mut logits = self.decoder.forward(&mut state, &feed)?;
+        let answer_start = state.len;
         timings.prefill_ms = ms(started.elapsed());
 
         let decode_start = Instant::now();
@@ -477,7 +478,7 @@ impl Engine {
         timings.generated_tokens = generated.len();
         let bytes = self.tok_env.tok_trie().decode_ext(&generated, false);
         let text = String::from_utf8(bytes).map_err(|e| Error::Internal(format!("answer is not UTF-8: {e}")))?;
-        let function_calls: Vec<FunctionCall> = serde_json::from_str::<Vec<Value>>(&text)
+        let written: Vec<FunctionCall> = serde_json::from_str::<Vec<Value>>(&text)
             .map_err(|e| Error::Internal(format!("answer {text:?} is not JSON: {e}")))?
             .into_iter()
             .map(|call| FunctionCall {
@@ -485,7 +486,16 @@ impl Engine {
                 arguments: call["arguments"].clone(),
             })
             .collect();
-        let function_calls = without_repeated_calls(function_calls);
+        let written_count = written.len();
+        let function_calls = without_repeated_calls(written);
+        if function_calls.len() < written_count {
+            // The transcript holds the answer the caller got, so a session's next turn does
+            // not see the left-out calls: the answer's tokens are taken back out of the cache
+            // and the kept calls' JSON waits to be fed with the next turn.
+            state.truncate(answer_start)?;
+            let kept_text = serde_json::to_string(&function_calls).expect("calls serialise");
+            unfed = self.tokenize(&kept_text)?;
+        }
 
         // Commit: the answer's last token(s) and the end-of-turn marker wait for the next turn.
         unfed.extend_from_slice(&self.answer_end);

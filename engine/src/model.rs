@@ -120,3 +120,21 @@ impl Decoder {
         Ok(logits[logits.len() - self.vocab_size..].to_vec())
     }
 }
+
+impl DecoderState {
+    /// Forgets every token after the first `len`: the state is as it was when it held `len`
+    /// tokens (a session's answer rewritten after decoding, see `Engine::turn`).
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        if len > self.len {
+            return Err(Error::Internal(format!(
+                "cannot truncate a state of {} tokens to {len}",
+                self.len
+            )));
+        }
+        for op_state in self.state.op_states.iter_mut().flatten() {
+            crate::attention::truncate_cache(op_state.as_mut(), len).map_err(Error::model)?;
+        }
+        self.len = len;
+        Ok(())
+    }
+}

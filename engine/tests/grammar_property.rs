@@ -171,3 +171,63 @@ fn every_answer_validates_against_its_schemas() {
         "too few calls were produced to test anything ({calls_seen})"
     );
 }
+
+/// A session's transcript holds the calls the caller got: when the model repeats a call and
+/// the engine leaves the repeat out, the next turn is fed the kept calls only.
+#[test]
+fn a_left_out_repeat_is_not_in_the_session_history() {
+    let engine = Engine::load(&common::bundle(common::TINY), EngineLimits::default()).expect("tiny bundle loads");
+    // A tool without arguments: every call is the same call, so any answer of two or more
+    // calls has a repeat. The grammar forces each call's text; the model only chooses between
+    // another call and the end of the list.
+    let tools = json!([{
+        "name": "ping",
+        "description": "Checks that the speaker answers.",
+        "parameters": {"type": "object", "properties": {}}
+    }]);
+    let toolset = std::sync::Arc::new(engine.compile_toolset(&tools.to_string()).expect("toolset compiles"));
+    let options = CallOptions {
+        max_calls: Some(3),
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    };
+    let kept_text = r#"[{"name":"ping","arguments":{}}]"#;
+    let tokens = |text: &str| engine.tokenize(text).expect("tokenizes").len();
+    let queries = [
+        "ping",
+        "ping the speaker twice",
+        "are you there",
+        "hello",
+        "test",
+        "x",
+        "ping ping ping",
+    ];
+    let mut repeats_seen = 0;
+    for query in queries {
+        let mut session = engine.open_session(toolset.clone());
+        let before = session.len();
+        let result = engine.send(&mut session, query, &options).expect("turn");
+        let written = serde_json::from_str::<Vec<Value>>(&result.text)
+            .expect("answer is JSON")
+            .len();
+        assert_eq!(result.function_calls.len(), 1, "{query}: {}", result.text);
+        let user_turn = toolcall_engine::prompt::render_user(query, None);
+        let answer = if written > 1 { kept_text } else { result.text.as_str() };
+        assert_eq!(
+            session.len(),
+            before + tokens(&user_turn) + tokens(answer) + tokens(toolcall_engine::prompt::ANSWER_END),
+            "{query}: the transcript is not the user turn plus the kept answer ({})",
+            result.text
+        );
+        if written > 1 {
+            repeats_seen += 1;
+            assert_ne!(tokens(&result.text), tokens(kept_text));
+            // The rewound cache serves the next turn.
+            engine.send(&mut session, "again", &options).expect("next turn");
+        }
+    }
+    assert!(
+        repeats_seen > 0,
+        "the tiny model repeated no call for any query: the test checks nothing, pick other queries"
+    );
+}

@@ -154,6 +154,18 @@ fn check_bundle(name: &str, tolerance: f32) {
         max_abs_diff(&from_b, &logits) < 1e-3,
         "{name}: a cloned state was disturbed by its sibling"
     );
+
+    // A state truncated back to its first tokens continues as if the rest had never been fed.
+    decoder.forward(&mut a, &[7, 99]).unwrap();
+    a.truncate(4).unwrap();
+    assert_eq!(a.len, 4);
+    let rewound = decoder.forward(&mut a, &ids[4..]).unwrap();
+    let rewind_diff = max_abs_diff(&rewound, &logits);
+    assert!(rewind_diff < 1e-3, "{name}: a truncated state differs by {rewind_diff}");
+    assert!(
+        a.truncate(ids.len() + 1).is_err(),
+        "{name}: truncated beyond its length"
+    );
 }
 
 #[test]
