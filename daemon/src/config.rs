@@ -19,6 +19,9 @@ pub struct Settings {
     pub bus: String,
     /// Inference worker threads (each runs one request at a time).
     pub workers: usize,
+    /// Threads one request's matrix products may use (a pool all workers share); 1 runs them
+    /// on the worker's own thread.
+    pub threads: usize,
     /// Requests waiting beyond the running ones before callers get Busy.
     pub queue_size: usize,
     /// Deadline of a request (queue wait included) unless the caller asks for less.
@@ -48,6 +51,7 @@ impl Default for Settings {
             model_dir: PathBuf::from("/usr/share/toolcalld/models/default"),
             bus: "system".into(),
             workers: 1,
+            threads: 1,
             queue_size: 8,
             request_timeout_ms: 20_000,
             max_objects_per_client: 16,
@@ -114,6 +118,7 @@ impl Settings {
     fn validate(&self) -> Result<(), String> {
         let positive = [
             ("workers", self.workers),
+            ("threads", self.threads),
             ("max_objects_per_client", self.max_objects_per_client),
             ("max_objects", self.max_objects),
             ("toolset_cache", self.toolset_cache),
@@ -160,7 +165,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("toolcalld-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.toml");
-        std::fs::write(&file, "workers = 2\nqueue_size = 3\nbus = \"session\"\n").unwrap();
+        std::fs::write(&file, "workers = 2\nthreads = 2\nqueue_size = 3\nbus = \"session\"\n").unwrap();
         let env = HashMap::from([("TOOLCALLD_QUEUE_SIZE".to_string(), "5".to_string())]);
         let overrides = Overrides {
             config_file: Some(file.clone()),
@@ -168,17 +173,18 @@ mod tests {
             model_dir: None,
         };
         let s = Settings::load(&overrides, env).unwrap();
-        assert_eq!((s.workers, s.queue_size, s.bus.as_str()), (2, 5, "unix:path=/x"));
+        assert_eq!(
+            (s.workers, s.threads, s.queue_size, s.bus.as_str()),
+            (2, 2, 5, "unix:path=/x")
+        );
 
         std::fs::write(&file, "workerz = 2\n").unwrap();
         let err = Settings::load(&overrides, HashMap::new()).unwrap_err();
         assert!(err.contains("workerz"), "{err}");
-        std::fs::write(&file, "workers = 0\n").unwrap();
-        assert!(
-            Settings::load(&overrides, HashMap::new())
-                .unwrap_err()
-                .contains("workers")
-        );
+        for zero in ["workers", "threads"] {
+            std::fs::write(&file, format!("{zero} = 0\n")).unwrap();
+            assert!(Settings::load(&overrides, HashMap::new()).unwrap_err().contains(zero));
+        }
         let missing = Overrides {
             config_file: Some(dir.join("nope.toml")),
             ..Overrides::default()

@@ -32,7 +32,7 @@ use crate::worker::Pool;
 ///
 /// Configuration: /etc/toolcalld/toolcalld.toml (or --config), then TOOLCALLD_<KEY>
 /// environment variables, then these flags. Keys (see the shipped toolcalld.toml): model_dir,
-/// bus, workers, queue_size, request_timeout_ms, max_objects_per_client, max_objects,
+/// bus, workers, threads, queue_size, request_timeout_ms, max_objects_per_client, max_objects,
 /// toolset_cache, shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth,
 /// max_query_chars, max_new_tokens, max_calls, log_level.
 #[derive(Parser, Debug)]
@@ -78,6 +78,7 @@ fn run() -> anyhow::Result<()> {
     );
     let _ = sd_notify::notify(&[NotifyState::Status("loading model")]);
     let started = std::time::Instant::now();
+    toolcall_engine::set_threads(settings.threads);
     let engine = Engine::load(&settings.model_dir, settings.engine_limits()).context("cannot load the model")?;
     log::info!(
         "model {} {} loaded in {:.1} s",

@@ -34,4 +34,6 @@ pub use bundle::{Bundle, Manifest};
 #[cfg(feature = "runtime")]
 pub use engine::{CallOptions, CallResult, Engine, EngineLimits, FunctionCall, Session, Timings, Toolset};
 pub use error::{Error, Limit, Result};
+#[cfg(feature = "runtime")]
+pub use model::set_threads;
 pub use tools::{Tool, ToolLimits};

@@ -24,6 +24,29 @@ const EXPECTED_OPS: &[&str] = &["CachedAttention", "ApplyRope", "RmsNorm"];
 /// the engine's (the graph is not in the exporter's form).
 const UNFUSED_CACHE_OP: &str = "DynamicKeyValueCache";
 
+/// The smallest matmul (multiply-adds) split between threads: below every projection of the
+/// default model's decode step (the K and V ones: 192 x 576 = 110,592), above the per-split cost.
+/// Two threads on the 2-core VM, decode after 16 tokens: 18-22.5 tok/s against 14-17.5 on one
+/// (docs/PERFORMANCE.md); with tract's own threshold, 2^21, no faster than one thread.
+const PARALLEL_MATMUL_MIN_MACS: usize = 1 << 16;
+
+/// How many threads one forward pass's matrix products may use, process-wide (tract's default
+/// executor). 1, the default, runs them on the calling thread. With more, every request in the
+/// process shares one pool of `threads` threads for its matmuls; the engine's own attention op
+/// and the rest of a step stay on the calling thread.
+pub fn set_threads(threads: usize) {
+    use tract_linalg::multithread::{Executor, set_default_executor, set_threading_mac_threshold};
+    set_default_executor(if threads <= 1 {
+        Executor::SingleThread
+    } else {
+        Executor::multithread_with_name(threads, "toolcall-mm")
+    });
+    // tract splits a matmul only from 2^21 multiply-adds (or 64 row panels) up; a decode step's
+    // are all below (the largest, 1536 x 576, is 884,736), so without this a second thread
+    // sped up prefill alone. From 2^16 every projection of a step is split.
+    set_threading_mac_threshold(PARALLEL_MATMUL_MIN_MACS);
+}
+
 pub struct Decoder {
     plan: Arc<TypedRunnableModel>,
     vocab_size: usize,

@@ -1,7 +1,7 @@
 //! The ONNX graph under tract computes what the numpy reference computes (logits written into
 //! each bundle's selftest.json at build time), and the KV cache changes nothing. The engine's
 //! attention op computes what tract's own cache and attention ops compute, on prompts long enough
-//! for its blocked prefill path.
+//! for its blocked prefill path. Two threads (`set_threads`) give the same logits as one.
 
 mod common;
 
@@ -166,6 +166,40 @@ fn check_bundle(name: &str, tolerance: f32) {
         a.truncate(ids.len() + 1).is_err(),
         "{name}: truncated beyond its length"
     );
+}
+
+/// tract splits a matmul between threads by output rows, so each logit sums in the same order:
+/// the default model's logits on two threads equal one thread's bit for bit, prefill and decode.
+#[test]
+fn two_threads_give_the_same_logits() {
+    let dir = common::bundle(common::DEFAULT);
+    let manifest = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
+    let decoder = Decoder::load(&dir.join("model.onnx"), manifest.manifest.architecture.vocab_size).unwrap();
+    let (ids, _) = selftest(&dir);
+    let run = |threads: usize| {
+        // Process-wide: tests running beside this one may run on two threads meanwhile, which
+        // (as this test shows) changes none of their numbers.
+        toolcall_engine::set_threads(threads);
+        let mut state = decoder.new_state().unwrap();
+        let prefill = decoder.forward(&mut state, &ids).unwrap();
+        let step = decoder.forward(&mut state, &[42]).unwrap();
+        (prefill, step)
+    };
+    let one = run(1);
+    let two = run(2);
+    let pool_threads = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("toolcall-mm"))
+        .count();
+    toolcall_engine::set_threads(1);
+    assert_eq!(pool_threads, 2, "the two-thread run had no pool of two threads");
+    assert!(
+        one.0 == two.0,
+        "prefill logits differ: {}",
+        max_abs_diff(&one.0, &two.0)
+    );
+    assert!(one.1 == two.1, "decode logits differ: {}", max_abs_diff(&one.1, &two.1));
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! toolcall-bench: speed and memory of a bundle under the engine (results and the commands
 //! that produced them: docs/PERFORMANCE.md).
 //!
-//!     toolcall-bench BUNDLE_DIR [--prompt-tokens 256] [--decode-tokens 64] [--runs 5] [--call-spec FILE]
+//!     toolcall-bench BUNDLE_DIR [--prompt-tokens 256] [--decode-tokens 64] [--runs 5] [--threads 1] [--call-spec FILE]
 //!
 //! Prints JSON: load time; prefill tok/s on a fresh state; decode tok/s one token per step;
 //! query->call latency cold (compile the tools, then call) and on a registered toolset
 //! (prefix cached); peak RSS (VmHWM), with toolcalld's heap settings. Medians over runs.
+//! `--threads N`: the matmuls of each forward pass on N threads (toolcalld's `threads`).
 //! `--call-spec FILE` also writes what another engine needs to make the same call the same
 //! way (scripts/bench-vs-llamacpp.py): the token ids of the toolset's prefix and of the user
 //! turn, the answer's JSON Schema, the end tokens, and the answer this engine gave.
@@ -48,7 +49,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(bundle) = args.get(1).filter(|a| !a.starts_with("--")) else {
         eprintln!(
-            "usage: toolcall-bench BUNDLE_DIR [--prompt-tokens N] [--decode-tokens N] [--runs N] [--call-spec FILE]"
+            "usage: toolcall-bench BUNDLE_DIR [--prompt-tokens N] [--decode-tokens N] [--runs N] [--threads N] [--call-spec FILE]"
         );
         std::process::exit(2);
     };
@@ -57,6 +58,8 @@ fn main() {
         arg(&args, "--decode-tokens", 64),
         arg(&args, "--runs", 5),
     );
+    let threads = arg(&args, "--threads", 1);
+    toolcall_engine::set_threads(threads);
     let started = Instant::now();
     let engine = Engine::load(&PathBuf::from(bundle), EngineLimits::default()).unwrap_or_else(|e| {
         eprintln!("toolcall-bench: {e}");
@@ -125,7 +128,7 @@ fn main() {
     }
     let summary = json!({
         "bundle": engine.manifest().name,
-        "threads": 1,
+        "threads": threads,
         "load_s": load_s,
         "prompt_tokens": ids.len(),
         "prefill_tok_s": median(prefill),
