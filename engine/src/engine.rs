@@ -497,7 +497,8 @@ impl Engine {
             unfed = self.tokenize(&kept_text)?;
         }
 
-        // Commit: the answer's last token(s) and the end-of-turn marker wait for the next turn.
+        // Commit: the answer's unfed tokens (its last one(s), or the kept calls' JSON after a
+        // left-out call) and the end-of-turn marker wait for the next turn.
         unfed.extend_from_slice(&self.answer_end);
         conversation.state = state;
         conversation.pending = unfed;

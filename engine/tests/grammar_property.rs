@@ -1,6 +1,7 @@
 //! Property test on the tiny random-weight bundle: for a few hundred random tool schemas, every
 //! answer the engine returns parses and validates against the schemas it was given (checked
-//! with an independent JSON Schema validator), and respects max_calls / allow_empty.
+//! with an independent JSON Schema validator), and respects max_calls / allow_empty. Also: a
+//! repeated call the engine leaves out is left out of a session's history too.
 
 mod common;
 
