@@ -2,7 +2,7 @@
 """The engine against llama.cpp on the same weights, in one run (docs/PERFORMANCE.md).
 
     .venv/bin/python scripts/bench-vs-llamacpp.py [--runs 3] [--prompt-tokens 256] [--decode-tokens 64]
-    .venv/bin/python scripts/bench-vs-llamacpp.py --pairs 5 [--runs 1] [--llama-kv f32]
+    .venv/bin/python scripts/bench-vs-llamacpp.py --pairs 5 [--threads 2] [--runs 1] [--llama-kv f32]
 
 After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C++ build of
 llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
@@ -17,8 +17,8 @@ toolset, with the prompt ids and answer schema toolcall-bench writes (`--call-sp
 whether llama.cpp's answer is toolcalld's. Medians over --runs. Prints a markdown table with
 the tract / llama.cpp ratios at the same bit width and threads.
 
-With --pairs N it runs only the two rows the ratios compare (tract and llama.cpp F32, 1 thread),
-alternated N times, and prints each pair's ratios and their medians: this VM's speed drifts by
+With --pairs N it runs only the two rows the ratios compare (tract and llama.cpp F32, at
+--threads threads, default 1), alternated N times, and prints each pair's ratios and their medians: this VM's speed drifts by
 ~20% within minutes, and a drift between the two rows of one table moves its ratios as much.
 
 llama.cpp keeps its KV cache in float16 by default; `--llama-kv f32` keeps it in float32, as
@@ -212,9 +212,9 @@ RATIOS = [("prefill", "prefill_tok_s"), ("decode", "decode_tok_s"), ("peak RSS",
           ("call, registered", "call_registered_ms")]
 
 
-def print_pairs(pairs, runs):
-    """One line per (tract, llama.cpp F32 1-thread) pair, then the median of each ratio."""
-    print(f"tract / llama.cpp F32, 1 thread, {len(pairs)} alternated pairs (medians of {runs} runs each); "
+def print_pairs(pairs, runs, threads):
+    """One line per (tract, llama.cpp F32) pair at `threads` threads, then the median of each ratio."""
+    print(f"tract / llama.cpp F32, {threads} thread{'' if threads == 1 else 's'}, {len(pairs)} alternated pairs (medians of {runs} runs each); "
           "prefill and decode as speed ratios (higher: tract faster), RSS and call as ratios of MB and ms "
           "(lower: tract smaller or faster)\n")
     print("| pair | tract prefill / decode tok/s | llama.cpp prefill / decode tok/s | same answer | "
@@ -237,7 +237,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--decode-tokens", type=int, default=64)
-    parser.add_argument("--pairs", type=int, default=0, help="alternate tract and llama.cpp F32 (1 thread) N times")
+    parser.add_argument("--pairs", type=int, default=0, help="alternate tract and llama.cpp F32 N times")
+    parser.add_argument("--threads", type=int, default=1, help="threads of both engines in --pairs mode")
     parser.add_argument("--llama-kv", choices=sorted(KV_TYPES), default="f16",
                         help="llama.cpp's KV cache type (default f16, llama.cpp's own default; tract keeps f32)")
     parser.add_argument("--llama-worker", nargs=2, metavar=("GGUF", "THREADS"), help=argparse.SUPPRESS)
@@ -270,7 +271,8 @@ def main():
         return result
 
     if args.pairs:
-        print_pairs([(run_tract(), run_llama(f32_gguf(), 1)) for _ in range(args.pairs)], args.runs)
+        pairs = [(run_tract(args.threads), run_llama(f32_gguf(), args.threads)) for _ in range(args.pairs)]
+        print_pairs(pairs, args.runs, args.threads)
         return
     rows = []
     tract_by_threads = {}
