@@ -3,10 +3,11 @@
 //! optimised plan), pre-fills `PROMPT` tokens, then times `STEPS` single-token steps node by
 //! node and prints the ops that took longest (ms per step, how many nodes, the op's kernels).
 //!
-//!     cargo run -p toolcall-engine --example op_profile -- model/bundles/smollm2-135m-instruct [PROMPT] [STEPS] [tract]
+//!     target/debug/examples/op_profile model/bundles/smollm2-135m-instruct [PROMPT] [STEPS] [tract] [--threads N]
 //!
 //! With `tract` as the fourth argument each layer keeps tract's own KV cache and attention ops
 //! instead of the engine's `CachedAttention` (the comparison in docs/PERFORMANCE.md).
+//! `--threads N` runs the plan as `toolcall_engine::set_threads(N)` sets it up (default 1).
 //!
 //! This is how the per-step re-packing of the output projection was found (docs/PERFORMANCE.md).
 
@@ -18,7 +19,16 @@ use tract_onnx::tract_core::plan::eval;
 use tract_onnx::tract_core::transform::get_transform;
 
 fn main() -> TractResult<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let threads = match args.iter().position(|a| a == "--threads") {
+        Some(at) => {
+            let n = args.get(at + 1).expect("--threads N").parse()?;
+            args.drain(at..at + 2);
+            n
+        }
+        None => 1,
+    };
+    toolcall_engine::set_threads(threads);
     let bundle = args.get(1).expect("usage: op_profile BUNDLE_DIR [PROMPT] [STEPS]");
     let prompt_tokens: i64 = args.get(2).map_or(Ok(300), |n| n.parse())?;
     let steps: i64 = args.get(3).map_or(Ok(16), |n| n.parse())?;
@@ -37,7 +47,12 @@ fn main() -> TractResult<()> {
     let plan = model.into_optimized()?.into_runnable()?;
     let mut state = TypedSimpleState::new(&plan)?;
     let prompt: Vec<i64> = (0..prompt_tokens).map(|i| 100 + i).collect();
+    let prefill_started = Instant::now();
     state.run(tvec![tensor1(&prompt).into_shape(&[1, prompt.len()])?.into()])?;
+    println!(
+        "prefill of {prompt_tokens} tokens on {threads} thread(s): {:.1} ms",
+        prefill_started.elapsed().as_secs_f64() * 1000.0
+    );
 
     let mut per_node: HashMap<usize, Duration> = HashMap::new();
     let started = Instant::now();

@@ -8,7 +8,8 @@
 //! default model (docs/PERFORMANCE.md). `CachedAttention` keeps K and V per KV head in growable
 //! buffers that take each new token in place, and computes causal grouped-query attention where
 //! the cache lies: dot products for a decode step's few query rows, ndarray's GEMM
-//! (matrixmultiply) for a prefill's blocks. ~4 ms of a 49 ms step at 300 tokens.
+//! (matrixmultiply) for a prefill's blocks. ~4 ms of a 49 ms step at 300 tokens. With
+//! [`crate::set_threads`] above 1 the (KV head, query block) units run on the matmuls' pool.
 //!
 //! [`fuse_cached_attention`] finds that subgraph after tract's rewrites and puts the op in its
 //! place. The exporter's mask is causal (the query at position p sees keys 0..=p; see
@@ -16,6 +17,8 @@
 //! `engine/tests/model_parity.rs`: logits against the numpy reference, and against tract's own
 //! cache and attention ops over a long prefill, a second turn and decode steps.
 
+use rayon::prelude::*;
+use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::prelude::tract_ndarray::linalg::general_mat_mul;
 use tract_onnx::prelude::tract_ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use tract_onnx::prelude::*;
@@ -184,37 +187,49 @@ impl OpState for CachedAttentionState {
 
         let rows_per_head = group * seq;
         let mut output = vec![0f32; kv_heads * rows_per_head * head_dim];
+        // One work item per (KV head, query block), each writing its own rows of the output:
+        // the blocks of a head are consecutive row ranges that cover it, heads follow each other.
         let blocks = query_blocks(group, seq);
+        let mut items = Vec::with_capacity(kv_heads * blocks.len());
+        let mut rest = output.as_mut_slice();
         for head in 0..kv_heads {
-            let keys = ArrayView2::from_shape((self.len, head_dim), &self.keys[head])?;
-            let values = ArrayView2::from_shape((self.len, head_dim), &self.values[head])?;
-            let head_range = head * rows_per_head * head_dim..(head + 1) * rows_per_head * head_dim;
-            let head_queries = &queries[head_range.clone()];
-            let head_output = &mut output[head_range];
             for &(start, end) in &blocks {
-                // Rows are (group member, position) pairs; the block's last row sees the most keys.
-                let visible = past + (end - 1) % seq + 1;
-                let rows = start * head_dim..end * head_dim;
-                let block = QueryBlock {
-                    first_row: start,
-                    seq,
-                    past,
-                    head_dim,
-                    scale: self.op.scale,
-                };
-                if end - start <= DIRECT_MAX_ROWS {
-                    block.attend_directly(
-                        &head_queries[rows.clone()],
-                        &self.keys[head],
-                        &self.values[head],
-                        &mut head_output[rows],
-                    );
-                } else {
-                    let keys = keys.slice(s![..visible, ..]);
-                    let values = values.slice(s![..visible, ..]);
-                    block.attend_by_gemm(&head_queries[rows.clone()], keys, values, &mut head_output[rows])?;
-                }
+                let (block_output, tail) = rest.split_at_mut((end - start) * head_dim);
+                rest = tail;
+                items.push((head, start, end, block_output));
             }
+        }
+        let (keys, values, scale) = (&self.keys, &self.values, self.op.scale);
+        let attend = |(head, start, end, block_output): (usize, usize, usize, &mut [f32])| -> TractResult<()> {
+            let first = (head * rows_per_head + start) * head_dim;
+            let block_queries = &queries[first..first + (end - start) * head_dim];
+            let block = QueryBlock {
+                first_row: start,
+                seq,
+                past,
+                head_dim,
+                scale,
+            };
+            if end - start <= DIRECT_MAX_ROWS {
+                block.attend_directly(block_queries, &keys[head], &values[head], block_output);
+                return Ok(());
+            }
+            // Rows are (group member, position) pairs; the block's last row sees the most keys.
+            let visible = past + (end - 1) % seq + 1;
+            let all_keys = ArrayView2::from_shape((past + seq, head_dim), &keys[head])?;
+            let all_values = ArrayView2::from_shape((past + seq, head_dim), &values[head])?;
+            block.attend_by_gemm(
+                block_queries,
+                all_keys.slice(s![..visible, ..]),
+                all_values.slice(s![..visible, ..]),
+                block_output,
+            )
+        };
+        // With `set_threads(n > 1)` the blocks share the matmuls' pool; each block's arithmetic
+        // is the same either way, so the output does not depend on the thread count.
+        match current_tract_executor() {
+            Executor::MultiThread(pool) => pool.install(|| items.into_par_iter().try_for_each(attend))?,
+            _ => items.into_iter().try_for_each(attend)?,
         }
         let output = Tensor::from_shape(&[kv_heads, group, seq, head_dim], &output)?;
         Ok(tvec!(output.into_tvalue()))
@@ -246,12 +261,10 @@ pub fn truncate_cache(state: &mut dyn OpState, len: usize) -> TractResult<()> {
     Ok(())
 }
 
-/// Row ranges of one KV head's `group * seq` query rows, computed as one GEMM each: all rows
-/// at once for a short input (a decode step), else `QUERY_BLOCK` positions of one group member.
+/// Row ranges of one KV head's `group * seq` query rows, each computed as one unit (one GEMM
+/// when it is long): up to `QUERY_BLOCK` positions of one group member. A decode step has one
+/// row per member, so a step's `kv_heads * group` rows can go to as many threads.
 fn query_blocks(group: usize, seq: usize) -> Vec<(usize, usize)> {
-    if seq <= QUERY_BLOCK {
-        return vec![(0, group * seq)];
-    }
     (0..group)
         .flat_map(|member| {
             (0..seq)
@@ -525,11 +538,9 @@ mod tests {
             let mut next = 0;
             for (start, end) in blocks {
                 assert_eq!(start, next);
-                assert!(end > start && end - start <= (group * seq).max(QUERY_BLOCK));
-                // A block never spans two group members when it is a prefill block.
-                if seq > QUERY_BLOCK {
-                    assert_eq!(start / seq, (end - 1) / seq);
-                }
+                assert!(end > start && end - start <= QUERY_BLOCK);
+                // A block never spans two group members.
+                assert_eq!(start / seq, (end - 1) / seq);
                 next = end;
             }
             assert_eq!(next, group * seq);

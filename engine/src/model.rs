@@ -32,8 +32,8 @@ const PARALLEL_MATMUL_MIN_MACS: usize = 1 << 16;
 
 /// How many threads one forward pass's matrix products may use, process-wide (tract's default
 /// executor). 1, the default, runs them on the calling thread. With more, every request in the
-/// process shares one pool of `threads` threads for its matmuls; the engine's own attention op
-/// and the rest of a step stay on the calling thread.
+/// process shares one pool of `threads` threads for its matmuls and the engine's attention op
+/// (`attention.rs`); the rest of a step (norms, RoPE, residual adds) stays on the calling thread.
 pub fn set_threads(threads: usize) {
     use tract_linalg::multithread::{Executor, set_default_executor, set_threading_mac_threshold};
     set_default_executor(if threads <= 1 {
