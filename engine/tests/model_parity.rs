@@ -168,8 +168,9 @@ fn check_bundle(name: &str, tolerance: f32) {
     );
 }
 
-/// tract splits a matmul between threads by output rows, so each logit sums in the same order:
-/// the default model's logits on two threads equal one thread's bit for bit, prefill and decode.
+/// tract splits a matmul between threads by output rows, and the attention op's units are the
+/// same on any thread count, so each logit sums in the same order: the default model's logits on
+/// two threads equal one thread's bit for bit, prefill and decode.
 #[test]
 fn two_threads_give_the_same_logits() {
     let dir = common::bundle(common::DEFAULT);

@@ -6,7 +6,7 @@
 //! Prints JSON: load time; prefill tok/s on a fresh state; decode tok/s one token per step;
 //! query->call latency cold (compile the tools, then call) and on a registered toolset
 //! (prefix cached); peak RSS (VmHWM), with toolcalld's heap settings. Medians over runs.
-//! `--threads N`: the matmuls of each forward pass on N threads (toolcalld's `threads`).
+//! `--threads N`: the matmuls and attention of each forward pass on N threads (toolcalld's `threads`).
 //! `--call-spec FILE` also writes what another engine needs to make the same call the same
 //! way (scripts/bench-vs-llamacpp.py): the token ids of the toolset's prefix and of the user
 //! turn, the answer's JSON Schema, the end tokens, and the answer this engine gave.
