@@ -157,6 +157,11 @@ def _one_garage_door_label(text: str, call: dict) -> dict:
     return call
 
 
+def _our_call(intent: str, entities: dict, text: str) -> dict | None:
+    call = _to_call(intent, entities)
+    return None if call is None else _one_garage_door_label(text, call)
+
+
 # Device domains whose HassTurnOn/HassTurnOff templates are drawn as if they were intents.
 DRAWN_ON_THEIR_OWN = ("lock", "cover")
 
@@ -168,13 +173,16 @@ def _domains(block) -> list[str] | None:
 
 
 class HomeGenerator:
-    def __init__(self, seed: int, split: str):
-        """split "train" or "eval": every 5th template of each intent is kept for evaluation."""
+    def __init__(self, seed: int, split: str, intents=INTENTS, to_call=None):
+        """split "train" or "eval": every 5th template of each intent is kept for evaluation.
+        `to_call(intent, entities, text)` makes the call from a parsed sentence (default: our
+        tools); ha_tools passes Home Assistant's own intent tools."""
         self.rng = random.Random(seed)
+        self.to_call = to_call or _our_call
         data = get_intents("en")
         self.intents = Intents.from_dict(data)
         self.templates = {}
-        for name in INTENTS:
+        for name in intents:
             templates = [(s, d) for d in self.intents.intents[name].data for s in d.sentences]
             held_out = [t for i, t in enumerate(templates) if i % 5 == 4]
             self.templates[name] = held_out if split == "eval" else [t for i, t in enumerate(templates) if i % 5 != 4]
@@ -229,9 +237,9 @@ class HomeGenerator:
         """(query, call, home): a (intent, domain) pair drawn uniformly, retried until a sample
         round-trips. Locks and covers are drawn on their own: among HassTurnOn's many light
         templates they would be rare."""
-        choices = [(i, None) for i in INTENTS if self.templates[i]] + [
+        choices = [(i, None) for i in self.templates if self.templates[i]] + [
             (i, d) for i in ("HassTurnOn", "HassTurnOff") for d in DRAWN_ON_THEIR_OWN
-            if any(d in _domains(block) for _, block in self.templates[i])]
+            if i in self.templates and any(d in _domains(block) for _, block in self.templates[i])]
         intent, domain = self.rng.choice(choices)
         templates = [t for t in self.templates[intent] if domain is None or domain in _domains(t[1])]
         for _ in range(50):
@@ -269,10 +277,8 @@ class HomeGenerator:
         entities = {k: m.value for k, m in result.entities.items() if m.value != CONTEXT_AREA}
         if "name" in entities:
             entities.setdefault("domain", domain_of.get(entities["name"]))
-        call = _to_call(intent, entities)
-        if call is None:
-            return None
-        return text, _one_garage_door_label(text, call), home
+        call = self.to_call(intent, entities, text)
+        return None if call is None else (text, call, home)
 
 
 # Train-only light-level requests (v6). The Home Assistant HassLightSet templates give few

@@ -17,6 +17,10 @@ home requests and (v7) as many API requests as v5 (DOMAIN_SHARE_TRAIN). Number-t
 of API and general calls are written as floats (`floats`). The home's areas and device names
 travel as facts, as they will at run time. The evaluation split uses held-out Home
 Assistant templates and other seeds. Every gold call is validated against its tool's schema.
+Since v9 the train split also holds Home Assistant's own intent tools (ha_tools) and half of
+its examples are rewritten into other developers' schema styles, with a quarter of the queries
+framed as people say them (style_data); `--eval-style N` writes the held-out-by-style
+evaluation (`eval_style.jsonl`) from the eval split in styles training never shows.
 Render with `toolcall-render` (the engine's own renderer) before training."""
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import jsonschema
 
-from . import api_data, general_data, hard_data, home_data
+from . import api_data, general_data, ha_tools, hard_data, home_data, style_data
 
 ALL_TOOLS = {
     **{k: ("home", v) for k, v in home_data.TOOLS.items()},
@@ -162,7 +166,8 @@ def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counte
     two_requests, ks = (TWO_REQUESTS_TRAIN, api_data.PARALLEL_K_V4) if train else (TWO_REQUESTS, api_data.PARALLEL_K)
     hard, hard_counts = hard_examples(round(n * sum(HARD_SHARE.values())), seed) if train else ([], collections.Counter())
     light, light_counts = light_examples(round(n * LIGHT_SHARE), seed) if train else ([], collections.Counter())
-    n -= len(hard) + len(light)
+    ha = style_data.ha_examples(round(n * style_data.HA_SHARE), seed, "train", ha_tools.TRAIN_INTENTS) if train else []
+    n -= len(hard) + len(light) + len(ha)
     shares = DOMAIN_SHARE_TRAIN if train else DOMAIN_SHARE
     r = random.Random(seed)
     home_gen = home_data.HomeGenerator(seed + 1, split)
@@ -224,7 +229,19 @@ def build(n: int, seed: int, split: str) -> tuple[list[dict], collections.Counte
         for ex in light:
             out.insert(rl.randrange(len(out) + 1), ex)
         counts.update(light_counts)
+    if train:  # v9: Home Assistant's intent tools at places from a fourth generator, then styles
+        ra = random.Random(seed * 7919 + 9)
+        for ex in ha:
+            out.insert(ra.randrange(len(out) + 1), ex)
+        counts["home_assistant"] += len(ha)
+        counts.update(style_data.add_styles(out, seed))
     return out, counts
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
@@ -233,16 +250,20 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=12000)
     ap.add_argument("--eval", type=int, default=500)
     ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--eval-style", type=int, default=240, help="cases in eval_style.jsonl (0: none)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {}
     for split, n, seed in [("train", args.train, args.seed), ("eval", args.eval, args.seed + 1000)]:
         rows, counts = build(n, seed, split)
-        with open(args.out / f"{split}.jsonl", "w") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        _write(args.out / f"{split}.jsonl", rows)
         summary[split] = dict(counts)
         print(split, len(rows), dict(counts))
+        if split == "eval" and args.eval_style:
+            cases = style_data.eval_style(rows, args.eval_style, seed, lambda name: ALL_TOOLS[name][0])
+            _write(args.out / "eval_style.jsonl", cases)
+            summary["eval_style"] = dict(collections.Counter(c["kind"] for c in cases))
+            print("eval_style", len(cases), summary["eval_style"])
     (args.out / "counts.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
