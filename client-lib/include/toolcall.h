@@ -44,7 +44,7 @@ struct toolcall_client *toolcall_connect(enum ToolcallBus bus,
 
 /**
  * One-shot call. `options_json` may be NULL or a JSON object with any of `max_calls`,
- * `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`. Returns the result JSON (free it
+ * `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`. Returns the result JSON (free it
  * with `toolcall_string_free`) or NULL on failure.
  *
  * # Safety

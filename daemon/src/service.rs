@@ -303,6 +303,7 @@ fn parse_options(options: &Options) -> Result<ParsedOptions> {
             allow_empty: wire.allow_empty,
             max_new_tokens: wire.max_new_tokens.map(|n| n as usize),
             facts: wire.facts,
+            call_margin: wire.call_margin.map(|m| m as f32),
             ..CallOptions::default()
         },
         deadline_ms: wire.timeout_ms.map(u64::from),

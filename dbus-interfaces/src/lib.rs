@@ -69,6 +69,7 @@ pub struct CallOptions {
     pub max_new_tokens: Option<u32>,
     pub timeout_ms: Option<u32>,
     pub facts: Option<String>,
+    pub call_margin: Option<f64>,
 }
 
 /// The option toolcalld's debug builds accept for the fault drills (see the daemon's `fault`
@@ -93,6 +94,9 @@ impl CallOptions {
         }
         if let Some(v) = &self.facts {
             map.insert("facts", Variant::from(v.as_str()));
+        }
+        if let Some(v) = self.call_margin {
+            map.insert("call_margin", Variant::from(v));
         }
         map
     }
@@ -131,10 +135,13 @@ impl CallOptions {
                     parsed.timeout_ms = Some(ms);
                 }
                 "facts" => parsed.facts = Some(string_of(key, value)?),
+                "call_margin" => {
+                    parsed.call_margin = Some(value.downcast_ref::<f64>().map_err(|_| wrong_type(key, value, "d"))?)
+                }
                 TEST_FAULT_OPTION if accept_test_fault => test_fault = Some(string_of(key, value)?),
                 other => {
                     return Err(ToolCallError::InvalidOptions(format!(
-                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts)"
+                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin)"
                     )));
                 }
             }
@@ -231,6 +238,7 @@ mod tests {
             max_new_tokens: Some(64),
             timeout_ms: Some(1500),
             facts: Some("date: 2026-11-26".into()),
+            call_margin: Some(1.5),
         };
         let (back, test_fault) = CallOptions::from_wire(&received(sent.to_wire()), false).unwrap();
         assert_eq!(back, sent);
@@ -239,10 +247,11 @@ mod tests {
 
     #[test]
     fn wrong_types_unknown_keys_and_a_zero_timeout_are_invalid() {
-        let cases: [(&str, Variant<'_>, &str); 4] = [
+        let cases: [(&str, Variant<'_>, &str); 5] = [
             ("max_calls", Variant::from("3"), "must have D-Bus type u, got s"),
             ("allow_empty", Variant::from(1u32), "must have D-Bus type b, got u"),
             ("timeout_ms", Variant::from(0u32), "timeout_ms must be at least 1"),
+            ("call_margin", Variant::from(1u32), "must have D-Bus type d, got u"),
             ("temperature", Variant::from(0.5f64), "unknown option \"temperature\""),
         ];
         for (key, value, expected) in cases {

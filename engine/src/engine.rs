@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Limit, Result};
 use crate::grammar::{GrammarTokenizer, load_tokenizer};
+use crate::list_end::{DEFAULT_CALL_MARGIN, ListTokens};
 use crate::model::{Decoder, DecoderState};
 use crate::prompt;
 use crate::tools::{Tool, ToolLimits, parse_tools};
@@ -66,9 +67,17 @@ pub struct CallOptions {
     pub deadline: Option<Instant>,
     /// Set to true to cancel the request (e.g. its caller left the bus).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// How much more the model must prefer another call than the end of the list, in logits,
+    /// to make it (default `list_end::DEFAULT_CALL_MARGIN`; 0 to 100).
+    pub call_margin: Option<f32>,
 }
 
 pub const DEFAULT_MAX_CALLS: usize = 3;
+/// A short command's rendered turn (markers, a few words): the string bound of the grammar a
+/// toolset compiles up front.
+const TYPICAL_TURN_CHARS: usize = 80;
+/// (max_calls, allow_empty, string bound): what an answer grammar is compiled for.
+type GrammarKey = (usize, bool, usize);
 pub const DEFAULT_MAX_NEW_TOKENS: usize = 256;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -114,15 +123,19 @@ pub struct CallResult {
     /// The raw answer text the grammar accepted.
     pub text: String,
     pub timings: Timings,
+    /// At each point where the list could end after a call and the model wanted another call:
+    /// by how many logits it preferred going on (`list_end`). With a larger `call_margin`, the
+    /// answer would have ended at the first gap below it: toolcall-eval's margin sweep.
+    pub go_on_gaps: Vec<f32>,
 }
 
 /// A compiled tool list: validated tools, their prompt prefix pre-filled in a KV cache, and the
-/// answer grammars compiled so far (one per max_calls/allow_empty combination).
+/// answer grammars compiled so far (one per max_calls/allow_empty/string bound combination).
 pub struct Toolset {
     tools: Vec<Tool>,
     hash: String,
     prefix_state: Mutex<DecoderState>,
-    grammars: Mutex<HashMap<(usize, bool), Matcher>>,
+    grammars: Mutex<HashMap<GrammarKey, Matcher>>,
 }
 
 impl Toolset {
@@ -190,6 +203,7 @@ pub struct Engine {
     control_tokens: Vec<String>,
     limits: EngineLimits,
     answer_end: Vec<u32>,
+    list_tokens: ListTokens,
 }
 
 impl Engine {
@@ -219,6 +233,7 @@ impl Engine {
             .collect();
         let decoder = Decoder::load(&bundle.model_path(), arch.vocab_size)?;
         let answer_end = encode(&tokenizer, prompt::ANSWER_END)?;
+        let list_tokens = ListTokens::new(tok_env.tok_trie());
         Ok(Engine {
             bundle,
             decoder,
@@ -228,6 +243,7 @@ impl Engine {
             control_tokens,
             limits,
             answer_end,
+            list_tokens,
         })
     }
 
@@ -270,8 +286,15 @@ impl Engine {
             });
         }
         let mut grammars = HashMap::new();
-        let key = (DEFAULT_MAX_CALLS.min(self.limits.max_calls), true);
-        grammars.insert(key, crate::grammar::compile(&self.factory, &tools, key.0, key.1)?);
+        let key = (
+            DEFAULT_MAX_CALLS.min(self.limits.max_calls),
+            true,
+            crate::grammar::string_bound(TYPICAL_TURN_CHARS, DEFAULT_MAX_NEW_TOKENS),
+        );
+        grammars.insert(
+            key,
+            crate::grammar::compile(&self.factory, &tools, key.0, key.1, key.2)?,
+        );
         let mut state = self.decoder.new_state()?;
         self.decoder.forward(&mut state, &tokens)?;
         Ok(Toolset {
@@ -386,6 +409,12 @@ impl Engine {
             )));
         }
         let allow_empty = options.allow_empty.unwrap_or(true);
+        let call_margin = options.call_margin.unwrap_or(DEFAULT_CALL_MARGIN);
+        if !(0.0..=100.0).contains(&call_margin) {
+            return Err(Error::InvalidOptions(
+                "call_margin must be a number from 0 to 100".into(),
+            ));
+        }
         let max_new_tokens = options.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS);
         if max_new_tokens == 0 {
             return Err(Error::InvalidOptions("max_new_tokens must be at least 1".into()));
@@ -399,7 +428,8 @@ impl Engine {
                 ),
             });
         }
-        let mut matcher = self.grammar(toolset, max_calls, allow_empty)?;
+        let string_bound = crate::grammar::string_bound(turn_text.chars().count(), max_new_tokens);
+        let mut matcher = self.grammar(toolset, (max_calls, allow_empty, string_bound))?;
         let mut feed = conversation.pending.clone();
         feed.extend(self.tokenize(turn_text)?);
         let context = self.manifest().context_length;
@@ -427,6 +457,7 @@ impl Engine {
         let decode_start = Instant::now();
         let mut generated: Vec<TokenId> = Vec::new();
         let mut confidence = 1.0f64;
+        let mut go_on_gaps = Vec::new();
         // Set when a run of forced tokens stopped short of a token the model may write merged
         // with what follows (see `take_forced_tokens`): the next choice is among these.
         let mut held_back: Option<SimpleVob> = None;
@@ -449,8 +480,15 @@ impl Engine {
                         .compute_mask()
                         .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?,
                 };
-                let (token, p) =
+                let (mut token, mut p) =
                     choose(&logits, &mask).ok_or_else(|| Error::Internal("the grammar allows no token".into()))?;
+                if let Some(boundary) = self.list_tokens.boundary(&logits, &mask, token, &matcher) {
+                    go_on_gaps.push(boundary.gap);
+                    if boundary.gap < call_margin {
+                        token = boundary.end;
+                        p = probability(&logits, &mask, token);
+                    }
+                }
                 confidence = confidence.min(p);
                 matcher
                     .consume_token(token)
@@ -508,6 +546,7 @@ impl Engine {
             confidence,
             text,
             timings,
+            go_on_gaps,
         })
     }
 
@@ -563,13 +602,13 @@ impl Engine {
         })
     }
 
-    fn grammar(&self, toolset: &Toolset, max_calls: usize, allow_empty: bool) -> Result<Matcher> {
+    fn grammar(&self, toolset: &Toolset, key: GrammarKey) -> Result<Matcher> {
         let mut grammars = toolset.grammars.lock().expect("grammar lock");
-        if let Some(m) = grammars.get(&(max_calls, allow_empty)) {
+        if let Some(m) = grammars.get(&key) {
             return Ok(m.clone());
         }
-        let m = crate::grammar::compile(&self.factory, &toolset.tools, max_calls, allow_empty)?;
-        grammars.insert((max_calls, allow_empty), m.clone());
+        let m = crate::grammar::compile(&self.factory, &toolset.tools, key.0, key.1, key.2)?;
+        grammars.insert(key, m.clone());
         Ok(m)
     }
 
@@ -641,13 +680,19 @@ fn choose(logits: &[f32], mask: &SimpleVob) -> Option<(TokenId, f64)> {
             best = Some((t, v));
         }
     }
-    let (token, max) = best?;
+    let (token, _) = best?;
+    Some((token, probability(logits, mask, token)))
+}
+
+/// The probability of `token` among the allowed tokens (softmax of their logits).
+fn probability(logits: &[f32], mask: &SimpleVob, token: TokenId) -> f64 {
+    let own = logits.get(token as usize).copied().unwrap_or(f32::NEG_INFINITY);
     let sum: f64 = mask
         .iter()
         .filter_map(|t| logits.get(t as usize))
-        .map(|&v| ((v - max) as f64).exp())
+        .map(|&v| ((v - own) as f64).exp())
         .sum();
-    Some((token, 1.0 / sum))
+    1.0 / sum
 }
 
 fn check_interrupt(options: &CallOptions, started: Instant) -> Result<()> {

@@ -6,8 +6,10 @@
 //! - [`model`]: the decoder step graph under tract, with a clonable KV-cache state;
 //! - [`attention`]: the engine's tract op for each layer's KV cache and attention;
 //! - [`tools`]: tool-list parsing and the supported JSON Schema subset;
+//! - [`schema_forms`]: `$ref`, `allOf`, `oneOf`, `nullable` brought into that subset;
 //! - [`prompt`]: the one prompt renderer (also used to render training data);
-//! - [`grammar`]: the answer grammar compiled by llguidance;
+//! - [`grammar`]: the answer grammar compiled by llguidance (free strings bounded);
+//! - [`list_end`]: another call only when the model prefers it by a margin;
 //! - [`engine`]: toolsets (pre-filled prompt prefix), calls and multi-turn sessions;
 //! - [`memory`]: the heap settings a process hosting the engine should use.
 
@@ -24,10 +26,12 @@ pub mod bundle;
 pub mod engine;
 pub mod error;
 pub mod grammar;
+pub mod list_end;
 pub mod memory;
 #[cfg(feature = "runtime")]
 pub mod model;
 pub mod prompt;
+pub mod schema_forms;
 pub mod tools;
 
 pub use bundle::{Bundle, Manifest};

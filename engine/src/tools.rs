@@ -7,12 +7,15 @@
 //! `exclusiveMaximum`, `multipleOf`, `minLength`, `maxLength`, `pattern`, `format` (date-time,
 //! time, date, duration, email, hostname, ipv4, ipv6, uuid, uri), `anyOf`, and the annotations
 //! `description`, `title`, `default`, `examples`. Objects without `additionalProperties` get
-//! `false` in the grammar, so the model cannot invent argument names.
+//! `false` in the grammar, so the model cannot invent argument names. Before these checks,
+//! `schema_forms` inlines `$ref`s into `$defs`/`definitions`, merges `allOf`, reads `oneOf`
+//! as `anyOf` and `nullable` as a null type, and drops `$schema`, `$id` and `$comment`.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Limit, Result};
+use crate::schema_forms;
 
 const KEYWORDS: &[&str] = &[
     "type",
@@ -52,6 +55,20 @@ const FORMATS: &[&str] = &[
     "uri",
 ];
 const TYPES: &[&str] = &["string", "number", "integer", "boolean", "object", "array", "null"];
+/// The fields of a tool; the schema may come under any one of PARAMETER_FIELDS (OpenAI's
+/// `parameters`, MCP's `inputSchema`, Anthropic's `input_schema`).
+const TOOL_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "parameters",
+    "inputSchema",
+    "input_schema",
+    "strict",
+];
+const PARAMETER_FIELDS: &[&str] = &["parameters", "inputSchema", "input_schema"];
+/// MCP tool fields that say nothing about the call (a display title, behaviour hints, the
+/// result's schema, metadata): accepted and not shown to the model.
+const IGNORED_TOOL_FIELDS: &[&str] = &["title", "annotations", "outputSchema", "_meta"];
 /// Longest tool name accepted.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -79,7 +96,8 @@ pub struct Tool {
     pub name: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
-    /// The parameters schema as the caller gave it (shown to the model).
+    /// The parameters schema as the caller gave it, with `$ref`s inlined and the shapes of
+    /// `schema_forms` normalised (shown to the model).
     pub parameters: Value,
     /// The parameters schema the grammar enforces (additionalProperties made explicit).
     #[serde(skip)]
@@ -87,7 +105,8 @@ pub struct Tool {
 }
 
 /// Parses and validates a JSON tool list: `[{"name", "description", "parameters"}]`, also
-/// accepting the OpenAI wrapper `{"type": "function", "function": {...}}`.
+/// accepting the OpenAI wrapper `{"type": "function", "function": {...}}` and the schema as
+/// MCP's `inputSchema` or Anthropic's `input_schema`.
 pub fn parse_tools(tools_json: &str, limits: &ToolLimits) -> Result<Vec<Tool>> {
     if tools_json.len() > limits.max_tools_bytes {
         return Err(Error::LimitExceeded {
@@ -140,7 +159,7 @@ fn parse_tool(item: Value, path: &str, limits: &ToolLimits) -> Result<Tool> {
         }
     }
     for key in obj.keys() {
-        if !["name", "description", "parameters", "strict"].contains(&key.as_str()) {
+        if !TOOL_FIELDS.contains(&key.as_str()) && !IGNORED_TOOL_FIELDS.contains(&key.as_str()) {
             return Err(Error::tools(
                 format!("{path}.{key}"),
                 format!("unsupported tool field {key:?}"),
@@ -163,10 +182,18 @@ fn parse_tool(item: Value, path: &str, limits: &ToolLimits) -> Result<Tool> {
             ));
         }
     };
-    let parameters = obj
-        .remove("parameters")
-        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
-    let params_path = format!("{path}.parameters");
+    let mut given = PARAMETER_FIELDS.iter().filter_map(|&k| obj.remove(k).map(|v| (k, v)));
+    let (field, parameters) = given
+        .next()
+        .unwrap_or(("parameters", serde_json::json!({"type": "object", "properties": {}})));
+    let params_path = format!("{path}.{field}");
+    if let Some((other, _)) = given.next() {
+        return Err(Error::tools(
+            format!("{path}.{other}"),
+            format!("a tool gives its schema once: both {field:?} and {other:?}"),
+        ));
+    }
+    let parameters = schema_forms::normalise(&parameters, &params_path)?;
     if parameters.get("type").and_then(Value::as_str) != Some("object") {
         return Err(Error::tools(
             &params_path,
@@ -211,6 +238,9 @@ fn check_schema(schema: &Value, path: &str, depth: usize, limits: &ToolLimits) -
         Value::Bool(true) => return Ok(schema.clone()),
         _ => return Err(Error::tools(path, "a schema must be a JSON object")),
     };
+    if let Some(alternatives) = schema_forms::required_alternatives(obj) {
+        return check_schema(&alternatives, path, depth, limits);
+    }
     let mut out = Map::new();
     for (key, value) in obj {
         let here = format!("{path}.{key}");

@@ -173,6 +173,77 @@ fn every_answer_validates_against_its_schemas() {
     );
 }
 
+/// A free string cannot use up the token budget: random weights write any characters, and
+/// without the grammar's string bound they kept one string open until `LimitExceeded`.
+#[test]
+fn one_free_string_always_closes_within_the_budget() {
+    let engine = Engine::load(&common::bundle(common::TINY), EngineLimits::default()).expect("tiny bundle loads");
+    let tools = json!([
+        {"name": "note", "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+        {"name": "send", "parameters": {"type": "object", "properties": {"to": {"type": "string", "maxLength": 100000}}, "required": ["to"]}},
+    ]);
+    let toolset = engine.compile_toolset(&tools.to_string()).unwrap();
+    let mut rng = Rng(0x5712_1206);
+    let words = [
+        "remind", "me", "to", "call", "Anna", "about", "the", "garden", "party", "tomorrow", "please",
+    ];
+    for case in 0..40 {
+        let query: Vec<&str> = (0..1 + rng.below(60))
+            .map(|_| words[rng.below(words.len() as u64) as usize])
+            .collect();
+        let options = CallOptions {
+            max_calls: Some(1),
+            allow_empty: Some(false),
+            ..CallOptions::default()
+        };
+        let result = engine.call(&toolset, &query.join(" "), &options);
+        assert!(result.is_ok(), "case {case}: {:?}", result.err());
+    }
+}
+
+/// With a call margin the model goes on to another call only when it prefers that by the
+/// margin: at 100 logits never, at 0 (greedy) random weights often do; the gaps reported
+/// are the margins by which it went on.
+#[test]
+fn a_call_margin_ends_the_list_unless_the_model_prefers_another_call_by_it() {
+    let engine = Engine::load(&common::bundle(common::TINY), EngineLimits::default()).expect("tiny bundle loads");
+    let tools = json!([{"name": "ping", "parameters": {"type": "object", "properties": {"n": {"type": "integer", "enum": [1, 2, 3]}}}}]);
+    let toolset = engine.compile_toolset(&tools.to_string()).unwrap();
+    let (mut greedy_multi, mut strict_multi) = (0, 0);
+    for query in ["ping", "ping twice", "ping them all", "x", "ping 1 2 3", "hello there"] {
+        for (margin, multi) in [(0.0, &mut greedy_multi), (100.0, &mut strict_multi)] {
+            let options = CallOptions {
+                max_calls: Some(3),
+                allow_empty: Some(false),
+                call_margin: Some(margin),
+                ..CallOptions::default()
+            };
+            let result = engine.call(&toolset, query, &options).unwrap();
+            let written: Vec<Value> = serde_json::from_str(&result.text).unwrap();
+            assert!(
+                result.go_on_gaps.iter().all(|&g| g >= margin || margin > 0.0),
+                "{:?}",
+                result.go_on_gaps
+            );
+            assert!(written.len() <= result.go_on_gaps.len() + 1);
+            *multi += usize::from(written.len() > 1);
+        }
+    }
+    assert!(
+        greedy_multi > 0,
+        "random weights never made a second call: the test shows nothing"
+    );
+    assert_eq!(strict_multi, 0, "a margin of 100 logits let a second call through");
+    let bad = CallOptions {
+        call_margin: Some(-1.0),
+        ..CallOptions::default()
+    };
+    assert!(matches!(
+        engine.call(&toolset, "ping", &bad),
+        Err(Error::InvalidOptions(_))
+    ));
+}
+
 /// A session's transcript holds the calls the caller got: when the model repeats a call and
 /// the engine leaves the repeat out, the next turn is fed the kept calls only.
 #[test]

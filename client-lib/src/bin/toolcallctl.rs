@@ -82,6 +82,9 @@ struct OptionArgs {
     /// Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom".
     #[arg(long)]
     facts: Option<String>,
+    /// How much more (in logits) the model must prefer another call than ending the answer.
+    #[arg(long)]
+    call_margin: Option<f64>,
 }
 
 impl OptionArgs {
@@ -92,6 +95,7 @@ impl OptionArgs {
             max_new_tokens: self.max_new_tokens,
             timeout_ms: self.timeout_ms,
             facts: self.facts.clone(),
+            call_margin: self.call_margin,
         }
     }
 }

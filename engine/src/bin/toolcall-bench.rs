@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
-use toolcall_engine::engine::DEFAULT_MAX_CALLS;
+use toolcall_engine::engine::{DEFAULT_MAX_CALLS, DEFAULT_MAX_NEW_TOKENS};
 use toolcall_engine::{CallOptions, Engine, EngineLimits, grammar, prompt};
 
 const TOOLS: &str = include_str!("../../tests/fixtures/home_tools.json");
@@ -120,7 +120,12 @@ fn main() {
         let spec = json!({
             "system_ids": engine.tokenize(&prompt::render_system(toolset.tools())).expect("tokenize"),
             "user_ids": engine.tokenize(&prompt::render_user(query, None)).expect("tokenize"),
-            "answer_schema": grammar::answer_schema(toolset.tools(), DEFAULT_MAX_CALLS, false),
+            "answer_schema": grammar::answer_schema(
+                toolset.tools(),
+                DEFAULT_MAX_CALLS,
+                false,
+                grammar::string_bound(prompt::render_user(query, None).chars().count(), DEFAULT_MAX_NEW_TOKENS),
+            ),
             "end_ids": [special.eos, special.im_end],
             "answer": answer,
         });

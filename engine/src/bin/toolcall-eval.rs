@@ -1,7 +1,7 @@
 //! toolcall-eval: accuracy of a bundle on a JSON-lines evaluation set, through the engine
 //! exactly as the daemon serves it (prompt, grammar, greedy decoding).
 //!
-//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--predictions OUT.jsonl] [--unconstrained]
+//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--unconstrained]
 //!
 //! Input lines: `{"id"?, "tools": [...], "facts": "..."?, "query": "...", "answer": [calls], "kind": "..."?}`.
 //! A case is correct when the set of calls equals the expected set (names and arguments, as
@@ -15,7 +15,12 @@
 //! and reused by later cases with the same tools, as the daemon's cache does, so a case's
 //! time includes compiling its tools only when it was the first to use them.
 //! `--predictions` writes one line per case, in input order: `{"id", "function_calls",
-//! "error", "total_ms"}` (scored by other checkers, e.g. `model/eval/bfcl.py`).
+//! "error", "total_ms", "go_on_gaps"}` (scored by other checkers, e.g. `model/eval/bfcl.py`).
+//! `--call-margin` sets the request option `call_margin` (engine/src/list_end.rs).
+//! `--margin-sweep` also scores each listed margin (at least the run's own) from the same
+//! answers, exactly: a larger margin only ends a list earlier, at the first point where the
+//! model preferred another call by less than it, so its answer is a prefix of the calls made
+//! (repeats left out as the engine does). Printed as `margin_sweep` in the summary.
 //! `--unconstrained` decodes without the grammar and parses the text as the answer (a case
 //! whose text is not a JSON array of calls counts as wrong): it measures what the constraints add.
 
@@ -87,6 +92,9 @@ struct Outcome {
     text: Result<String, Error>,
     /// Parsed calls, or why there are none.
     calls: Result<Vec<Value>, String>,
+    /// The calls as written (repeats included) and the engine's go-on gaps, for the sweep.
+    written: Vec<Value>,
+    gaps: Vec<f32>,
     ms: f64,
 }
 
@@ -95,6 +103,7 @@ struct Evaluator {
     unconstrained: bool,
     max_calls: Option<usize>,
     max_new_tokens: Option<usize>,
+    call_margin: Option<f32>,
     toolsets: Mutex<HashMap<String, Arc<Toolset>>>,
 }
 
@@ -116,13 +125,14 @@ impl Evaluator {
             facts: case["facts"].as_str().map(str::to_string),
             max_calls: self.max_calls,
             max_new_tokens: self.max_new_tokens,
+            call_margin: self.call_margin,
             ..CallOptions::default()
         };
         let answered = self.toolset(&tools).and_then(|toolset| {
             if self.unconstrained {
                 let text = self.engine.generate_unconstrained(&toolset, query, &options)?;
                 let calls = parse_free_text(&text);
-                Ok((text, calls))
+                Ok((text, calls, Vec::new()))
             } else {
                 let result = self.engine.call(&toolset, query, &options)?;
                 let calls = result
@@ -130,19 +140,23 @@ impl Evaluator {
                     .iter()
                     .map(|c| json!({"name": c.name, "arguments": c.arguments}))
                     .collect();
-                Ok((result.text, Ok(calls)))
+                Ok((result.text, Ok(calls), result.go_on_gaps))
             }
         });
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match answered {
-            Ok((text, calls)) => Outcome {
+            Ok((text, calls, gaps)) => Outcome {
+                written: serde_json::from_str(&text).unwrap_or_default(),
                 text: Ok(text),
                 calls,
+                gaps,
                 ms,
             },
             Err(e) => Outcome {
                 calls: Err(e.to_string()),
                 text: Err(e),
+                written: Vec::new(),
+                gaps: Vec::new(),
                 ms,
             },
         }
@@ -153,7 +167,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
         eprintln!(
-            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--predictions OUT.jsonl] [--unconstrained]"
+            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--unconstrained]"
         );
         std::process::exit(2);
     }
@@ -179,6 +193,7 @@ fn main() {
         unconstrained: args.iter().any(|a| a == "--unconstrained"),
         max_calls: flag_value("--max-calls").and_then(|n| n.parse().ok()),
         max_new_tokens: flag_value("--max-new-tokens").and_then(|n| n.parse().ok()),
+        call_margin: flag_value("--call-margin").and_then(|n| n.parse().ok()),
         toolsets: Mutex::new(HashMap::new()),
     };
 
@@ -220,7 +235,8 @@ fn main() {
                 Ok(calls) => (calls.clone(), None),
                 Err(why) => (Vec::new(), Some(why.clone())),
             };
-            let line = json!({"id": case["id"], "function_calls": calls, "error": error, "total_ms": outcome.ms});
+            let line = json!({"id": case["id"], "function_calls": calls, "error": error, "total_ms": outcome.ms,
+                              "go_on_gaps": outcome.gaps});
             writeln!(out, "{line}").expect("write predictions");
         }
         if !correct && std::env::var_os("TOOLCALL_EVAL_VERBOSE").is_some() {
@@ -261,10 +277,48 @@ fn main() {
         "accuracy": correct as f64 / n.max(1) as f64,
         "errors": errors,
         "per_kind": kinds,
+        "margin_sweep": margin_sweep(&cases, &outcomes, flag_value("--margin-sweep")),
         "mean_case_ms": total_ms / n.max(1) as f64,
         "wall_s": started.elapsed().as_secs_f64(),
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
+}
+
+/// The calls a larger margin would have kept: those before the first boundary whose gap is
+/// below it, repeats left out.
+fn calls_at_margin(written: &[Value], gaps: &[f32], margin: f32) -> Vec<Value> {
+    let keep = gaps.iter().position(|&g| g < margin).map_or(written.len(), |i| i + 1);
+    let mut kept: Vec<Value> = Vec::new();
+    for call in written.iter().take(keep) {
+        if !kept.contains(call) {
+            kept.push(call.clone());
+        }
+    }
+    kept
+}
+
+/// Accuracy per margin of `--margin-sweep` (overall and per kind), or null.
+fn margin_sweep(cases: &[Value], outcomes: &[Outcome], margins: Option<&String>) -> Value {
+    let Some(margins) = margins else { return Value::Null };
+    let mut sweep = serde_json::Map::new();
+    for margin in margins.split(',').filter_map(|m| m.trim().parse::<f32>().ok()) {
+        let mut per_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for (case, outcome) in cases.iter().zip(outcomes) {
+            let expected = canonical(case["answer"].as_array().map(Vec::as_slice).unwrap_or_default());
+            let correct = outcome.text.is_ok()
+                && canonical(&calls_at_margin(&outcome.written, &outcome.gaps, margin)) == expected;
+            let entry = per_kind.entry(kind_of(case)).or_default();
+            entry.0 += usize::from(correct);
+            entry.1 += 1;
+        }
+        let correct: usize = per_kind.values().map(|(c, _)| c).sum();
+        let kinds: serde_json::Map<String, Value> = per_kind.iter().map(|(k, (c, _))| (k.clone(), json!(c))).collect();
+        sweep.insert(
+            margin.to_string(),
+            json!({"correct": correct, "accuracy": correct as f64 / cases.len().max(1) as f64, "correct_per_kind": kinds}),
+        );
+    }
+    Value::Object(sweep)
 }
 
 #[cfg(test)]
@@ -281,5 +335,23 @@ mod tests {
             [json!({"name": "turn_on", "arguments": {"device": "kitchen lamp", "area": "guest room", "level": 25.5}})];
         assert_eq!(canonical(&gold), canonical(&same));
         assert_ne!(canonical(&gold), canonical(&other));
+    }
+
+    #[test]
+    fn a_larger_margin_keeps_the_calls_before_the_first_smaller_gap() {
+        let written: Vec<Value> = ["a", "b", "a", "c"]
+            .iter()
+            .map(|n| json!({"name": n, "arguments": {}}))
+            .collect();
+        let gaps = [2.0, 0.5, 3.0];
+        let names = |calls: Vec<Value>| {
+            calls
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(calls_at_margin(&written, &gaps, 0.0)), ["a", "b", "c"]);
+        assert_eq!(names(calls_at_margin(&written, &gaps, 1.0)), ["a", "b"]);
+        assert_eq!(names(calls_at_margin(&written, &gaps, 2.5)), ["a"]);
     }
 }

@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         "a tool is missing from the prompt"
     );
     for (max_calls, allow_empty) in [(1, false), (3, true)] {
-        if let Ok(mut matcher) = grammar::compile(&TOKENIZER.factory, &tools, max_calls, allow_empty) {
+        if let Ok(mut matcher) = grammar::compile(&TOKENIZER.factory, &tools, max_calls, allow_empty, 64) {
             let mask = matcher.compute_mask();
             // The grammar always starts with `[`: some token must be allowed.
             assert!(
