@@ -1,7 +1,7 @@
 """LoRA fine-tuning of the base model on rendered tool-calling examples (runs on a GPU machine).
 
     python3 model/train_lora.py --gguf /tmp/m/model.gguf --tokenizer tokenizer.json \
-        --data rendered.jsonl.gz --out adapter/ --seconds 300 --seed 7
+        --data rendered.jsonl.gz --out adapter/ --seconds 300 --seed 7   (.jsonl.xz too)
 
 Without a GPU it runs on the CPU in float32 (`--device cpu`; model/scripts/train-smoke.sh runs
 a few steps on a tiny slice that way, to check the whole path before a GPU run).
@@ -17,6 +17,7 @@ Output: `adapter_config.json` + `adapter_model.safetensors` (PEFT, bfloat16) and
 import argparse
 import gzip
 import json
+import lzma
 import math
 import os
 import random
@@ -33,7 +34,7 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 def load_examples(path, tokenizer, max_len):
     rows = []
-    with gzip.open(path, "rt") as f:
+    with (lzma.open if path.endswith(".xz") else gzip.open)(path, "rt") as f:
         for line in f:
             ex = json.loads(line)
             p = tokenizer.encode(ex["prompt"], add_special_tokens=False).ids

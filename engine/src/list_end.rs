@@ -13,8 +13,10 @@
 use llguidance::Matcher;
 use llguidance::toktrie::{SimpleVob, TokTrie, TokenId};
 
-/// The margin a request gets unless it sets `call_margin` (measured on the project's held-out
-/// data, docs/MODEL.md).
+/// The margin a request gets unless it sets `call_margin`: greedy. Measured on the project's
+/// held-out data (docs/MODEL.md, 2026-12-06): the default model went on to another call 118
+/// times, never by less than 7 logits; margins up to 10 scored the same and larger ones lost
+/// calls that were asked for.
 pub const DEFAULT_CALL_MARGIN: f32 = 0.0;
 
 /// The tokens that can end the list or go on to another call, found once per vocabulary.

@@ -247,7 +247,7 @@ def _write(path: Path, rows: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--train", type=int, default=12000)
+    ap.add_argument("--train", type=int, default=12000, help="0: leave the train split out")
     ap.add_argument("--eval", type=int, default=500)
     ap.add_argument("--seed", type=int, default=20261126)
     ap.add_argument("--eval-style", type=int, default=240, help="cases in eval_style.jsonl (0: none)")
@@ -255,6 +255,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {}
     for split, n, seed in [("train", args.train, args.seed), ("eval", args.eval, args.seed + 1000)]:
+        if n == 0:  # e.g. --train 0: the evaluation sets only, an existing train.jsonl kept
+            continue
         rows, counts = build(n, seed, split)
         _write(args.out / f"{split}.jsonl", rows)
         summary[split] = dict(counts)
@@ -264,7 +266,8 @@ def main() -> None:
             _write(args.out / "eval_style.jsonl", cases)
             summary["eval_style"] = dict(collections.Counter(c["kind"] for c in cases))
             print("eval_style", len(cases), summary["eval_style"])
-    (args.out / "counts.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.train and args.eval:  # counts.json describes a whole set
+        (args.out / "counts.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

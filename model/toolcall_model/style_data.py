@@ -59,12 +59,14 @@ def ha_examples(n: int, seed: int, split: str, intents: list[str]) -> list[dict]
 
 
 def add_styles(rows: list[dict], seed: int) -> collections.Counter:
-    """Rewrites STYLE_SHARE of the rows into training styles and frames HUMAN_SHARE of the
-    queries, in place, from a random stream of its own."""
+    """Rewrites STYLE_SHARE of the rows into training styles (not Home Assistant's, whose
+    tools keep the form Home Assistant gives them) and frames HUMAN_SHARE of the queries, in
+    place, from a random stream of its own."""
     r = random.Random(seed * 7919 + 13)
     counts = collections.Counter()
     for i, ex in enumerate(rows):
-        if r.random() < STYLE_SHARE:
+        home_assistant = any(t["name"].startswith("Hass") for t in ex["tools"])  # a format of its own
+        if r.random() < STYLE_SHARE and not home_assistant:
             styled = _restyled(ex, r, held_out=False)
             if styled is not None:
                 rows[i] = ex = styled

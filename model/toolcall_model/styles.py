@@ -60,7 +60,8 @@ def draw_style(r: random.Random, held_out: bool = False) -> dict:
 
 
 def _words(name: str) -> list[str]:
-    return [w for w in re.split(r"[_.\-]", name) if w]
+    """Lower-case words of a name in any of the styles (`set_light`, `setLight`, `light.set`)."""
+    return [w.lower() for part in re.split(r"[_.\-]", name) for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", part)]
 
 
 def tool_name(name: str, style: dict) -> str:
