@@ -297,3 +297,29 @@ fn missing_or_corrupt_bundles_fail_clearly() {
     assert!(matches!(err, Error::Bundle { .. }), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A string the model copies cannot outgrow the token budget: with 48 tokens and a message of
+/// ~280 characters to copy, the grammar's string bound (half the budget: 16 characters)
+/// applies to the real model too, and the answer completes. (Without the bound the model
+/// writes a longer string here: the length assertion fails.)
+#[test]
+fn a_long_string_to_copy_is_cut_to_the_bound_not_left_open() {
+    let engine = engine();
+    let tools = r#"[{"name": "send_message", "description": "Send a text message.", "parameters": {"type": "object",
+        "properties": {"to": {"type": "string"}, "text": {"type": "string"}}, "required": ["to", "text"]}}]"#;
+    let toolset = engine.compile_toolset(tools).unwrap();
+    let message = "I am running about twenty minutes late because the train stopped outside the station \
+                   for a signal failure, so please start the meeting without me, share the slides from the \
+                   shared folder, and I will join as soon as I can; also tell Ben that the budget review moves";
+    let options = CallOptions {
+        allow_empty: Some(false),
+        max_calls: Some(1),
+        max_new_tokens: Some(48),
+        ..CallOptions::default()
+    };
+    let result = engine
+        .call(&toolset, &format!("text Anna: {message}"), &options)
+        .expect("the answer completes within 48 tokens");
+    let text = result.function_calls[0].arguments["text"].as_str().unwrap();
+    assert!(text.chars().count() <= 16, "{text:?}");
+}
