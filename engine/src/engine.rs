@@ -73,12 +73,12 @@ pub struct CallOptions {
 }
 
 pub const DEFAULT_MAX_CALLS: usize = 3;
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 256;
 /// A short command's rendered turn (markers, a few words): the string bound of the grammar a
 /// toolset compiles up front.
 const TYPICAL_TURN_CHARS: usize = 80;
 /// (max_calls, allow_empty, string bound): what an answer grammar is compiled for.
 type GrammarKey = (usize, bool, usize);
-pub const DEFAULT_MAX_NEW_TOKENS: usize = 256;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FunctionCall {

@@ -78,7 +78,7 @@ fn bound_free_strings(schema: &Value, bound: usize) -> Value {
     let constrained = ["enum", "const", "pattern", "format"]
         .iter()
         .any(|k| obj.contains_key(*k));
-    let given = obj.get("maxLength").and_then(Value::as_u64).map_or(u64::MAX, |n| n);
+    let given = obj.get("maxLength").and_then(Value::as_u64).unwrap_or(u64::MAX);
     if is_string && !constrained && given > bound as u64 {
         out.insert("maxLength".into(), json!(bound));
     }

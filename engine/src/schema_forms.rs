@@ -346,6 +346,26 @@ mod tests {
     }
 
     #[test]
+    fn malformed_or_exploding_references_are_named_errors() {
+        let error = |params: Value| normalise(&params, "$").unwrap_err().to_string();
+        // Each definition uses the next twice: 2^12 expansions if nothing stopped them.
+        let mut defs = Map::new();
+        for i in 0..12 {
+            let next = json!({"$ref": format!("#/$defs/D{}", i + 1)});
+            defs.insert(
+                format!("D{i}"),
+                json!({"type": "object", "properties": {"a": next, "b": next}}),
+            );
+        }
+        defs.insert("D12".into(), json!({"type": "string"}));
+        let chain = json!({"type": "object", "$defs": defs, "properties": {"x": {"$ref": "#/$defs/D0"}}});
+        assert!(error(chain).contains("more than 256 $ref expansions"));
+        assert!(error(json!({"type": "object", "$defs": []})).contains("\"$defs\" must be an object"));
+        let both = json!({"type": "object", "properties": {"x": {"anyOf": [{"type": "string"}], "oneOf": [{"type": "integer"}]}}});
+        assert!(error(both).contains("\"anyOf\" and \"oneOf\" in one schema"));
+    }
+
+    #[test]
     fn one_of_and_nullable_become_any_of_and_null() {
         let params = json!({"type": "object", "properties": {
             "x": {"oneOf": [{"type": "string"}, {"type": "integer"}]},

@@ -95,7 +95,6 @@ class HaGenerator:
 
     def __init__(self, seed: int, split: str, intents: list[str]):
         self.rng = random.Random(seed * 31 + 3)
-        self.intents = intents
         self.catalogue = tools(TRAIN_INTENTS + HELD_OUT_INTENTS)
         self.home = home_data.HomeGenerator(seed, split, intents=intents, to_call=_call)
 
