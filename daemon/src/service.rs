@@ -82,7 +82,10 @@ impl Shared {
         put("name", Variant::from(m.name.as_str()));
         put("version", Variant::from(m.version.as_str()));
         put("parameters", Variant::from(m.parameters));
-        put("quantization", Variant::from(m.quantization.to_string()));
+        put(
+            "quantization",
+            Variant::from(serde_json::to_string(&m.quantization).unwrap_or_default()),
+        );
         put("context_length", Variant::from(m.context_length as u32));
         put("license", Variant::from(m.license.as_str()));
         put("attribution", Variant::from(m.attribution.as_str()));

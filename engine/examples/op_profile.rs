@@ -2,6 +2,7 @@
 //! Loads a bundle's `model.onnx` the way the engine does (tract-transformers rewrites, one
 //! optimised plan), pre-fills `PROMPT` tokens, then times `STEPS` single-token steps node by
 //! node and prints the ops that took longest (ms per step, how many nodes, the op's kernels).
+//! The output projection is the engine's, outside the graph (embedding.rs): not timed here.
 //!
 //!     target/debug/examples/op_profile model/bundles/smollm2-135m-instruct [PROMPT] [STEPS] [tract] [--threads N]
 //!
@@ -30,12 +31,24 @@ fn main() -> TractResult<()> {
     };
     toolcall_engine::set_threads(threads);
     let bundle = args.get(1).expect("usage: op_profile BUNDLE_DIR [PROMPT] [STEPS]");
-    let prompt_tokens: i64 = args.get(2).map_or(Ok(300), |n| n.parse())?;
-    let steps: i64 = args.get(3).map_or(Ok(16), |n| n.parse())?;
+    let prompt_tokens: u32 = args.get(2).map_or(Ok(300), |n| n.parse())?;
+    let steps: u32 = args.get(3).map_or(Ok(16), |n| n.parse())?;
     let tract_attention = args.get(4).is_some_and(|a| a == "tract");
 
+    let bundle = toolcall_engine::Bundle::open(std::path::Path::new(bundle))?;
+    let arch = &bundle.manifest.architecture;
+    let embedding = toolcall_engine::embedding::Embedding::load(
+        &bundle.embedding_path(),
+        bundle.manifest.quantization.embedding,
+        arch.vocab_size,
+        arch.d_model,
+    )?;
+    let rows = |tokens: &[u32]| -> TractResult<Tensor> {
+        let rows = embedding.lookup(tokens)?;
+        Tensor::from_shape(&[1, tokens.len(), arch.d_model], &rows)
+    };
     let mut model = tract_onnx::onnx()
-        .model_for_path(std::path::Path::new(bundle).join("model.onnx"))?
+        .model_for_path(bundle.model_path())?
         .into_typed()?
         .into_decluttered()?;
     get_transform("transformers_detect_all")?
@@ -46,9 +59,9 @@ fn main() -> TractResult<()> {
     }
     let plan = model.into_optimized()?.into_runnable()?;
     let mut state = TypedSimpleState::new(&plan)?;
-    let prompt: Vec<i64> = (0..prompt_tokens).map(|i| 100 + i).collect();
+    let prompt: Vec<u32> = (0..prompt_tokens).map(|i| 100 + i).collect();
     let prefill_started = Instant::now();
-    state.run(tvec![tensor1(&prompt).into_shape(&[1, prompt.len()])?.into()])?;
+    state.run(tvec![rows(&prompt)?.into()])?;
     println!(
         "prefill of {prompt_tokens} tokens on {threads} thread(s): {:.1} ms",
         prefill_started.elapsed().as_secs_f64() * 1000.0
@@ -57,7 +70,7 @@ fn main() -> TractResult<()> {
     let mut per_node: HashMap<usize, Duration> = HashMap::new();
     let started = Instant::now();
     for step in 0..steps {
-        let token = tensor1(&[200 + step]).into_shape(&[1, 1])?;
+        let token = rows(&[200 + step])?;
         state.run_plan_with_eval(tvec![token.into()], |context, op_state, node, inputs| {
             let t = Instant::now();
             let outputs = eval(context, op_state, node, inputs);

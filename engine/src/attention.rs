@@ -366,8 +366,10 @@ fn exp_of_nonpositive(x: f32) -> f32 {
     power_of_f * power_of_n
 }
 
-/// Dot product with independent partial sums, so the compiler vectorises it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Dot product with independent partial sums, so the compiler vectorises it; the order of the
+/// sums is fixed, so a row's product is the same wherever it is computed (embedding.rs relies
+/// on that).
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 16;
     let mut partial = [0f32; LANES];
     let (a_lanes, b_lanes) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -482,14 +484,15 @@ fn attention_patch(model: &TypedModel, softmax_id: usize) -> TractResult<Option<
         Some(_) => return Ok(None),
         None => (None, successor),
     };
-    let (context_expression, probabilities) = match last_position {
-        Some(_) => ("bcmk,abkn->bcn", OutletId::new(successor.id, 0)),
-        None => ("bcmk,abkn->bcmn", OutletId::new(softmax_id, 0)),
+    // After that Slice the context matmul drops the position axis, or keeps it (of length 1)
+    // where what follows needs it (seen in a q4 graph, whose projections add a zero-point
+    // correction beside the matmul).
+    let (drop_position, probabilities) = match last_position {
+        Some(_) => (einsum_is(context, "bcmk,abkn->bcn"), OutletId::new(successor.id, 0)),
+        None => (false, OutletId::new(softmax_id, 0)),
     };
-    if !einsum_is(scores, "abcmk,abnk->bcmn")
-        || !einsum_is(context, context_expression)
-        || context.inputs[0] != probabilities
-    {
+    let context_matches = einsum_is(context, "bcmk,abkn->bcmn") || drop_position;
+    if !einsum_is(scores, "abcmk,abnk->bcmn") || !context_matches || context.inputs[0] != probabilities {
         return Ok(None);
     }
     let (Some(key_cache), Some(value_cache)) = (
@@ -518,7 +521,9 @@ fn attention_patch(model: &TypedModel, softmax_id: usize) -> TractResult<Option<
     let mut attended = patch.wire_node(&name, op, &[queries, new_keys, new_values])?;
     if let Some(slice) = last_position {
         attended = patch.wire_node(format!("{name}.last_position"), slice, &attended)?;
-        attended = patch.wire_node(format!("{name}.drop_position"), AxisOp::Rm(2), &attended)?;
+        if drop_position {
+            attended = patch.wire_node(format!("{name}.drop_position"), AxisOp::Rm(2), &attended)?;
+        }
     }
     if patch.outlet_fact(attended[0])?.shape != model.outlet_fact(context.id.into())?.shape {
         return Ok(None);

@@ -1,7 +1,9 @@
 //! Model bundle: a directory with `bundle.json` (manifest), `model.onnx` (decoder step graph),
-//! usually `model.onnx.data` (its weights, ONNX external data) and `tokenizer.json`. Loading
-//! validates the manifest and the checksums of every file it lists before any model code runs,
-//! so a missing or corrupt bundle is a clear startup failure.
+//! usually `model.onnx.data` (its weights, ONNX external data), `embedding.bin` (the token
+//! embedding, tied with the output projection, as raw little-endian rows) and
+//! `tokenizer.json`. Loading validates the manifest, its weight form and the checksums of every
+//! file it lists before any model code runs, so a missing or corrupt bundle is a clear startup
+//! failure.
 
 use std::fs::File;
 use std::io::Read;
@@ -12,8 +14,11 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The bundle format this engine reads.
-pub const BUNDLE_FORMAT: u32 = 1;
+/// The bundle format this engine reads: 2, a step graph from embeddings to the last hidden
+/// state with `embedding.bin` beside it (format 1 graphs took token ids and returned logits).
+pub const BUNDLE_FORMAT: u32 = 2;
+/// The embedding table's file in a bundle.
+pub const EMBEDDING_FILE: &str = "embedding.bin";
 /// Prompt formats this engine can render.
 pub const PROMPT_FORMATS: &[&str] = &["chatml-tools-v1"];
 
@@ -40,6 +45,47 @@ pub struct SpecialTokens {
     pub im_end: u32,
 }
 
+/// How a bundle stores its weights (`build_bundle.py --quant`, model/toolcall_model/quantize.py).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightForm {
+    /// Every matrix float32.
+    F32,
+    /// The feed-forward matrices (three of each layer's seven, three quarters of its weights)
+    /// as 4-bit blocks, the attention matrices float32, the embedding float16.
+    Q4ffn,
+    /// Every layer matrix as 4-bit blocks (`MatMulNBits` in the graph: tract's Q4_0 kernels and
+    /// a zero-point correction), the embedding float16.
+    Q4,
+}
+
+/// The element type of `embedding.bin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingType {
+    Float32,
+    Float16,
+}
+
+impl EmbeddingType {
+    pub fn bytes(self) -> usize {
+        match self {
+            EmbeddingType::Float32 => 4,
+            EmbeddingType::Float16 => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Quantization {
+    pub form: WeightForm,
+    /// The layer matrices' storage, in words (for ModelInfo).
+    pub layers: String,
+    pub embedding: EmbeddingType,
+    /// What the imported weights were quantised as before this bundle was built.
+    pub source: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,
@@ -49,7 +95,7 @@ pub struct Manifest {
     pub attribution: String,
     pub architecture: Architecture,
     pub parameters: u64,
-    pub quantization: serde_json::Value,
+    pub quantization: Quantization,
     pub context_length: usize,
     pub prompt_format: String,
     pub special_tokens: SpecialTokens,
@@ -87,7 +133,7 @@ impl Bundle {
         if !PROMPT_FORMATS.contains(&manifest.prompt_format.as_str()) {
             return Err(fail(format!("unknown prompt format {:?}", manifest.prompt_format)));
         }
-        for required in ["model.onnx", "tokenizer.json"] {
+        for required in ["model.onnx", EMBEDDING_FILE, "tokenizer.json"] {
             if !manifest.files.contains_key(required) {
                 return Err(fail(format!("bundle.json lists no checksum for {required}")));
             }
@@ -113,6 +159,10 @@ impl Bundle {
 
     pub fn model_path(&self) -> PathBuf {
         self.dir.join("model.onnx")
+    }
+
+    pub fn embedding_path(&self) -> PathBuf {
+        self.dir.join(EMBEDDING_FILE)
     }
 
     pub fn tokenizer_path(&self) -> PathBuf {

@@ -231,7 +231,7 @@ impl Engine {
             .filter(|t| t.special)
             .map(|t| t.content.clone())
             .collect();
-        let decoder = Decoder::load(&bundle.model_path(), arch.vocab_size)?;
+        let decoder = Decoder::load(&bundle)?;
         let answer_end = encode(&tokenizer, prompt::ANSWER_END)?;
         let list_tokens = ListTokens::new(tok_env.tok_trie());
         Ok(Engine {
@@ -323,7 +323,7 @@ impl Engine {
             self.manifest().special_tokens.im_end,
             self.manifest().special_tokens.eos,
         ];
-        let mut logits = self.decoder.forward(&mut state, &self.tokenize(&turn)?)?;
+        let mut logits = self.decoder.forward_logits(&mut state, &self.tokenize(&turn)?)?;
         let mut generated = Vec::new();
         while generated.len() < max_new_tokens {
             let token = (0..logits.len())
@@ -333,7 +333,7 @@ impl Engine {
                 break;
             }
             generated.push(token);
-            logits = self.decoder.forward(&mut state, &[token])?;
+            logits = self.decoder.forward_logits(&mut state, &[token])?;
         }
         Ok(String::from_utf8_lossy(&self.tok_env.tok_trie().decode_ext(&generated, false)).into_owned())
     }
@@ -450,7 +450,9 @@ impl Engine {
         // Work on a copy: a failed turn leaves the session as it was.
         let mut state = conversation.state.clone();
         check_interrupt(options, started)?;
-        let mut logits = self.decoder.forward(&mut state, &feed)?;
+        // The last hidden state; logits are computed from it only where a step chooses, and
+        // only for the tokens the grammar allows there (embedding.rs).
+        let mut hidden = self.decoder.forward(&mut state, &feed)?;
         let answer_start = state.len;
         timings.prefill_ms = ms(started.elapsed());
 
@@ -480,6 +482,7 @@ impl Engine {
                         .compute_mask()
                         .map_err(|e| Error::Internal(format!("grammar: {e:#}")))?,
                 };
+                let logits = self.decoder.logits(&hidden, Some(&mask));
                 let (mut token, mut p) =
                     choose(&logits, &mask).ok_or_else(|| Error::Internal("the grammar allows no token".into()))?;
                 if let Some(boundary) = self.list_tokens.boundary(&logits, &mask, token, &matcher) {
@@ -506,7 +509,7 @@ impl Engine {
                     detail: format!("the answer was not complete after {max_new_tokens} tokens"),
                 });
             }
-            logits = self.decoder.forward(&mut state, &step)?;
+            hidden = self.decoder.forward(&mut state, &step)?;
             timings.decode_steps += 1;
         };
         if !matcher.stop_reason().is_ok() {

@@ -5,6 +5,8 @@
 //! - [`bundle`]: the model bundle directory (manifest, checksums);
 //! - [`model`]: the decoder step graph under tract, with a clonable KV-cache state;
 //! - [`attention`]: the engine's tract op for each layer's KV cache and attention;
+//! - [`embedding`]: the token embedding and the tied output projection (logits for the tokens
+//!   a step may choose);
 //! - [`tools`]: tool-list parsing and the supported JSON Schema subset;
 //! - [`schema_forms`]: `$ref`, `allOf`, `oneOf`, `nullable` brought into that subset;
 //! - [`prompt`]: the one prompt renderer (also used to render training data);
@@ -22,6 +24,8 @@
 #[cfg(feature = "runtime")]
 pub mod attention;
 pub mod bundle;
+#[cfg(feature = "runtime")]
+pub mod embedding;
 #[cfg(feature = "runtime")]
 pub mod engine;
 pub mod error;

@@ -1,12 +1,16 @@
 //! The decoder under tract: loads the ONNX step graph once, applies tract-transformers'
 //! rewrites (fused RoPE, norms, SiLU), puts the engine's [`CachedAttention`] in place of each
-//! layer's KV cache and attention, and runs token ids -> last logits.
+//! layer's KV cache and attention, and runs token ids -> embedding rows -> graph -> last hidden
+//! state; the tied output projection ([`Embedding::logits`]) turns that into logits, for all
+//! tokens or for those a mask allows. A `q4` bundle's `MatMulNBits` weights stay Q4_0 blocks in
+//! tract's packed block-quant form (bundle.rs, `WeightForm`).
 //!
 //! A [`DecoderState`] owns one sequence's KV cache. Cloning it copies the cache (~14 MB for a
 //! 300-token toolset prefix on the default model), which is how a toolset's pre-filled prompt
 //! prefix is reused.
 //!
 //! [`CachedAttention`]: crate::attention::CachedAttention
+//! [`Embedding::logits`]: crate::embedding::Embedding::logits
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +19,10 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::transform::get_transform;
 
+use llguidance::toktrie::SimpleVob;
+
+use crate::bundle::Bundle;
+use crate::embedding::Embedding;
 use crate::error::{Error, Result};
 
 /// Ops the optimised plan must contain, or the graph was not recognised by tract's LLM
@@ -49,7 +57,7 @@ pub fn set_threads(threads: usize) {
 
 pub struct Decoder {
     plan: Arc<TypedRunnableModel>,
-    vocab_size: usize,
+    embedding: Embedding,
     /// Op name -> count in the optimised plan (for diagnostics and tests).
     pub op_histogram: BTreeMap<String, usize>,
 }
@@ -62,7 +70,20 @@ pub struct DecoderState {
 }
 
 impl Decoder {
-    pub fn load(path: &Path, vocab_size: usize) -> Result<Decoder> {
+    /// Loads a bundle's step graph and embedding table.
+    pub fn load(bundle: &Bundle) -> Result<Decoder> {
+        let arch = &bundle.manifest.architecture;
+        let embedding = Embedding::load(
+            &bundle.embedding_path(),
+            bundle.manifest.quantization.embedding,
+            arch.vocab_size,
+            arch.d_model,
+        )?;
+        Self::load_graph(&bundle.model_path(), embedding)
+    }
+
+    /// Loads the step graph at `path`, to run with `embedding`.
+    pub fn load_graph(path: &Path, embedding: Embedding) -> Result<Decoder> {
         let bundle_err = |e: anyhow::Error| Error::Bundle {
             path: path.display().to_string(),
             message: format!("{e:#}"),
@@ -107,7 +128,7 @@ impl Decoder {
         }
         Ok(Decoder {
             plan,
-            vocab_size,
+            embedding,
             op_histogram,
         })
     }
@@ -120,27 +141,40 @@ impl Decoder {
         })
     }
 
-    /// Feeds `tokens` to the model and returns the logits of the next token.
+    /// Feeds `tokens` to the model and returns the last position's hidden state (after the
+    /// final norm), from which [`Decoder::logits`] gives the next token's logits.
     pub fn forward(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Vec<f32>> {
         if tokens.is_empty() {
             return Err(Error::Internal("forward with no tokens".into()));
         }
-        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
-        let input = Tensor::from_shape(&[1, ids.len()], &ids).map_err(Error::model)?;
+        let rows = self.embedding.lookup(tokens)?;
+        let input = Tensor::from_shape(&[1, tokens.len(), self.embedding.dim()], &rows).map_err(Error::model)?;
         let outputs = state.state.run(tvec![input.into()]).map_err(Error::model)?;
-        let logits = outputs[0]
+        let hidden = outputs[0]
             .try_as_plain_ram()
             .and_then(|view| view.as_slice::<f32>().map(|s| s.to_vec()))
             .map_err(Error::model)?;
-        if logits.len() < self.vocab_size {
+        if hidden.len() != self.embedding.dim() {
             return Err(Error::Model(format!(
-                "logits of length {}, vocab is {}",
-                logits.len(),
-                self.vocab_size
+                "hidden state of length {}, the model's width is {}",
+                hidden.len(),
+                self.embedding.dim()
             )));
         }
         state.len += tokens.len();
-        Ok(logits[logits.len() - self.vocab_size..].to_vec())
+        Ok(hidden)
+    }
+
+    /// The next token's logits from `hidden`: those `allowed` holds (all when `None`), minus
+    /// infinity for the rest.
+    pub fn logits(&self, hidden: &[f32], allowed: Option<&SimpleVob>) -> Vec<f32> {
+        self.embedding.logits(hidden, allowed)
+    }
+
+    /// [`Decoder::forward`], then every logit.
+    pub fn forward_logits(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Vec<f32>> {
+        let hidden = self.forward(state, tokens)?;
+        Ok(self.logits(&hidden, None))
     }
 }
 

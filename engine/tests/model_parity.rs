@@ -1,19 +1,25 @@
 //! The ONNX graph under tract computes what the numpy reference computes (logits written into
-//! each bundle's selftest.json at build time), and the KV cache changes nothing. The engine's
+//! each bundle's selftest.json at build time, on the weights as the bundle stores them: float32,
+//! or Q4_0 blocks and a float16 embedding), and the KV cache changes nothing. The engine's
 //! attention op computes what tract's own cache and attention ops compute, on prompts long enough
-//! for its blocked prefill path. Two threads (`set_threads`) give the same logits as one.
+//! for its blocked prefill path. Two threads (`set_threads`) give the same logits as one. Logits
+//! computed for a mask's tokens only are the full computation's.
 
 mod common;
 
+use llguidance::toktrie::SimpleVob;
+use toolcall_engine::embedding::Embedding;
 use toolcall_engine::model::Decoder;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::transform::get_transform;
 
-/// Logits of the last position after each of `chunks`, from the same graph run the plain tract
-/// way: tract-transformers' rewrites, tract's own KV cache and attention ops.
-fn tract_attention_logits(model_path: &std::path::Path, chunks: &[&[u32]]) -> Vec<Vec<f32>> {
+/// The last position's hidden state after each of `chunks`, from the same graph run the plain
+/// tract way: tract-transformers' rewrites, tract's own KV cache and attention ops.
+fn tract_attention_hidden(bundle: &toolcall_engine::Bundle, chunks: &[&[u32]]) -> Vec<Vec<f32>> {
+    let embedding = embedding(bundle);
+    let model_path = bundle.model_path();
     let mut model = tract_onnx::onnx()
-        .model_for_path(model_path)
+        .model_for_path(&model_path)
         .and_then(|m| m.into_typed())
         .and_then(|m| m.into_decluttered())
         .unwrap();
@@ -27,8 +33,8 @@ fn tract_attention_logits(model_path: &std::path::Path, chunks: &[&[u32]]) -> Ve
     chunks
         .iter()
         .map(|chunk| {
-            let ids: Vec<i64> = chunk.iter().map(|&t| t as i64).collect();
-            let input = Tensor::from_shape(&[1, ids.len()], &ids).unwrap();
+            let rows = embedding.lookup(chunk).unwrap();
+            let input = Tensor::from_shape(&[1, chunk.len(), embedding.dim()], &rows).unwrap();
             let outputs = state.run(tvec![input.into()]).unwrap();
             outputs[0]
                 .try_as_plain_ram()
@@ -40,11 +46,22 @@ fn tract_attention_logits(model_path: &std::path::Path, chunks: &[&[u32]]) -> Ve
         .collect()
 }
 
+fn embedding(bundle: &toolcall_engine::Bundle) -> Embedding {
+    let arch = &bundle.manifest.architecture;
+    Embedding::load(
+        &bundle.embedding_path(),
+        bundle.manifest.quantization.embedding,
+        arch.vocab_size,
+        arch.d_model,
+    )
+    .unwrap()
+}
+
 fn check_attention_against_tract(name: &str, tolerance: f32) {
     let dir = common::bundle(name);
-    let manifest = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
-    let vocab = manifest.manifest.architecture.vocab_size;
-    let decoder = Decoder::load(&dir.join("model.onnx"), vocab).unwrap();
+    let bundle = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
+    let vocab = bundle.manifest.architecture.vocab_size;
+    let decoder = Decoder::load(&bundle).unwrap();
     // A 150-token prefill (past the 64-position blocks of the GEMM path), a 20-token turn,
     // single decode steps, and a 4-token step (a run of forced tokens: several positions on
     // the direct path): every path of the op, against tract's.
@@ -57,16 +74,19 @@ fn check_attention_against_tract(name: &str, tolerance: f32) {
         &ids[172..176],
         &ids[176..],
     ];
-    let expected = tract_attention_logits(&dir.join("model.onnx"), &chunks);
+    let expected = tract_attention_hidden(&bundle, &chunks);
     let mut state = decoder.new_state().unwrap();
     for (step, (chunk, expected)) in chunks.iter().zip(&expected).enumerate() {
-        let logits = decoder.forward(&mut state, chunk).unwrap();
-        let diff = max_abs_diff(&logits, &expected[expected.len() - vocab..]);
+        let hidden = decoder.forward(&mut state, chunk).unwrap();
+        let logits = decoder.logits(&hidden, None);
+        let expected = decoder.logits(expected, None);
+        assert_eq!(logits.len(), vocab);
+        let diff = max_abs_diff(&logits, &expected);
         assert!(
             diff < tolerance,
             "{name}, chunk {step}: logits differ from tract's attention by {diff}"
         );
-        assert_eq!(argmax(&logits), argmax(expected), "{name}, chunk {step}");
+        assert_eq!(argmax(&logits), argmax(&expected), "{name}, chunk {step}");
     }
 }
 
@@ -103,6 +123,14 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// The `n` highest-scoring tokens.
+fn v_top(v: &[f32], n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
+    order.truncate(n);
+    order
+}
+
 fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0
 }
@@ -110,7 +138,7 @@ fn argmax(v: &[f32]) -> usize {
 fn check_bundle(name: &str, tolerance: f32) {
     let dir = common::bundle(name);
     let manifest = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
-    let decoder = Decoder::load(&dir.join("model.onnx"), manifest.manifest.architecture.vocab_size).unwrap();
+    let decoder = Decoder::load(&manifest).unwrap();
     for op in ["CachedAttention", "ApplyRope", "RmsNorm"] {
         assert!(
             decoder.op_histogram.contains_key(op),
@@ -128,7 +156,8 @@ fn check_bundle(name: &str, tolerance: f32) {
     let (ids, reference) = selftest(&dir);
 
     let mut state = decoder.new_state().unwrap();
-    let logits = decoder.forward(&mut state, &ids).unwrap();
+    let hidden = decoder.forward(&mut state, &ids).unwrap();
+    let logits = decoder.logits(&hidden, None);
     let diff = max_abs_diff(&logits, &reference);
     assert!(
         diff < tolerance,
@@ -136,10 +165,35 @@ fn check_bundle(name: &str, tolerance: f32) {
     );
     assert_eq!(argmax(&logits), argmax(&reference));
 
+    // Logits for a mask's tokens only: the same values, minus infinity elsewhere. A narrow mask
+    // (the reference's ten best and a few others) and a wide one (every third token).
+    for mask_tokens in [
+        v_top(&reference, 10)
+            .into_iter()
+            .chain([0, 7, logits.len() - 1])
+            .collect::<Vec<_>>(),
+        (0..logits.len()).step_by(3).collect(),
+    ] {
+        let mut mask = SimpleVob::alloc(logits.len());
+        mask_tokens.iter().for_each(|&t| mask.allow_token(t as u32));
+        let masked = decoder.logits(&hidden, Some(&mask));
+        for (token, (&full, &only)) in logits.iter().zip(&masked).enumerate() {
+            let expected = if mask.is_allowed(token as u32) {
+                full
+            } else {
+                f32::NEG_INFINITY
+            };
+            assert!(
+                only == expected,
+                "{name}: token {token}: masked logit {only}, full {full}"
+            );
+        }
+    }
+
     // Prefill N-1 then decode 1 == prefill N.
     let mut split = decoder.new_state().unwrap();
     decoder.forward(&mut split, &ids[..ids.len() - 1]).unwrap();
-    let stepped = decoder.forward(&mut split, &ids[ids.len() - 1..]).unwrap();
+    let stepped = decoder.forward_logits(&mut split, &ids[ids.len() - 1..]).unwrap();
     let kv_diff = max_abs_diff(&stepped, &logits);
     assert!(kv_diff < 1e-3, "{name}: KV-cache path differs by {kv_diff}");
 
@@ -149,7 +203,7 @@ fn check_bundle(name: &str, tolerance: f32) {
     let mut a = prefix.clone();
     let mut b = prefix.clone();
     decoder.forward(&mut a, &[42]).unwrap();
-    let from_b = decoder.forward(&mut b, &ids[4..]).unwrap();
+    let from_b = decoder.forward_logits(&mut b, &ids[4..]).unwrap();
     assert!(
         max_abs_diff(&from_b, &logits) < 1e-3,
         "{name}: a cloned state was disturbed by its sibling"
@@ -159,7 +213,7 @@ fn check_bundle(name: &str, tolerance: f32) {
     decoder.forward(&mut a, &[7, 99]).unwrap();
     a.truncate(4).unwrap();
     assert_eq!(a.len, 4);
-    let rewound = decoder.forward(&mut a, &ids[4..]).unwrap();
+    let rewound = decoder.forward_logits(&mut a, &ids[4..]).unwrap();
     let rewind_diff = max_abs_diff(&rewound, &logits);
     assert!(rewind_diff < 1e-3, "{name}: a truncated state differs by {rewind_diff}");
     assert!(
@@ -175,15 +229,15 @@ fn check_bundle(name: &str, tolerance: f32) {
 fn two_threads_give_the_same_logits() {
     let dir = common::bundle(common::DEFAULT);
     let manifest = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
-    let decoder = Decoder::load(&dir.join("model.onnx"), manifest.manifest.architecture.vocab_size).unwrap();
+    let decoder = Decoder::load(&manifest).unwrap();
     let (ids, _) = selftest(&dir);
     let run = |threads: usize| {
         // Process-wide: tests running beside this one may run on two threads meanwhile, which
         // (as this test shows) changes none of their numbers.
         toolcall_engine::set_threads(threads);
         let mut state = decoder.new_state().unwrap();
-        let prefill = decoder.forward(&mut state, &ids).unwrap();
-        let step = decoder.forward(&mut state, &[42]).unwrap();
+        let prefill = decoder.forward_logits(&mut state, &ids).unwrap();
+        let step = decoder.forward_logits(&mut state, &[42]).unwrap();
         (prefill, step)
     };
     let one = run(1);
@@ -208,9 +262,26 @@ fn tiny_bundle_matches_numpy_reference() {
     check_bundle(common::TINY, 1e-3);
 }
 
+/// The Q4_0 path: tract's block-quant kernels on the weights the numpy reference dequantises.
+#[test]
+fn tiny_q4_bundle_matches_numpy_reference() {
+    check_bundle(common::TINY_Q4, 1e-3);
+}
+
+#[test]
+fn tiny_q4_bundle_attention_matches_tract() {
+    check_attention_against_tract(common::TINY_Q4, 1e-4);
+}
+
 #[test]
 fn default_bundle_matches_numpy_reference() {
     check_bundle(common::DEFAULT, 1e-2);
+}
+
+/// The full-size model on tract's Q4_0 kernels, against numpy on the same dequantised weights.
+#[test]
+fn base_q4_bundle_matches_numpy_reference() {
+    check_bundle(common::BASE_Q4, 1e-2);
 }
 
 /// A valid ONNX graph that is not the exporter's decoder (input_ids -> Identity -> logits) fails
@@ -219,7 +290,8 @@ fn default_bundle_matches_numpy_reference() {
 #[test]
 fn a_graph_not_in_the_decoder_form_is_refused() {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/not_a_decoder.onnx");
-    match Decoder::load(&fixture, 16) {
+    let tiny = toolcall_engine::Bundle::open(&common::bundle(common::TINY)).expect("bundle opens");
+    match Decoder::load_graph(&fixture, embedding(&tiny)) {
         Err(toolcall_engine::Error::Bundle { message, .. }) => {
             assert!(message.contains("not in the expected form"), "{message}")
         }

@@ -243,7 +243,13 @@ fn missing_or_corrupt_bundles_fail_clearly() {
     let dir = std::env::temp_dir().join(format!("toolcalld-corrupt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tiny = common::bundle(common::TINY);
-    let files = ["bundle.json", "tokenizer.json", "model.onnx", "model.onnx.data"];
+    let files = [
+        "bundle.json",
+        "tokenizer.json",
+        "model.onnx",
+        "model.onnx.data",
+        "embedding.bin",
+    ];
     let copy_tiny = || {
         for f in files {
             std::fs::copy(tiny.join(f), dir.join(f)).unwrap();
@@ -255,8 +261,8 @@ fn missing_or_corrupt_bundles_fail_clearly() {
             .expect("broken bundle fails")
             .to_string()
     };
-    // Each file bundle.json lists is checked: the graph, its weights, the tokenizer.
-    for f in ["model.onnx", "model.onnx.data", "tokenizer.json"] {
+    // Each file bundle.json lists is checked: the graph, its weights, the embedding, the tokenizer.
+    for f in ["model.onnx", "model.onnx.data", "embedding.bin", "tokenizer.json"] {
         copy_tiny();
         let mut bytes = std::fs::read(dir.join(f)).unwrap();
         let middle = bytes.len() / 2;
@@ -269,6 +275,27 @@ fn missing_or_corrupt_bundles_fail_clearly() {
     std::fs::remove_file(dir.join("model.onnx.data")).unwrap();
     let err = load_err();
     assert!(err.contains("cannot read model.onnx.data"), "{err}");
+
+    // An embedding table of another size than the architecture's (its checksum recorded):
+    // refused at load, not read out of bounds.
+    copy_tiny();
+    let short = std::fs::read(dir.join("embedding.bin")).unwrap()[..1000].to_vec();
+    std::fs::write(dir.join("embedding.bin"), &short).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
+    manifest["files"]["embedding.bin"] = sha256_hex(&short).into();
+    std::fs::write(dir.join("bundle.json"), manifest.to_string()).unwrap();
+    let err = load_err();
+    assert!(err.contains("embedding table of 1000 bytes"), "{err}");
+
+    // A weight form this engine does not know.
+    copy_tiny();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
+    manifest["quantization"]["form"] = "q3".into();
+    std::fs::write(dir.join("bundle.json"), manifest.to_string()).unwrap();
+    let err = load_err();
+    assert!(err.contains("bad bundle.json") && err.contains("q3"), "{err}");
 
     // A manifest may only name files inside the bundle.
     copy_tiny();
@@ -284,12 +311,7 @@ fn missing_or_corrupt_bundles_fail_clearly() {
     std::fs::write(dir.join("model.onnx"), b"not a protobuf").unwrap();
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
-    use sha2::Digest;
-    let digest: String = sha2::Sha256::digest(b"not a protobuf")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    manifest["files"]["model.onnx"] = digest.into();
+    manifest["files"]["model.onnx"] = sha256_hex(b"not a protobuf").into();
     std::fs::write(dir.join("bundle.json"), manifest.to_string()).unwrap();
     let err = Engine::load(&dir, EngineLimits::default())
         .err()
@@ -322,4 +344,9 @@ fn a_long_string_to_copy_is_cut_to_the_bound_not_left_open() {
         .expect("the answer completes within 48 tokens");
     let text = result.function_calls[0].arguments["text"].as_str().unwrap();
     assert!(text.chars().count() <= 16, "{text:?}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,12 +1,14 @@
-"""Build a toolcalld model bundle: `model.onnx` (+ its weights, `model.onnx.data`) + `tokenizer.json`
-+ `bundle.json` + `selftest.json`.
+"""Build a toolcalld model bundle: `model.onnx` (+ its weights, `model.onnx.data`) +
+`embedding.bin` + `tokenizer.json` + `bundle.json` + `selftest.json`.
 
-    python -m toolcall_model.build_bundle --gguf FILE --out DIR [--lora ADAPTER_DIR]
+    python -m toolcall_model.build_bundle --gguf FILE --out DIR [--lora ADAPTER_DIR] [--quant q4]
     python -m toolcall_model.build_bundle --tiny --seed 7 --gguf FILE --out DIR
 
 The tiny form has random weights of the same architecture (2 layers, d_model 64) and the real
-tokenizer: fast tests. `selftest.json` holds logits from the numpy reference (on the float32
-weights the bundle stores) for a fixed token sequence, so the engine's tests can check parity.
+tokenizer: fast tests. `--quant` picks the weight form (quantize.py: f32, or q4 layer matrices
+with a float16 embedding); a LoRA adapter is merged before quantising. `selftest.json` holds
+logits from the numpy reference on the weights exactly as the bundle stores them (quantised
+ones dequantised) for a fixed token sequence, so the engine's tests can check parity.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import reference
-from .onnx_export import export_onnx, external_data_path
+from . import quantize, reference
+from .onnx_export import embedding_path, export_onnx, external_data_path
 from .tokenizer_export import write_tokenizer_json
 from .weights import apply_lora, gguf_metadata, load_gguf, random_weights, sha256_file
 
-BUNDLE_FORMAT = 1
+# 2: the graph takes embeddings and returns the last hidden state; embedding.bin beside it.
+BUNDLE_FORMAT = 2
 PROMPT_FORMAT = "chatml-tools-v1"
 # A fixed sequence for the parity self-test: "<|im_start|>user\nset a timer for 10 minutes<|im_end|>\n"
 SELFTEST_IDS = [1, 4093, 198, 1614, 253, 23123, 327, 216, 33, 32, 3487, 2, 198]
@@ -38,6 +41,7 @@ def main() -> None:
     ap.add_argument("--lora", type=Path, help="PEFT LoRA adapter directory to merge before export")
     ap.add_argument("--name", help="bundle name (default: derived)")
     ap.add_argument("--version", default="0.1.0", help="bundle version")
+    ap.add_argument("--quant", choices=quantize.FORMS, default="f32", help="weight form (quantize.py)")
     args = ap.parse_args()
 
     started = time.time()
@@ -54,14 +58,14 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.out / "model.onnx"
-    export_onnx(weights, model_path)
+    export_onnx(weights, model_path, args.quant)
     write_tokenizer_json(meta, args.out / "tokenizer.json")
 
-    logits = reference.last_logits(weights, SELFTEST_IDS)
+    logits = reference.last_logits(quantize.stored(weights, args.quant), SELFTEST_IDS)
     top = np.argsort(-logits)[:10]
     (args.out / "selftest.json").write_text(json.dumps({
-        "description": "numpy reference logits (float64 maths on the stored float32 weights) "
-                       "for the next token after ids",
+        "description": "numpy reference logits (float64 maths on the weights as stored, "
+                       "quantised ones dequantised) for the next token after ids",
         "ids": SELFTEST_IDS,
         "logits": [round(float(v), 5) for v in logits],
         "top10": [int(t) for t in top],
@@ -80,7 +84,10 @@ def main() -> None:
         "architecture": {"family": "llama", **weights.arch.to_json()},
         "parameters": int(weights.embedding.size + weights.final_norm.size
                           + sum(v.size for layer in weights.layers for v in vars(layer).values())),
-        "quantization": {"stored": "f32",
+        "quantization": {"form": args.quant,
+                         "layers": "f32" if args.quant == "f32" else
+                                   "4-bit blocks of 32, a float16 scale and a 4-bit zero point each",
+                         "embedding": np.dtype(quantize.embedding_dtype(args.quant)).name,
                          "source": "gguf Q4_1 (matrices), Q8_0 (embedding)" if not args.tiny else "none"},
         "context_length": weights.arch.context_length,
         "prompt_format": PROMPT_FORMAT,
@@ -88,7 +95,8 @@ def main() -> None:
                            "im_start": meta["tokens"].index("<|im_start|>"),
                            "im_end": meta["tokens"].index("<|im_end|>")},
         "files": {p.name: sha256_file(p)
-                  for p in (model_path, external_data_path(model_path), args.out / "tokenizer.json")},
+                  for p in (model_path, external_data_path(model_path), embedding_path(model_path),
+                            args.out / "tokenizer.json")},
     }
     (args.out / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote bundle {name} to {args.out} in {time.time() - started:.1f} s")

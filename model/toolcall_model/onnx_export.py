@@ -1,10 +1,14 @@
-"""Write a llama decoder as the ONNX step graph toolcalld's engine runs with tract.
+"""Write a llama decoder as the ONNX step graph toolcalld's engine runs with tract, and its
+embedding table beside it.
 
 Graph contract (see ARCHITECTURE.md and shared facts on tract's LLM rewrites):
-- inputs: `input_ids` int64 [1, S], then `past_key_i`, `past_value_i` float32
+- inputs: `inputs_embeds` float32 [1, S, d_model] (the engine looks the tokens up in
+  `embedding.bin` itself), then `past_key_i`, `past_value_i` float32
   [1, n_kv_heads, P, head_dim] for each layer i;
-- outputs: `logits` float32 [1, 1, vocab] (last position only), then `present_key_i`,
-  `present_value_i` [1, n_kv_heads, P+S, head_dim].
+- outputs: `hidden` float32 [1, 1, d_model], the last position after the final norm (the
+  engine owns the output projection, tied with the embedding, so that it computes only the
+  logits the answer grammar allows), then `present_key_i`, `present_value_i`
+  [1, n_kv_heads, P+S, head_dim].
 Positions come from P = Shape(past_key_0)[2]; RoPE tables and the causal mask are computed in
 the graph. KV is `Concat(past, new)` wired straight to an output, RoPE is HF "rotate half",
 RMSNorm is Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul/Mul, SiLU is x*Sigmoid(x), and attention is
@@ -12,13 +16,12 @@ plain MatMul/Mul/Add/Softmax with grouped heads: the forms tract-transformers re
 DynamicKeyValueCache, ApplyRope, RmsNorm, Silu and ScaledMaskedSoftmax; the engine then replaces
 each layer's caches and attention with its own op (engine/src/attention.rs), which relies on
 the mask below being causal.
-Weights are float32 initializers; each weight matrix is the *first* MatMul operand
-(y = (W x^T)^T), the form in which tract packs it once at load instead of on every step, and
-a matrix too big for tract to pre-pack (here the embedding, tied with the output projection) is
-stored in row blocks (`weight_rows`).
-The weights live beside the graph in `model.onnx.data` (ONNX external data): tract then reads
-each tensor straight from that file instead of decoding a 538 MB protobuf and copying every
-tensor out of it, which took load-time peak RSS from 1044 to 752 MB (docs/PERFORMANCE.md).
+Layer matrices are float32 initializers used as the *first* MatMul operand (y = (W x^T)^T), the
+form in which tract packs them once at load instead of on every step; or, in the `q4` form
+(quantize.py), com.microsoft `MatMulNBits` nodes that tract-onnx keeps as Q4_0 block-quant
+constants (with a zero-point correction). The weights live beside the graph in `model.onnx.data` (ONNX external data): tract
+then reads each tensor straight from that file instead of decoding the whole protobuf and
+copying every tensor out of it (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from . import quantize
 from .weights import Weights
 
 OPSET = 17
-# tract-core's CONST_FOLD_MEM_BUDGET: the largest packed constant it folds at load whatever its input.
-PACK_BUDGET = 4 << 20
+MS_DOMAIN = "com.microsoft"
 
 
 class _Builder:
@@ -61,22 +64,17 @@ class _Builder:
         (a Cast in front of it, e.g. from float16 storage, makes it re-pack on every run)."""
         return self.const(value.astype(np.float32), hint)
 
-    def weight_rows(self, w: np.ndarray, hint: str) -> list[str]:
-        """A weight matrix [out, in] as one float32 constant, or as row blocks of at most 3 MiB
-        when its packed form would pass PACK_BUDGET: tract pre-packs a constant at load only if
-        the packed form (one record more than the matrix) is no bigger than max(its input,
-        4 MiB); a bigger one is re-packed on every run (the 49152 x 576 output projection took
-        110 of 180 ms per decode step that way, measured)."""
-        out_dim, in_dim = w.shape
-        if out_dim * (in_dim + 1) * 4 <= PACK_BUDGET:
-            return [self.weight(w, hint)]
-        rows = max(128, (3 << 20) // (4 * (in_dim + 1)) // 128 * 128)
-        return [self.weight(w[start : start + rows], hint) for start in range(0, out_dim, rows)]
-
-    def matmul_rows(self, blocks: list[str], xt: str, hint: str | None = None) -> str:
-        """W x^T [1, out, S] for W given as weight_rows blocks: one MatMul per block, joined."""
-        parts = [self.op("MatMul", [block, xt], hint) for block in blocks]
-        return parts[0] if len(parts) == 1 else self.op("Concat", parts, (hint or "matmul") + "_all", axis=1)
+    def q4_matmul(self, x: str, w: np.ndarray, hint: str) -> str:
+        """x @ W^T with W [out, in] as 4-bit blocks (quantize.q4): `MatMulNBits` with zero
+        points, which tract-onnx loads as a Q4_0 constant for its block-quant kernels and a
+        zero-point correction."""
+        codes, scale, zero = quantize.q4(w)
+        out_f, in_f = w.shape
+        nibbles = quantize.pack_nibbles(codes.reshape(out_f, in_f // quantize.BLOCK, quantize.BLOCK))
+        return self.op("MatMulNBits", [x, self.const(nibbles, hint + "_q4"),
+                                       self.const(scale.reshape(-1), hint + "_scales"),
+                                       self.const(quantize.pack_nibbles(zero).reshape(-1), hint + "_zeros")],
+                       hint + "_out", domain=MS_DOMAIN, K=in_f, N=out_f, bits=4, block_size=quantize.BLOCK)
 
 
 def external_data_path(model_path: Path) -> Path:
@@ -84,14 +82,23 @@ def external_data_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".data")
 
 
-def export_onnx(weights: Weights, path: Path) -> None:
+def embedding_path(model_path: Path) -> Path:
+    """Where export_onnx writes the embedding table (raw little-endian rows [vocab, d_model])."""
+    return model_path.with_name("embedding.bin")
+
+
+def export_onnx(weights: Weights, path: Path, form: str = "f32") -> None:
+    """Writes the step graph of `weights` in weight form `form` (quantize.FORMS) to `path`, its
+    weights to external_data_path(path) and the embedding table to embedding_path(path)."""
+    if form not in quantize.FORMS:
+        raise ValueError(f"unknown weight form {form!r}")
     a = weights.arch
     b = _Builder()
     d, hd, n_kv = a.d_model, a.head_dim, a.n_kv_heads
     group = a.n_heads // a.n_kv_heads
 
-    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "S"])]
-    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, a.vocab_size])]
+    inputs = [helper.make_tensor_value_info("inputs_embeds", TensorProto.FLOAT, [1, "S", d])]
+    outputs = [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [1, 1, d])]
     for i in range(a.n_layers):
         for kind in ("key", "value"):
             inputs.append(helper.make_tensor_value_info(f"past_{kind}_{i}", TensorProto.FLOAT, [1, n_kv, "P", hd]))
@@ -100,7 +107,7 @@ def export_onnx(weights: Weights, path: Path) -> None:
     # Sequence lengths and positions.
     i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
     past_len = b.op("Shape", ["past_key_0"], "past_len", start=2, end=3)  # [1]
-    seq_len = b.op("Shape", ["input_ids"], "seq_len", start=1, end=2)  # [1]
+    seq_len = b.op("Shape", ["inputs_embeds"], "seq_len", start=1, end=2)  # [1]
     total_len = b.op("Add", [past_len, seq_len], "total_len")
     zero_axis = b.const(i64([0]), "axis0")
     p_scalar = b.op("Squeeze", [past_len, zero_axis], "p_scalar")
@@ -140,23 +147,21 @@ def export_onnx(weights: Weights, path: Path) -> None:
         rotated = b.op("Concat", [b.op("Neg", [hi]), lo], axis=-1)
         return b.op("Add", [b.op("Mul", [x, cos]), b.op("Mul", [rotated, sin])], "rope")
 
-    def linear(x: str, w: np.ndarray, hint: str) -> str:
+    def linear(x: str, w: np.ndarray, hint: str, matrix: str) -> str:
+        if quantize.quantized(form, matrix):
+            return b.q4_matmul(x, w, hint)
         # y = (W x^T)^T with W [out, in] as the *first* MatMul operand: tract packs a constant
         # first operand once at load, but re-packs a constant second operand on every run.
         xt = b.op("Transpose", [x], perm=[0, 2, 1])
-        return b.op("Transpose", [b.matmul_rows(b.weight_rows(w, hint), xt)], hint + "_out", perm=[0, 2, 1])
+        return b.op("Transpose", [b.op("MatMul", [b.weight(w, hint), xt])], hint + "_out", perm=[0, 2, 1])
 
     heads_shape = lambda n: b.const(i64([1, -1, n, hd]), "heads_shape")  # noqa: E731
-    # The embedding, tied with the output projection, in row blocks (weight_rows); the input
-    # Gather reads them joined again (a Concat tract folds into one constant at load).
-    embedding_blocks = b.weight_rows(weights.embedding, "embedding_rows")
-    embedding = embedding_blocks[0] if len(embedding_blocks) == 1 else b.op("Concat", embedding_blocks, "embedding", axis=0)
-    x = b.op("Gather", [embedding, "input_ids"], "embed")
+    x = "inputs_embeds"
     for i, layer in enumerate(weights.layers):
         h = rms_norm(x, layer.attn_norm, f"l{i}_attn_norm")
-        q = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wq, f"l{i}_q"), heads_shape(a.n_heads)])], perm=[0, 2, 1, 3])
-        k = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wk, f"l{i}_k"), heads_shape(n_kv)])], perm=[0, 2, 1, 3])
-        v = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wv, f"l{i}_v"), heads_shape(n_kv)])], perm=[0, 2, 1, 3])
+        q = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wq, f"l{i}_q", "wq"), heads_shape(a.n_heads)])], perm=[0, 2, 1, 3])
+        k = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wk, f"l{i}_k", "wk"), heads_shape(n_kv)])], perm=[0, 2, 1, 3])
+        v = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wv, f"l{i}_v", "wv"), heads_shape(n_kv)])], perm=[0, 2, 1, 3])
         q, k = rope(q), rope(k)
         b.nodes.append(helper.make_node("Concat", [f"past_key_{i}", k], [f"present_key_{i}"], name=f"present_key_{i}", axis=2))
         b.nodes.append(helper.make_node("Concat", [f"past_value_{i}", v], [f"present_value_{i}"], name=f"present_value_{i}", axis=2))
@@ -169,19 +174,18 @@ def export_onnx(weights: Weights, path: Path) -> None:
         ctx = b.op("MatMul", [probs, v5], "ctx")  # [1, n_kv, group, S, hd]
         ctx = b.op("Reshape", [ctx, b.const(i64([1, a.n_heads, -1, hd]), "ctx_shape")])
         ctx = b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]), b.const(i64([1, -1, d]), "flat_shape")])
-        x = b.op("Add", [x, linear(ctx, layer.wo, f"l{i}_o")], f"l{i}_attn_res")
+        x = b.op("Add", [x, linear(ctx, layer.wo, f"l{i}_o", "wo")], f"l{i}_attn_res")
         h = rms_norm(x, layer.ffn_norm, f"l{i}_ffn_norm")
-        gate = linear(h, layer.w_gate, f"l{i}_gate")
+        gate = linear(h, layer.w_gate, f"l{i}_gate", "w_gate")
         act = b.op("Mul", [gate, b.op("Sigmoid", [gate])], "silu")
-        x = b.op("Add", [x, linear(b.op("Mul", [act, linear(h, layer.w_up, f"l{i}_up")]), layer.w_down, f"l{i}_down")], f"l{i}_ffn_res")
+        x = b.op("Add", [x, linear(b.op("Mul", [act, linear(h, layer.w_up, f"l{i}_up", "w_up")]), layer.w_down, f"l{i}_down", "w_down")], f"l{i}_ffn_res")
     x = rms_norm(x, weights.final_norm, "final_norm")
-    last = b.op("Slice", [x, b.const(i64([-1]), "minus1"), seq_len, b.const(i64([1]), "ax1c")], "last_hidden")
-    # Tied output projection: the embedding blocks as first operands, as in linear().
-    scores = b.matmul_rows(embedding_blocks, b.op("Transpose", [last], perm=[0, 2, 1]), "lm_head")  # [1, V, 1]
-    b.nodes.append(helper.make_node("Transpose", [scores], ["logits"], name="logits", perm=[0, 2, 1]))
+    b.nodes.append(helper.make_node("Slice", [x, b.const(i64([-1]), "minus1"), seq_len, b.const(i64([1]), "ax1c")],
+                                    ["hidden"], name="hidden"))
 
     graph = helper.make_graph(b.nodes, "toolcalld_decoder_step", inputs, outputs, b.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="toolcalld-model")
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="toolcalld-model")
     model.ir_version = 8
     onnx.checker.check_model(model)
     data = external_data_path(path)
@@ -189,3 +193,5 @@ def export_onnx(weights: Weights, path: Path) -> None:
     onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
               location=data.name, size_threshold=1024)
     data.chmod(0o644)  # onnx creates it 0600; the daemon may run as another user
+    little_endian = np.dtype(quantize.embedding_dtype(form)).newbyteorder("<")
+    np.ascontiguousarray(weights.embedding, dtype=little_endian).tofile(embedding_path(path))

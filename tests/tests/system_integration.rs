@@ -198,10 +198,11 @@ fn make_install_lays_out_every_path() {
             "bundle.json".into(),
             "model.onnx".into(),
             "model.onnx.data".into(),
+            "embedding.bin".into(),
             "tokenizer.json".into()
         ])
     );
-    for f in ["model.onnx", "model.onnx.data"] {
+    for f in ["model.onnx", "model.onnx.data", "embedding.bin"] {
         assert_eq!(fs::read(model.join(f)).unwrap(), fs::read(tiny.join(f)).unwrap());
     }
 }

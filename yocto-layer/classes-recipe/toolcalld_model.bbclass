@@ -1,5 +1,5 @@
 # Packages a prebuilt toolcalld model bundle: a tarball whose top directory is the bundle
-# (bundle.json, model.onnx, model.onnx.data, tokenizer.json), installed read-only into
+# (bundle.json, model.onnx, model.onnx.data, embedding.bin, tokenizer.json), installed read-only into
 # ${datadir}/toolcalld/models/${TOOLCALLD_MODEL_INSTALL_NAME}/ where toolcalld looks by
 # default. Bundles are built on the build host (scripts/setup.sh --no-demo); nothing is
 # downloaded or converted on the device.
@@ -32,7 +32,7 @@ TOOLCALLD_MODEL_BUNDLE_LICENSE ??= "${LICENSE}"
 TOOLCALLD_MODEL_BUNDLE_VERSION ??= "${PV}"
 # The directory under ${datadir}/toolcalld/models; the daemon's default model_dir is "default".
 TOOLCALLD_MODEL_INSTALL_NAME ??= "default"
-TOOLCALLD_MODEL_FILES = "bundle.json model.onnx model.onnx.data tokenizer.json"
+TOOLCALLD_MODEL_FILES = "bundle.json model.onnx model.onnx.data embedding.bin tokenizer.json"
 TOOLCALLD_MODEL_DIR = "${datadir}/toolcalld/models/${TOOLCALLD_MODEL_INSTALL_NAME}"
 
 PROVIDES += "virtual/toolcalld-model"

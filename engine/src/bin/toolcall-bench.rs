@@ -67,7 +67,7 @@ fn main() {
     });
     let load_s = started.elapsed().as_secs_f64();
     let decoder = engine.decoder();
-    let text = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. ".repeat(40);
+    let text = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. ".repeat(500);
     let mut ids = engine.tokenize(&text).expect("tokenize");
     ids.truncate(prompt_tokens);
 
@@ -75,7 +75,7 @@ fn main() {
     for _ in 0..runs {
         let mut state = decoder.new_state().expect("state");
         let t = Instant::now();
-        let mut logits = decoder.forward(&mut state, &ids).expect("prefill");
+        let mut logits = decoder.forward_logits(&mut state, &ids).expect("prefill");
         prefill.push(ids.len() as f64 / t.elapsed().as_secs_f64());
         let t = Instant::now();
         for _ in 0..decode_tokens {
@@ -85,7 +85,7 @@ fn main() {
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .map(|(i, _)| i as u32)
                 .unwrap();
-            logits = decoder.forward(&mut state, &[next]).expect("decode");
+            logits = decoder.forward_logits(&mut state, &[next]).expect("decode");
         }
         decode.push(decode_tokens as f64 / t.elapsed().as_secs_f64());
     }

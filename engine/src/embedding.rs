@@ -1,0 +1,165 @@
+//! The token embedding, tied with the output projection: one table (`embedding.bin`, float32 or
+//! float16 rows `[vocab, d_model]`) serves both ends of the decoder. The graph starts from the
+//! rows [`Embedding::lookup`] gives it and ends at the last hidden state; the engine turns that
+//! into logits here, and only for the tokens a step may choose.
+//!
+//! Why the engine owns the projection: the 49152 x 576 output matrix is a fifth of the model's
+//! weights, and most steps of a constrained answer choose among a handful of tokens (a digit, a
+//! tool name, `"`). [`Embedding::logits`] computes the rows the grammar's mask allows, in token
+//! order, and leaves every other logit at minus infinity; with no mask (or a wide one) that is a
+//! sequential pass over the whole table. A row's logit is the same dot product whichever rows
+//! are asked for (`attention::dot` sums in a fixed order), so the choice among allowed tokens is
+//! the full computation's.
+
+use std::io::Read;
+use std::path::Path;
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+use llguidance::toktrie::SimpleVob;
+use rayon::prelude::*;
+use tract_linalg::multithread::{Executor, current_tract_executor};
+
+use crate::attention::dot;
+use crate::bundle::EmbeddingType;
+use crate::error::{Error, Result};
+
+/// Rows per parallel work item when the matmuls' pool has several threads (`set_threads`).
+const ROWS_PER_TASK: usize = 2048;
+
+enum Table {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+/// The embedding table of a bundle.
+pub struct Embedding {
+    table: Table,
+    vocab: usize,
+    dim: usize,
+}
+
+impl Embedding {
+    /// Reads `path`, which must hold exactly `vocab` rows of `dim` values of type `kind`.
+    pub fn load(path: &Path, kind: EmbeddingType, vocab: usize, dim: usize) -> Result<Embedding> {
+        let bundle_err = |message: String| Error::Bundle {
+            path: path.display().to_string(),
+            message,
+        };
+        let expected = vocab * dim * kind.bytes();
+        let mut file = std::fs::File::open(path).map_err(|e| bundle_err(format!("cannot open: {e}")))?;
+        let actual = file
+            .metadata()
+            .map_err(|e| bundle_err(format!("cannot stat: {e}")))?
+            .len();
+        if actual != expected as u64 {
+            return Err(bundle_err(format!(
+                "embedding table of {actual} bytes; {vocab} x {dim} {kind:?} values take {expected}"
+            )));
+        }
+        // Read in chunks straight into the typed table: no second copy of the file in memory.
+        let table = match kind {
+            EmbeddingType::Float32 => Table::F32(
+                read_table(&mut file, vocab * dim, f32::from_le_bytes)
+                    .map_err(|e| bundle_err(format!("cannot read: {e}")))?,
+            ),
+            EmbeddingType::Float16 => Table::F16(
+                read_table(&mut file, vocab * dim, f16::from_le_bytes)
+                    .map_err(|e| bundle_err(format!("cannot read: {e}")))?,
+            ),
+        };
+        Ok(Embedding { table, vocab, dim })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    /// The rows of `tokens`, one after the other (`[tokens.len() * dim]`).
+    pub fn lookup(&self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let mut out = vec![0f32; tokens.len() * self.dim];
+        for (&token, row) in tokens.iter().zip(out.chunks_exact_mut(self.dim)) {
+            let token = token as usize;
+            if token >= self.vocab {
+                return Err(Error::Internal(format!(
+                    "token {token} outside a vocabulary of {}",
+                    self.vocab
+                )));
+            }
+            let span = token * self.dim..(token + 1) * self.dim;
+            match &self.table {
+                Table::F32(table) => row.copy_from_slice(&table[span]),
+                Table::F16(table) => table[span].convert_to_f32_slice(row),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The logits of every token `allowed` holds (all tokens when `None`), minus infinity for
+    /// the rest.
+    pub fn logits(&self, hidden: &[f32], allowed: Option<&SimpleVob>) -> Vec<f32> {
+        let mut logits = vec![f32::NEG_INFINITY; self.vocab];
+        let fill = |(task, chunk): (usize, &mut [f32])| {
+            let first = task * ROWS_PER_TASK;
+            let mut row = vec![0f32; self.dim];
+            for (offset, logit) in chunk.iter_mut().enumerate() {
+                let token = first + offset;
+                if allowed.is_none_or(|mask| mask.is_allowed(token as u32)) {
+                    *logit = self.row_dot(token, hidden, &mut row);
+                }
+            }
+        };
+        let narrow = allowed.is_some_and(|mask| mask.num_set() < ROWS_PER_TASK);
+        match current_tract_executor() {
+            Executor::MultiThread(pool) if !narrow => pool.install(|| {
+                logits.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(fill);
+            }),
+            _ if narrow => {
+                let mut row = vec![0f32; self.dim];
+                for token in allowed.into_iter().flat_map(|mask| mask.iter()) {
+                    if let Some(logit) = logits.get_mut(token as usize) {
+                        *logit = self.row_dot(token as usize, hidden, &mut row);
+                    }
+                }
+            }
+            _ => logits.chunks_mut(ROWS_PER_TASK).enumerate().for_each(fill),
+        }
+        logits
+    }
+
+    /// Row `token` times `hidden`; `scratch` holds a float16 row widened.
+    fn row_dot(&self, token: usize, hidden: &[f32], scratch: &mut [f32]) -> f32 {
+        let span = token * self.dim..(token + 1) * self.dim;
+        match &self.table {
+            Table::F32(table) => dot(&table[span], hidden),
+            Table::F16(table) => {
+                table[span].convert_to_f32_slice(scratch);
+                dot(scratch, hidden)
+            }
+        }
+    }
+}
+
+/// `count` values read from `file` in 1 MiB chunks.
+fn read_table<T, const N: usize>(
+    file: &mut std::fs::File,
+    count: usize,
+    from_le_bytes: fn([u8; N]) -> T,
+) -> std::io::Result<Vec<T>> {
+    let mut values = Vec::with_capacity(count);
+    let mut chunk = vec![0u8; (1 << 20) / N * N];
+    while values.len() < count {
+        let want = ((count - values.len()) * N).min(chunk.len());
+        file.read_exact(&mut chunk[..want])?;
+        values.extend(
+            chunk[..want]
+                .chunks_exact(N)
+                .map(|bytes| from_le_bytes(bytes.try_into().expect("chunks of N bytes"))),
+        );
+    }
+    Ok(values)
+}
