@@ -1,15 +1,19 @@
 """The weight forms a bundle can store (`build_bundle.py --quant`), and the weights as each form
 holds them, for the numpy reference the engine's parity tests check against.
 
-- `f32`: every matrix float32, the embedding (tied with the output projection) float32.
+- `f32` (the default): every matrix float32, the embedding (tied with the output projection)
+  float32.
 - `q4`: each layer's seven matrices in blocks of 32 weights with a float16 scale and a 4-bit
   zero point per block, 4-bit codes `q` in 0..15 meaning `(q - zero) * scale`. The graph stores
   them as com.microsoft `MatMulNBits` (bits 4, block 32, with zero points); tract-onnx loads
   that as a Q4_0 constant (`(q - 8) * scale`) for its packed block-quant matmul kernels (x86_64
   FMA, arm64 NEON and fp16) plus a small correction, the activations' block sums times
-  `(8 - zero) * scale` (a [K/32, N] matrix: 1/32 of the weights' multiply-adds). The embedding is float16: it feeds the input lookup and the output
-  projection, both of which the engine computes itself, and a quantised output projection moved
-  the logits by up to 14 (../shared/facts/runtime.md). Norms stay float32.
+  `(8 - zero) * scale` (a [K/32, N] matrix: 1/32 of the weights' multiply-adds).
+- `q4ffn`: the three feed-forward matrices of each layer as in `q4`, the four attention ones
+  float32 (4-bit attention cost the most accuracy, docs/MODEL.md).
+In both 4-bit forms the embedding is float16: it feeds the input lookup and the output
+projection, both of which the engine computes itself, and a quantised output projection moved
+the logits by up to 14 (../shared/facts/runtime.md). Norms stay float32.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ FFN_MATRICES = ("w_gate", "w_up", "w_down")
 
 
 def quantized(form: str, matrix: str) -> bool:
-    """Whether `form` stores layer `layer`'s `matrix` in 4 bits (float32 otherwise)."""
+    """Whether `form` stores a layer's `matrix` (a LAYER_MATRICES name) in 4 bits."""
     if form == "q4":
         return True
     if form == "q4ffn":
@@ -42,7 +46,7 @@ def q4(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Each block of 32 spans its own range: scale = (max - min) / 15, rounded to float16 as the
     kernels store it, and the zero point is the code nearest to 0.0. The symmetric form (Q4_0's
     scale = largest magnitude / -8, zero 8) wastes half a bit on a block whose weights lean to one
-    side; on the default model it lost 43 points on the assistant requests (docs/MODEL.md)."""
+    side (docs/MODEL.md, "Weight forms", measures both)."""
     out_f, in_f = w.shape
     if in_f % BLOCK:
         raise ValueError(f"a q4 matrix needs a multiple of {BLOCK} inputs, not {in_f}")
