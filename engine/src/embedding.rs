@@ -75,10 +75,6 @@ impl Embedding {
         self.dim
     }
 
-    pub fn vocab(&self) -> usize {
-        self.vocab
-    }
-
     /// The rows of `tokens`, one after the other (`[tokens.len() * dim]`).
     pub fn lookup(&self, tokens: &[u32]) -> Result<Vec<f32>> {
         let mut out = vec![0f32; tokens.len() * self.dim];
