@@ -37,12 +37,7 @@ fn main() -> TractResult<()> {
 
     let bundle = toolcall_engine::Bundle::open(std::path::Path::new(bundle))?;
     let arch = &bundle.manifest.architecture;
-    let embedding = toolcall_engine::embedding::Embedding::load(
-        &bundle.embedding_path(),
-        bundle.manifest.quantization.embedding,
-        arch.vocab_size,
-        arch.d_model,
-    )?;
+    let embedding = toolcall_engine::embedding::Embedding::of_bundle(&bundle)?;
     let rows = |tokens: &[u32]| -> TractResult<Tensor> {
         let rows = embedding.lookup(tokens)?;
         Tensor::from_shape(&[1, tokens.len(), arch.d_model], &rows)

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use crate::attention::dot;
-use crate::bundle::EmbeddingType;
+use crate::bundle::{Bundle, EmbeddingType};
 use crate::error::{Error, Result};
 
 /// Rows per parallel work item when the matmuls' pool has several threads (`set_threads`).
@@ -69,6 +69,17 @@ impl Embedding {
             ),
         };
         Ok(Embedding { table, vocab, dim })
+    }
+
+    /// The embedding table of `bundle`, as its manifest describes it.
+    pub fn of_bundle(bundle: &Bundle) -> Result<Embedding> {
+        let arch = &bundle.manifest.architecture;
+        Self::load(
+            &bundle.embedding_path(),
+            bundle.manifest.quantization.embedding,
+            arch.vocab_size,
+            arch.d_model,
+        )
     }
 
     pub fn dim(&self) -> usize {

@@ -72,14 +72,7 @@ pub struct DecoderState {
 impl Decoder {
     /// Loads a bundle's step graph and embedding table.
     pub fn load(bundle: &Bundle) -> Result<Decoder> {
-        let arch = &bundle.manifest.architecture;
-        let embedding = Embedding::load(
-            &bundle.embedding_path(),
-            bundle.manifest.quantization.embedding,
-            arch.vocab_size,
-            arch.d_model,
-        )?;
-        Self::load_graph(&bundle.model_path(), embedding)
+        Self::load_graph(&bundle.model_path(), Embedding::of_bundle(bundle)?)
     }
 
     /// Loads the step graph at `path`, to run with `embedding`.

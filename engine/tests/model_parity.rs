@@ -47,14 +47,7 @@ fn tract_attention_hidden(bundle: &toolcall_engine::Bundle, chunks: &[&[u32]]) -
 }
 
 fn embedding(bundle: &toolcall_engine::Bundle) -> Embedding {
-    let arch = &bundle.manifest.architecture;
-    Embedding::load(
-        &bundle.embedding_path(),
-        bundle.manifest.quantization.embedding,
-        arch.vocab_size,
-        arch.d_model,
-    )
-    .unwrap()
+    Embedding::of_bundle(bundle).unwrap()
 }
 
 fn check_attention_against_tract(name: &str, tolerance: f32) {
