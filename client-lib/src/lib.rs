@@ -9,8 +9,8 @@ pub mod ffi;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-pub use toolcall_dbus::{CallOptions, CallResult, FunctionCall, Timings};
-use toolcall_dbus::{SessionProxy, ToolCall1Proxy, ToolsetProxy};
+pub use toolcall_dbus::{CallOptions, CallResult, ErrorKind, FunctionCall, ModelInfo, Timings};
+use toolcall_dbus::{SessionProxy, ToolCall1Proxy, ToolCallError, ToolsetProxy};
 use zbus::OwnedObjectPath;
 
 /// Which bus to reach toolcalld on.
@@ -20,23 +20,6 @@ pub enum Bus {
     Session,
     /// A D-Bus address, e.g. `unix:path=/run/test-bus`.
     Address(String),
-}
-
-/// The service's named errors (`org.toolcalld.ToolCall1.Error.<kind>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ErrorKind {
-    InvalidTools,
-    InvalidQuery,
-    InvalidOptions,
-    LimitExceeded,
-    Busy,
-    Timeout,
-    Cancelled,
-    ModelError,
-    Internal,
-    AccessDenied,
-    /// Another D-Bus error (e.g. `org.freedesktop.DBus.Error.ServiceUnknown`), by name.
-    Other(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,42 +50,25 @@ impl Error {
 
 impl From<zbus::Error> for Error {
     fn from(e: zbus::Error) -> Self {
-        match e {
-            zbus::Error::MethodError(name, message, _) => {
-                let name = name.to_string();
-                let kind = match name
-                    .strip_prefix(toolcall_dbus::ERROR_PREFIX)
-                    .and_then(|s| s.strip_prefix('.'))
-                {
-                    Some("InvalidTools") => ErrorKind::InvalidTools,
-                    Some("InvalidQuery") => ErrorKind::InvalidQuery,
-                    Some("InvalidOptions") => ErrorKind::InvalidOptions,
-                    Some("LimitExceeded") => ErrorKind::LimitExceeded,
-                    Some("Busy") => ErrorKind::Busy,
-                    Some("Timeout") => ErrorKind::Timeout,
-                    Some("Cancelled") => ErrorKind::Cancelled,
-                    Some("ModelError") => ErrorKind::ModelError,
-                    Some("Internal") => ErrorKind::Internal,
-                    Some("AccessDenied") => ErrorKind::AccessDenied,
-                    _ => ErrorKind::Other(name.clone()),
-                };
-                Error::Service {
-                    kind,
-                    name,
-                    message: message.unwrap_or_default(),
-                }
-            }
-            zbus::Error::FDO(fdo) => {
-                use zbus::DBusError;
-                let name = fdo.name().to_string();
-                let message = fdo.description().unwrap_or_default().to_string();
-                Error::Service {
-                    kind: ErrorKind::Other(name.clone()),
-                    name,
-                    message,
-                }
-            }
-            other => Error::Bus(other),
+        use zbus::DBusError;
+        // The service's own errors by their names (toolcall-dbus keeps the list), then the rest.
+        match ToolCallError::from(e) {
+            ToolCallError::ZBus(zbus::Error::MethodError(name, message, _)) => Error::Service {
+                kind: ErrorKind::Other(name.to_string()),
+                name: name.to_string(),
+                message: message.unwrap_or_default(),
+            },
+            ToolCallError::ZBus(zbus::Error::FDO(fdo)) => Error::Service {
+                kind: ErrorKind::Other(fdo.name().to_string()),
+                name: fdo.name().to_string(),
+                message: fdo.description().unwrap_or_default().to_string(),
+            },
+            ToolCallError::ZBus(other) => Error::Bus(other),
+            named => Error::Service {
+                kind: named.kind().expect("a named error has a kind"),
+                name: named.name().to_string(),
+                message: named.description().unwrap_or_default().to_string(),
+            },
         }
     }
 }
@@ -132,7 +98,7 @@ fn parse_result(json: &str) -> Result<CallResult> {
 pub struct Status {
     pub version: String,
     pub model: String,
-    pub model_info: serde_json::Map<String, serde_json::Value>,
+    pub model_info: ModelInfo,
     pub queue_depth: u32,
 }
 
@@ -178,22 +144,7 @@ impl Client {
     }
 
     pub async fn status(&self) -> Result<Status> {
-        let info = self.manager.model_info().await?;
-        let model_info = info
-            .into_iter()
-            .map(|(k, v)| {
-                let value = if let Ok(s) = v.downcast_ref::<String>() {
-                    serde_json::Value::String(s)
-                } else if let Ok(n) = v.downcast_ref::<u64>() {
-                    serde_json::Value::from(n)
-                } else if let Ok(n) = v.downcast_ref::<u32>() {
-                    serde_json::Value::from(n)
-                } else {
-                    serde_json::Value::String(v.to_string())
-                };
-                (k, value)
-            })
-            .collect();
+        let model_info = ModelInfo::from_wire(&self.manager.model_info().await?).map_err(Error::BadReply)?;
         Ok(Status {
             version: self.manager.version().await?,
             model: self.manager.model().await?,
