@@ -6,11 +6,6 @@
 //! exit 0. SIGHUP: re-read the configuration's reloadable keys. With `WatchdogSec=`, WATCHDOG=1
 //! is sent only while every worker is alive.
 
-mod config;
-mod fault;
-mod service;
-mod worker;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,15 +13,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use futures_util::StreamExt;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
-use toolcall_dbus::{BUS_NAME, MANAGER_PATH};
+use toolcall_dbus::BUS_NAME;
 use toolcall_engine::Engine;
-
-use crate::config::{Overrides, Settings};
-use crate::service::{Manager, Shared};
-use crate::worker::Pool;
+use toolcalld::{Overrides, Service, Settings};
 
 /// On-device function calling over D-Bus: a request plus tool schemas in, validated tool calls out.
 ///
@@ -111,34 +102,17 @@ fn init_logging(level: &str) {
 }
 
 async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) -> anyhow::Result<()> {
-    let pool = Pool::start(engine.clone(), settings.workers, settings.queue_size);
-    let shared = Shared::new(&engine, pool.clone(), settings.clone());
     let builder = match settings.bus.as_str() {
         "system" => zbus::connection::Builder::system(),
         "session" => zbus::connection::Builder::session(),
         address => zbus::connection::Builder::address(address),
     };
     let connection = builder
-        .serve_at(MANAGER_PATH, Manager { shared: shared.clone() })
         .build()
         .await
         .with_context(|| format!("connecting to the {} bus", settings.bus))?;
-
-    // Free the objects and cancel the requests of clients that leave the bus.
-    let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
-    let mut owner_changes = dbus.receive_name_owner_changed().await?;
-    let watcher_shared = shared.clone();
-    let watcher_connection = connection.clone();
-    tokio::spawn(async move {
-        while let Some(signal) = owner_changes.next().await {
-            let Ok(args) = signal.args() else { continue };
-            if args.name().starts_with(':') && args.new_owner().is_none() {
-                watcher_shared
-                    .client_gone(args.name(), watcher_connection.object_server())
-                    .await;
-            }
-        }
-    });
+    let service = Service::start(engine, settings.clone());
+    service.serve_bus(&connection).await.context("serving the objects")?;
 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -161,16 +135,14 @@ async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) ->
             _ = hangup.recv() => {
                 let _ = sd_notify::notify(&[NotifyState::Reloading]);
                 match Settings::load(&overrides, std::env::vars().collect()) {
-                    Ok(new) => { shared.reload(new); log::info!("configuration reloaded"); }
+                    Ok(new) => { service.reload(new); log::info!("configuration reloaded"); }
                     Err(e) => log::warn!("configuration not reloaded: {e}"),
                 }
                 let _ = sd_notify::notify(&[NotifyState::Ready]);
             }
             _ = tick.tick() => {
-                let max_job = Duration::from_millis(shared.settings.read().expect("settings lock").request_timeout_ms)
-                    + Duration::from_secs(10);
-                let status = format!("ready; {} request(s) queued or running", pool.depth());
-                if watchdog.is_some() && pool.healthy(max_job) {
+                let status = format!("ready; {} request(s) queued or running", service.depth());
+                if watchdog.is_some() && service.healthy() {
                     let _ = sd_notify::notify(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
                 } else {
                     let _ = sd_notify::notify(&[NotifyState::Status(&status)]);
@@ -181,10 +153,7 @@ async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) ->
 
     log::info!("stopping: finishing in-flight requests");
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
-    shared.stop_accepting();
-    let grace = Duration::from_millis(shared.settings.read().expect("settings lock").shutdown_grace_ms);
-    let drained = tokio::task::spawn_blocking(move || pool.shutdown(grace)).await?;
-    if !drained {
+    if !service.shutdown().await {
         log::warn!("grace period over with requests still running");
     }
     let _ = connection.release_name(BUS_NAME).await;

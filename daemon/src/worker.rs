@@ -5,7 +5,8 @@
 //! left than requests of its kind recently took is refused then, without running: the queue
 //! made it late, and running it would only end in a timeout. A panic inside a job becomes an
 //! error for that caller only; a heartbeat per worker lets the watchdog tell a stuck worker
-//! from an idle one.
+//! from an idle one. Each job holds a sender of a drain channel until it has answered, so
+//! shutdown waits for the last one to go (the channel's `recv` ends) rather than polling.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -14,7 +15,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc as drain;
 use toolcall_engine::Engine;
+
+use crate::request::Method;
 
 type Job = Box<dyn FnOnce(&Engine) + Send>;
 
@@ -38,8 +42,17 @@ pub enum PoolError {
     Panicked(String),
 }
 
+/// Where jobs go in, while the pool takes them.
+struct Intake {
+    jobs: mpsc::SyncSender<Job>,
+    /// Cloned into each job; dropped with it.
+    in_flight: drain::Sender<()>,
+}
+
 pub struct Pool {
-    sender: Mutex<Option<mpsc::SyncSender<Job>>>,
+    intake: Mutex<Option<Intake>>,
+    /// Ends (`None`) once the intake is closed and every job has dropped its sender.
+    drained: tokio::sync::Mutex<drain::Receiver<()>>,
     /// Jobs queued or running.
     depth: Arc<AtomicUsize>,
     /// Recent job run times, for judging whether a request can still make its deadline.
@@ -68,6 +81,7 @@ impl Pool {
         let busy = Arc::new((0..workers).map(|_| AtomicBool::new(false)).collect::<Vec<_>>());
         let depth = Arc::new(AtomicUsize::new(0));
         let job_times = Arc::new(JobTimes::default());
+        let (in_flight, drained) = drain::channel(1);
         let mut handles = Vec::new();
         for index in 0..workers {
             let (engine, receiver, heartbeats, busy) =
@@ -94,7 +108,11 @@ impl Pool {
             handles.push(handle);
         }
         Arc::new(Pool {
-            sender: Mutex::new(Some(sender)),
+            intake: Mutex::new(Some(Intake {
+                jobs: sender,
+                in_flight,
+            })),
+            drained: tokio::sync::Mutex::new(drained),
             depth,
             job_times,
             capacity: AtomicUsize::new(workers + queue_size),
@@ -112,20 +130,36 @@ impl Pool {
     pub async fn run<R: Send + 'static>(
         &self,
         deadline: Instant,
-        kind: &str,
+        kind: Method,
         work: impl FnOnce(&Engine) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
+        let answer = self.submit(deadline, kind, work)?;
+        answer.await.map_err(|_| PoolError::ShuttingDown)?
+    }
+
+    /// Queues `work` if admitted; the receiver gets its outcome.
+    fn submit<R: Send + 'static>(
+        &self,
+        deadline: Instant,
+        kind: Method,
+        work: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<R, PoolError>>, PoolError> {
+        let intake = self.intake.lock().expect("intake lock");
+        let Some(intake) = intake.as_ref() else {
+            return Err(PoolError::ShuttingDown);
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let (depth, job_times) = (self.depth.clone(), self.job_times.clone());
         let queued = Instant::now();
         let budget = deadline.saturating_duration_since(queued);
-        let kind = kind.to_string();
+        let in_flight = intake.in_flight.clone();
         let job: Job = Box::new(move |engine| {
+            let _in_flight = in_flight;
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
             // Refuse only a request the queue made late. One whose whole budget is shorter than
             // its kind takes still runs, and ends as its deadline says (`Timeout`).
-            if let Some(expected) = job_times.expected_for(&kind)
+            if let Some(expected) = job_times.expected_for(kind)
                 && expected > left
                 && expected <= budget
             {
@@ -138,7 +172,7 @@ impl Pool {
                 return;
             }
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(engine)));
-            job_times.record(&kind, started.elapsed());
+            job_times.record(kind, started.elapsed());
             // Out of the count before the caller hears back: a QueueDepth read after the
             // answer no longer includes this request.
             depth.fetch_sub(1, Ordering::SeqCst);
@@ -151,40 +185,34 @@ impl Pool {
                 PoolError::Panicked(text)
             }));
         });
-        {
-            let sender = self.sender.lock().expect("sender lock");
-            let Some(sender) = sender.as_ref() else {
-                return Err(PoolError::ShuttingDown);
-            };
-            let job_ms = self.job_times.estimate_ms();
-            let mut late = None;
-            let admitted = self
-                .depth
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |ahead| {
-                    if ahead >= self.capacity.load(Ordering::SeqCst) {
-                        return None;
-                    }
-                    // Jobs run `workers` at a time: this one ends after ceil((ahead+1)/workers) rounds.
-                    let expected_ms = (ahead / self.workers + 1) as f64 * job_ms;
-                    if ahead >= self.workers && expected_ms > budget.as_millis() as f64 {
-                        late = Some(PoolError::WouldMissDeadline {
-                            ahead,
-                            expected_ms: expected_ms as u64,
-                        });
-                        return None;
-                    }
-                    Some(ahead + 1)
-                })
-                .is_ok();
-            if !admitted {
-                return Err(late.unwrap_or(PoolError::Busy));
-            }
-            if sender.try_send(job).is_err() {
-                self.depth.fetch_sub(1, Ordering::SeqCst);
-                return Err(PoolError::Busy);
-            }
+        let job_ms = self.job_times.estimate_ms();
+        let mut late = None;
+        let admitted = self
+            .depth
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |ahead| {
+                if ahead >= self.capacity.load(Ordering::SeqCst) {
+                    return None;
+                }
+                // Jobs run `workers` at a time: this one ends after ceil((ahead+1)/workers) rounds.
+                let expected_ms = (ahead / self.workers + 1) as f64 * job_ms;
+                if ahead >= self.workers && expected_ms > budget.as_millis() as f64 {
+                    late = Some(PoolError::WouldMissDeadline {
+                        ahead,
+                        expected_ms: expected_ms as u64,
+                    });
+                    return None;
+                }
+                Some(ahead + 1)
+            })
+            .is_ok();
+        if !admitted {
+            return Err(late.unwrap_or(PoolError::Busy));
         }
-        answer.await.map_err(|_| PoolError::ShuttingDown)?
+        if intake.jobs.try_send(job).is_err() {
+            self.depth.fetch_sub(1, Ordering::SeqCst);
+            return Err(PoolError::Busy);
+        }
+        Ok(answer)
     }
 
     /// Requests queued or running.
@@ -210,18 +238,17 @@ impl Pool {
         })
     }
 
-    /// Stops taking jobs; waits up to `grace` for queued and running ones to finish.
-    pub fn shutdown(&self, grace: Duration) -> bool {
-        self.sender.lock().expect("sender lock").take();
-        let deadline = Instant::now() + grace;
-        while self.depth() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let drained = self.depth() == 0;
+    /// Stops taking jobs (`ShuttingDown`); waits up to `grace` for queued and running ones
+    /// to finish. True when they all did; the worker threads have then ended too.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.intake.lock().expect("intake lock").take();
+        let drained = tokio::time::timeout(grace, self.drained.lock().await.recv())
+            .await
+            .is_ok();
         if drained {
-            for handle in self.handles.lock().expect("handles lock").drain(..) {
-                let _ = handle.join();
-            }
+            // With the queue closed and empty each worker ends at its next receive.
+            let handles: Vec<_> = self.handles.lock().expect("handles lock").drain(..).collect();
+            let _ = tokio::task::spawn_blocking(move || handles.into_iter().for_each(|h| drop(h.join()))).await;
         }
         drained
     }
@@ -240,11 +267,11 @@ struct JobTimes(Mutex<JobTimesInner>);
 struct JobTimesInner {
     mean_ms: f64,
     deviation_ms: f64,
-    recent: HashMap<String, VecDeque<Duration>>,
+    recent: HashMap<Method, VecDeque<Duration>>,
 }
 
 impl JobTimes {
-    fn record(&self, kind: &str, took: Duration) {
+    fn record(&self, kind: Method, took: Duration) {
         let ms = took.as_secs_f64() * 1000.0;
         let mut times = self.0.lock().expect("job times lock");
         let (mean, deviation) = (times.mean_ms, times.deviation_ms);
@@ -256,7 +283,7 @@ impl JobTimes {
                 deviation + ((ms - mean).abs() - deviation) / 4.0,
             )
         };
-        let recent = times.recent.entry(kind.to_string()).or_default();
+        let recent = times.recent.entry(kind).or_default();
         if recent.len() == RECENT_PER_KIND {
             recent.pop_front();
         }
@@ -274,9 +301,9 @@ impl JobTimes {
     /// run times plus half again for the machine's noise. Under overload the margin costs no
     /// throughput: a request refused at its turn frees the worker at once. `None` until one
     /// of the kind has run.
-    fn expected_for(&self, kind: &str) -> Option<Duration> {
+    fn expected_for(&self, kind: Method) -> Option<Duration> {
         let times = self.0.lock().expect("job times lock");
-        let longest = times.recent.get(kind)?.iter().max()?;
+        let longest = times.recent.get(&kind)?.iter().max()?;
         Some(*longest + *longest / 2)
     }
 }
@@ -288,27 +315,30 @@ mod tests {
     #[test]
     fn a_kind_is_expected_to_take_its_longest_recent_time_plus_half_again() {
         let times = JobTimes::default();
-        assert_eq!(times.expected_for("Call"), None);
+        assert_eq!(times.expected_for(Method::Call), None);
         for ms in [100, 500, 200] {
-            times.record("Call", Duration::from_millis(ms));
+            times.record(Method::Call, Duration::from_millis(ms));
         }
-        times.record("RegisterToolset", Duration::from_millis(2000));
-        assert_eq!(times.expected_for("Call"), Some(Duration::from_millis(750)));
-        assert_eq!(times.expected_for("RegisterToolset"), Some(Duration::from_millis(3000)));
+        times.record(Method::RegisterToolset, Duration::from_millis(2000));
+        assert_eq!(times.expected_for(Method::Call), Some(Duration::from_millis(750)));
+        assert_eq!(
+            times.expected_for(Method::RegisterToolset),
+            Some(Duration::from_millis(3000))
+        );
         // Only the recent ones count: the 500 ms run ages out.
         for _ in 0..RECENT_PER_KIND {
-            times.record("Call", Duration::from_millis(100));
+            times.record(Method::Call, Duration::from_millis(100));
         }
-        assert_eq!(times.expected_for("Call"), Some(Duration::from_millis(150)));
+        assert_eq!(times.expected_for(Method::Call), Some(Duration::from_millis(150)));
     }
 
     #[test]
     fn admission_plans_with_mean_plus_deviation_over_all_kinds() {
         let times = JobTimes::default();
         assert_eq!(times.estimate_ms(), 0.0);
-        times.record("Call", Duration::from_millis(1000));
+        times.record(Method::Call, Duration::from_millis(1000));
         assert_eq!(times.estimate_ms(), 1500.0);
-        times.record("Toolset.Call", Duration::from_millis(1000));
+        times.record(Method::ToolsetCall, Duration::from_millis(1000));
         // Same time again: the mean stays, the deviation shrinks by a quarter toward 0.
         assert_eq!(times.estimate_ms(), 1000.0 + 375.0);
     }

@@ -12,7 +12,11 @@
 //! - [`prompt`]: the one prompt renderer (also used to render training data);
 //! - [`grammar`]: the answer grammar compiled by llguidance (free strings bounded);
 //! - [`list_end`]: another call only when the model prefers it by a margin;
-//! - [`engine`]: toolsets (pre-filled prompt prefix), calls and multi-turn sessions;
+//! - [`engine`]: the loaded model and what a caller does with it: toolsets, calls, sessions;
+//! - [`options`]: request options, their defaults and ranges, the engine-wide limits;
+//! - [`toolset`]: a compiled tool list (pre-filled prompt prefix, its grammars), sessions;
+//! - `decode`: one turn of constrained greedy decoding;
+//! - [`answer`]: the calls, confidence and timings a turn returns;
 //! - [`memory`]: the heap settings a process hosting the engine should use.
 
 //!
@@ -22,8 +26,12 @@
 //! the fuzz targets under `tests/fuzz/` build.
 
 #[cfg(feature = "runtime")]
+pub mod answer;
+#[cfg(feature = "runtime")]
 pub mod attention;
 pub mod bundle;
+#[cfg(feature = "runtime")]
+mod decode;
 #[cfg(feature = "runtime")]
 pub mod embedding;
 #[cfg(feature = "runtime")]
@@ -34,14 +42,24 @@ pub mod list_end;
 pub mod memory;
 #[cfg(feature = "runtime")]
 pub mod model;
+#[cfg(feature = "runtime")]
+pub mod options;
 pub mod prompt;
 pub mod schema_forms;
 pub mod tools;
+#[cfg(feature = "runtime")]
+pub mod toolset;
 
+#[cfg(feature = "runtime")]
+pub use answer::{CallResult, FunctionCall, Timings};
 pub use bundle::{Bundle, Manifest};
 #[cfg(feature = "runtime")]
-pub use engine::{CallOptions, CallResult, Engine, EngineLimits, FunctionCall, Session, Timings, Toolset};
+pub use engine::Engine;
 pub use error::{Error, Limit, Result};
 #[cfg(feature = "runtime")]
 pub use model::set_threads;
+#[cfg(feature = "runtime")]
+pub use options::{CallOptions, EngineLimits};
 pub use tools::{Tool, ToolLimits};
+#[cfg(feature = "runtime")]
+pub use toolset::{Session, Toolset};

@@ -49,12 +49,3 @@ pub fn render_user(query: &str, facts: Option<&str>) -> String {
 pub fn render_tool_results(results_json: &str) -> String {
     format!("<|im_start|>tool\n{results_json}<|im_end|>\n<|im_start|>assistant\n")
 }
-
-/// One whole training example: system turn, user turn, answer.
-pub fn render_example(tools: &[Tool], facts: Option<&str>, query: &str, answer: &str) -> String {
-    format!(
-        "{}{}{answer}{ANSWER_END}",
-        render_system(tools),
-        render_user(query, facts)
-    )
-}

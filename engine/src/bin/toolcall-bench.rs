@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
-use toolcall_engine::engine::{DEFAULT_MAX_CALLS, DEFAULT_MAX_NEW_TOKENS};
+use toolcall_engine::options::{DEFAULT_MAX_CALLS, DEFAULT_MAX_NEW_TOKENS};
 use toolcall_engine::{CallOptions, Engine, EngineLimits, grammar, prompt};
 
 const TOOLS: &str = include_str!("../../tests/fixtures/home_tools.json");

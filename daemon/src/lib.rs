@@ -1,0 +1,28 @@
+//! toolcalld as a library: the service behind `org.toolcalld.ToolCall1`, to serve on a bus
+//! connection (the `toolcalld` binary, `main.rs`) or on peer-to-peer connections (the
+//! in-process end-to-end tests).
+//!
+//! Layout:
+//! - [`config`]: the configuration, validated once into [`Settings`];
+//! - `service`: [`Service`], which owns the worker pool and the state all objects share;
+//! - `objects`: the D-Bus objects (manager, toolsets, sessions), a few lines a method;
+//! - `request`: one request's way: parsed once, run on the pool, logged, answered;
+//! - `clients`: which client holds which objects and requests; the object caps;
+//! - `toolset_cache`: one-shot `Call`'s compiled tool lists;
+//! - `worker`: the inference pool: bounded queue, deadline-aware admission, drain on shutdown;
+//! - `fault`: fault injection for the drills, debug builds only.
+//!
+//! Nothing here touches tensors: the engine (`toolcall-engine`) does.
+
+pub mod config;
+
+mod clients;
+mod fault;
+mod objects;
+mod request;
+mod service;
+mod toolset_cache;
+mod worker;
+
+pub use config::{Overrides, Settings};
+pub use service::Service;

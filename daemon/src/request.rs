@@ -1,0 +1,242 @@
+//! One request's way through the service. [`Request::new`] builds it once from the D-Bus
+//! arguments: the caller, the options parsed into the engine's type, one clock and one
+//! deadline. [`Request::run`] takes it through the worker pool: admission, fault injection
+//! (debug builds), cancellation when its caller leaves, errors mapped to named D-Bus errors, and
+//! one log line. [`Request::answer`] also turns the engine's result into the wire's JSON.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use toolcall_dbus::{CallOptions as WireOptions, ReceivedOptions, ToolCallError};
+use toolcall_engine::{CallOptions, Engine, Error as EngineError};
+
+use crate::fault::{self, Fault};
+use crate::service::Shared;
+use crate::worker::PoolError;
+
+/// Spelled `Result` as in the interfaces, whose methods return it.
+pub type Result<T> = std::result::Result<T, ToolCallError>;
+
+/// The interface method a request came in on: the pool plans a request's turn by the recent
+/// run times of its method, and the log line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Call,
+    RegisterToolset,
+    ToolsetCall,
+    OpenSession,
+    Send,
+    SubmitToolResults,
+    Reset,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Call => "Call",
+            Method::RegisterToolset => "RegisterToolset",
+            Method::ToolsetCall => "Toolset.Call",
+            Method::OpenSession => "OpenSession",
+            Method::Send => "Session.Send",
+            Method::SubmitToolResults => "Session.SubmitToolResults",
+            Method::Reset => "Session.Reset",
+        }
+    }
+}
+
+/// A request, parsed and timed.
+pub struct Request {
+    method: Method,
+    caller: String,
+    /// What the log line names after the method: the object called, or the tool list's hash.
+    target: Option<String>,
+    /// The engine's options, with the deadline and the cancel flag set.
+    options: CallOptions,
+    deadline: Instant,
+    timeout_ms: u64,
+    started: Instant,
+    /// Debug builds only: see [`crate::fault`].
+    fault: Option<Fault>,
+}
+
+impl Request {
+    /// Type-checks `options` into the engine's options (their ranges are the engine's to check)
+    /// and sets the deadline: the caller's `timeout_ms`, at most the configured
+    /// `request_timeout_ms`, counted from now.
+    pub fn new(
+        method: Method,
+        caller: String,
+        target: Option<String>,
+        options: &ReceivedOptions,
+        request_timeout_ms: u64,
+    ) -> Result<Request> {
+        let started = Instant::now();
+        let (wire, test_fault) = WireOptions::from_wire(options, fault::enabled())?;
+        let timeout_ms = wire
+            .timeout_ms
+            .map_or(request_timeout_ms, |t| u64::from(t).min(request_timeout_ms));
+        let deadline = started + Duration::from_millis(timeout_ms);
+        Ok(Request {
+            method,
+            caller,
+            target,
+            options: CallOptions {
+                max_calls: wire.max_calls.map(|n| n as usize),
+                allow_empty: wire.allow_empty,
+                max_new_tokens: wire.max_new_tokens.map(|n| n as usize),
+                facts: wire.facts,
+                call_margin: wire.call_margin.map(|m| m as f32),
+                deadline: Some(deadline),
+                cancel: Some(Arc::new(AtomicBool::new(false))),
+            },
+            deadline,
+            timeout_ms,
+            started,
+            fault: test_fault.as_deref().map(fault::parse).transpose()?,
+        })
+    }
+
+    /// As [`Request::new`] for a method that takes no options yet: any option is
+    /// `InvalidOptions`.
+    pub fn without_options(
+        method: Method,
+        caller: String,
+        target: Option<String>,
+        options: &ReceivedOptions,
+        request_timeout_ms: u64,
+    ) -> Result<Request> {
+        if !options.is_empty() {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "{} takes no options yet",
+                method.name()
+            )));
+        }
+        Request::new(method, caller, target, options, request_timeout_ms)
+    }
+
+    /// Runs `work` on the pool. Returns its value and the milliseconds the request waited.
+    pub async fn run<T: Send + 'static>(
+        self,
+        shared: &Shared,
+        work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
+    ) -> Result<(T, f64)> {
+        let cancel = self.options.cancel.clone().expect("a request has a cancel flag");
+        let _in_flight = shared.clients.track(&self.caller, cancel);
+        let (options, fault, started) = (self.options, self.fault, self.started);
+        let outcome = shared
+            .pool
+            .run(self.deadline, self.method, move |engine| {
+                let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
+                // The caller may have left the bus while this waited in the queue.
+                if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+                    return Err(EngineError::Cancelled);
+                }
+                if let Some(fault) = fault {
+                    fault.strike()?;
+                }
+                work(engine, &options).map(|v| (v, queue_ms))
+            })
+            .await;
+        let timeout_ms = self.timeout_ms;
+        let result = match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(engine_error(e)),
+            Err(e) => Err(pool_error(e, timeout_ms)),
+        };
+        let elapsed = started.elapsed().as_millis();
+        let what = match &self.target {
+            Some(target) => format!("{} {target}", self.method.name()),
+            None => self.method.name().to_string(),
+        };
+        match &result {
+            Ok(_) => log::info!("{} {what}: ok in {elapsed} ms", self.caller),
+            Err(e) => log::info!("{} {what}: {} in {elapsed} ms", self.caller, error_name(e)),
+        }
+        result
+    }
+
+    /// Runs a turn of the engine and answers with the wire's result JSON.
+    pub async fn answer(
+        self,
+        shared: &Shared,
+        work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<toolcall_engine::CallResult, EngineError>
+        + Send
+        + 'static,
+    ) -> Result<String> {
+        let started = self.started;
+        let (result, queue_ms) = self.run(shared, work).await?;
+        let wire = wire_result(result, queue_ms, started, shared.model_name.clone());
+        Ok(serde_json::to_string(&wire).expect("result serialises"))
+    }
+}
+
+/// The engine's answer as the wire has it, with the service's own times.
+fn wire_result(
+    result: toolcall_engine::CallResult,
+    queue_ms: f64,
+    started: Instant,
+    model: String,
+) -> toolcall_dbus::CallResult {
+    let t = result.timings;
+    toolcall_dbus::CallResult {
+        function_calls: result
+            .function_calls
+            .into_iter()
+            .map(|c| toolcall_dbus::FunctionCall {
+                name: c.name,
+                arguments: c.arguments,
+            })
+            .collect(),
+        confidence: result.confidence,
+        model,
+        timings: toolcall_dbus::Timings {
+            queue_ms,
+            prefill_ms: t.prefill_ms,
+            decode_ms: t.decode_ms,
+            total_ms: started.elapsed().as_secs_f64() * 1000.0,
+            prompt_tokens: t.prompt_tokens as u64,
+            cached_tokens: t.cached_tokens as u64,
+            generated_tokens: t.generated_tokens as u64,
+        },
+    }
+}
+
+/// The engine's errors as named D-Bus errors.
+fn engine_error(e: EngineError) -> ToolCallError {
+    let message = e.to_string();
+    match e {
+        EngineError::InvalidTools { .. } => ToolCallError::InvalidTools(message),
+        EngineError::InvalidQuery(_) => ToolCallError::InvalidQuery(message),
+        EngineError::InvalidOptions(_) => ToolCallError::InvalidOptions(message),
+        EngineError::LimitExceeded { .. } => ToolCallError::LimitExceeded(message),
+        EngineError::Timeout { .. } => ToolCallError::Timeout(message),
+        EngineError::Cancelled => ToolCallError::Cancelled(message),
+        EngineError::Bundle { .. } | EngineError::Model(_) => ToolCallError::ModelError(message),
+        EngineError::Internal(_) => ToolCallError::Internal(message),
+    }
+}
+
+/// Why the pool did not run a request, as a named D-Bus error: overload is `Busy`.
+fn pool_error(e: PoolError, timeout_ms: u64) -> ToolCallError {
+    match e {
+        PoolError::Busy => ToolCallError::Busy("the request queue is full; retry later".into()),
+        PoolError::WouldMissDeadline { ahead, expected_ms } => ToolCallError::Busy(format!(
+            "{ahead} requests ahead: this one would end after ~{expected_ms} ms, past its {timeout_ms} ms deadline; retry later"
+        )),
+        PoolError::LateAtItsTurn {
+            waited_ms,
+            left_ms,
+            expected_ms,
+        } => ToolCallError::Busy(format!(
+            "waited {waited_ms} ms in the queue: the {left_ms} ms left to its {timeout_ms} ms deadline are less than such a request takes now (~{expected_ms} ms), so it was not started; retry later"
+        )),
+        PoolError::ShuttingDown => ToolCallError::Busy("toolcalld is shutting down".into()),
+        PoolError::Panicked(m) => ToolCallError::Internal(format!("request failed: {m}")),
+    }
+}
+
+fn error_name(e: &ToolCallError) -> String {
+    use zbus::DBusError;
+    e.name().to_string()
+}
