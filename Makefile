@@ -100,7 +100,7 @@ install-model:
 # sysinit.target, dbus.socket, ... and /bin/kill for ExecReload=); of the user unit by path
 # (systemd 252 cannot combine --user with --root); then `security` of the system unit, which
 # fails above SECURITY_THRESHOLD. Warnings (unknown keys, bad values) count as failures.
-# tests/tests/system_integration.rs runs the same checks.
+# tests/tests/units.rs runs the same checks.
 check-units:
 	@set -e; root=$$(mktemp -d); trap 'rm -rf "$$root"' EXIT; \
 	$(MAKE) --no-print-directory install-bin install-data DESTDIR=$$root/sysroot >/dev/null; \

@@ -145,22 +145,9 @@ step "one real-model call: the aarch64 release binary vs x86_64"
 # The engine tests' three home tools (a 302-token system turn).
 query="Set a timer for 10 minutes"
 cp engine/tests/fixtures/home_tools.json "$CHROOT/tmp/tools.json"
-cat > "$CHROOT/tmp/bus.conf" <<'EOF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=/tmp/aarch64-bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOF
+cp tests/bus/session.conf "$CHROOT/tmp/bus.conf"
 call_on() { # dir-with-binaries-inside-chroot label
-  in_chroot "rm -f /tmp/aarch64-bus; dbus-daemon --config-file=/tmp/bus.conf --nofork & bus=\$!; sleep 1;
+  in_chroot "rm -f /tmp/aarch64-bus; dbus-daemon --config-file=/tmp/bus.conf --address=unix:path=/tmp/aarch64-bus --nofork & bus=\$!; sleep 1;
     TOOLCALLD_REQUEST_TIMEOUT_MS=7200000 $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall & d=\$!;
     for i in \$(seq 600); do $1/toolcallctl --address unix:path=/tmp/aarch64-bus status >/dev/null 2>&1 && break; sleep 1; done;
     $1/toolcallctl --address unix:path=/tmp/aarch64-bus call --tools /tmp/tools.json '$query' > /tmp/result-$2.json; rc=\$?;

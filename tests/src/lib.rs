@@ -85,6 +85,11 @@ impl Drop for TempDir {
     }
 }
 
+/// The tests' bus configurations (`tests/bus/`): a permissive session-like bus, and the system
+/// bus's default policy with `@SERVICES_DIR@` and `@POLICY_DIR@` to fill in.
+pub const SESSION_BUS_CONFIG: &str = include_str!("../bus/session.conf");
+pub const SYSTEM_BUS_CONFIG: &str = include_str!("../bus/system.conf");
+
 /// A dbus-daemon on a private unix socket with a permissive session-bus-like policy.
 pub struct TestBus {
     child: Child,
@@ -97,28 +102,10 @@ impl TestBus {
         let dir = TempDir::new("bus");
         let socket = dir.0.join("bus.sock");
         let config = dir.0.join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-                socket.display()
-            ),
-        )
-        .expect("write bus config");
+        std::fs::write(&config, SESSION_BUS_CONFIG).expect("write bus config");
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", config.display()))
+            .arg(format!("--address=unix:path={}", socket.display()))
             .args(["--nofork", "--print-address"])
             .stdout(Stdio::piped())
             .spawn()
@@ -267,5 +254,7 @@ impl Drop for Daemon {
         }
     }
 }
+
+pub mod installed;
 
 pub const HOME_TOOLS: &str = include_str!("../../engine/tests/fixtures/home_tools.json");
