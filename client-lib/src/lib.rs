@@ -116,6 +116,12 @@ impl Client {
             Bus::Session => zbus::Connection::session().await?,
             Bus::Address(address) => zbus::connection::Builder::address(address.as_str()).build().await?,
         };
+        Client::with_connection(connection).await
+    }
+
+    /// A client on a connection made elsewhere: a bus connection, or a peer-to-peer one to a
+    /// service run in-process (toolcalld's `Service::serve_peer`).
+    pub async fn with_connection(connection: zbus::Connection) -> Result<Client> {
         let manager = ToolCall1Proxy::new(&connection).await?;
         Ok(Client { connection, manager })
     }

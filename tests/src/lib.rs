@@ -1,6 +1,14 @@
 //! Harness for toolcalld's end-to-end tests: a real `dbus-daemon` on a private address, the
 //! real `toolcalld` binary (readiness read from its sd_notify socket), and paths to the
 //! binaries and bundles the tests use. Everything started here is killed on drop.
+//!
+//! Modules: [`suite`], the end-to-end cases run both over a bus and in-process;
+//! [`in_process`], the service run in the test process on peer-to-peer connections;
+//! [`installed`], helpers of the system-integration suites.
+
+pub mod in_process;
+pub mod installed;
+pub mod suite;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
@@ -119,6 +127,14 @@ impl TestBus {
             address: line.trim().to_string(),
             _dir: dir,
         }
+    }
+}
+
+impl suite::Connect for TestBus {
+    async fn client(&self) -> toolcall_client::Client {
+        toolcall_client::Client::connect(&toolcall_client::Bus::Address(self.address.clone()))
+            .await
+            .expect("client connects")
     }
 }
 
@@ -255,6 +271,5 @@ impl Drop for Daemon {
     }
 }
 
-pub mod installed;
 
 pub const HOME_TOOLS: &str = include_str!("../../engine/tests/fixtures/home_tools.json");

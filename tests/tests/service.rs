@@ -1,13 +1,14 @@
-//! The service on a real private bus with the tiny random-weight bundle (fast): introspection,
-//! concurrency and Busy, object ownership and cleanup, every named error, shutdown.
+//! The service on a real private bus with the tiny random-weight bundle (fast): the shared
+//! end-to-end suite (introspection, toolsets and sessions, object caps, every named error),
+//! then what only a bus shows: concurrency and Busy across clients, object ownership and
+//! cleanup when a client leaves, the blocking client, shutdown, the Python example.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use toolcall_client::{Bus, CallOptions, Client, ErrorKind};
-use toolcall_dbus::{BUS_NAME, INTERFACE_XML, MANAGER_PATH};
+use toolcalld_tests::suite::{self, introspect, kind};
 use toolcalld_tests::{Daemon, HOME_TOOLS, TINY, TestBus, bundle};
-use zbus::Variant;
 
 fn start(config: &str) -> (TestBus, Daemon) {
     let bus = TestBus::start();
@@ -21,82 +22,31 @@ async fn client(bus: &TestBus) -> Client {
         .expect("client connects")
 }
 
-fn kind(result: Result<impl std::fmt::Debug, toolcall_client::Error>) -> ErrorKind {
-    result
-        .expect_err("expected an error")
-        .kind()
-        .cloned()
-        .expect("a named service error")
-}
-
-/// Methods, properties and signals of an interface as comparable lines.
-fn describe(iface: &zbus_xml::Interface<'_>) -> BTreeSet<String> {
-    let args = |args: &[zbus_xml::Arg<'_>]| {
-        args.iter()
-            .map(|a| format!("{:?} {} {}", a.direction(), a.ty(), a.name().unwrap_or("?")))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut lines = BTreeSet::new();
-    for m in iface.methods() {
-        lines.insert(format!("method {}({})", m.name(), args(m.args())));
-    }
-    for s in iface.signals() {
-        lines.insert(format!("signal {}({})", s.name(), args(s.args())));
-    }
-    for p in iface.properties() {
-        lines.insert(format!("property {} {} {:?}", p.name(), p.ty(), p.access()));
-    }
-    lines
-}
-
-/// The introspection of `path`; None once no object is there.
-async fn introspect(connection: &zbus::Connection, path: &str) -> Option<zbus_xml::Node<'static>> {
-    let proxy = zbus::fdo::IntrospectableProxy::builder(connection)
-        .destination(BUS_NAME)
-        .path(path.to_string())
-        .build()
-        .await
-        .unwrap();
-    match proxy.introspect().await {
-        Ok(xml) => Some(zbus_xml::Node::from_reader(xml.as_bytes()).unwrap()),
-        Err(zbus::fdo::Error::UnknownObject(_)) => None,
-        Err(e) => panic!("introspecting {path}: {e}"),
-    }
-}
+// The shared end-to-end suite (tests/src/suite.rs), here over the bus; in_process.rs runs it
+// on peer-to-peer connections.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_matches_the_xml_files() {
-    let (bus, _daemon) = start("");
-    let client = client(&bus).await;
-    let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
-    let session = toolset.open_session().await.unwrap();
-    let served = [
-        introspect(client.connection(), MANAGER_PATH).await.unwrap(),
-        introspect(client.connection(), toolset.path()).await.unwrap(),
-        introspect(client.connection(), session.path()).await.unwrap(),
-    ];
-    for (name, xml) in INTERFACE_XML {
-        let expected = zbus_xml::Node::from_reader(xml.as_bytes()).unwrap();
-        let expected = expected
-            .interfaces()
-            .iter()
-            .find(|i| i.name() == *name)
-            .expect("interface in its XML");
-        let actual = served
-            .iter()
-            .flat_map(|n| n.interfaces())
-            .find(|i| i.name() == *name)
-            .unwrap_or_else(|| panic!("{name} is not served"));
-        assert_eq!(
-            describe(actual),
-            describe(expected),
-            "{name}: served interface differs from its XML"
-        );
-    }
-    // Nothing is served at /.
-    let root = introspect(client.connection(), "/").await;
-    assert!(root.is_none_or(|r| r.interfaces().iter().all(|i| !i.name().starts_with("org.toolcalld"))));
+    let (bus, _daemon) = start(suite::INTROSPECTION_CONFIG);
+    suite::introspection_matches_the_xml_files(&bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toolset_and_a_session_from_start_to_end() {
+    let (bus, _daemon) = start(suite::TOOLSET_AND_SESSION_CONFIG);
+    suite::a_toolset_and_a_session_from_start_to_end(&bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_clients_together_hold_at_most_max_objects() {
+    let (bus, _daemon) = start(suite::MAX_OBJECTS_CONFIG);
+    suite::all_clients_together_hold_at_most_max_objects(&bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_named_error_then_a_normal_call() {
+    let (bus, _daemon) = start(suite::NAMED_ERRORS_CONFIG);
+    suite::every_named_error_then_a_normal_call(&bus).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,25 +116,6 @@ async fn sixteen_clients_get_results_or_busy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn all_clients_together_hold_at_most_max_objects() {
-    let (bus, _daemon) = start("max_objects = 2\n");
-    let (a, b, c) = (client(&bus).await, client(&bus).await, client(&bus).await);
-    let a_toolset = a.register_toolset(HOME_TOOLS).await.unwrap();
-    let _b_toolset = b.register_toolset(HOME_TOOLS).await.unwrap();
-    let refused = c.register_toolset(HOME_TOOLS).await.map(|_| ()).unwrap_err();
-    assert_eq!(refused.kind(), Some(&ErrorKind::LimitExceeded), "{refused}");
-    assert!(refused.to_string().contains("max_objects:"), "{refused}");
-    // Sessions count too.
-    assert_eq!(
-        kind(a_toolset.open_session().await.map(|_| ())),
-        ErrorKind::LimitExceeded
-    );
-    a_toolset.release().await.unwrap();
-    let c_toolset = c.register_toolset(HOME_TOOLS).await.unwrap();
-    assert_eq!(c_toolset.tool_count().await.unwrap(), 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_belong_to_their_client_and_die_with_it() {
     let (bus, _daemon) = start("max_objects_per_client = 3\n");
     let owner = client(&bus).await;
@@ -231,96 +162,6 @@ async fn objects_belong_to_their_client_and_die_with_it() {
     };
     assert!(gone(toolset_path).await, "toolset object survived its owner");
     assert!(gone(session_path).await, "session object survived its owner");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_named_error_then_a_normal_call() {
-    let (bus, _daemon) = start("max_query_chars = 200\nmax_tools = 4\n");
-    let client = client(&bus).await;
-    let ok = CallOptions::default();
-    let call = |tools: &str, query: &str, options: &CallOptions| {
-        let (client, tools, query, options) = (client.clone(), tools.to_string(), query.to_string(), options.clone());
-        async move { client.call(&tools, &query, &options).await }
-    };
-
-    assert_eq!(kind(call("[{\"name\": ", "x", &ok).await), ErrorKind::InvalidTools);
-    assert_eq!(
-        kind(call("{\"not\": \"a list\"}", "x", &ok).await),
-        ErrorKind::InvalidTools
-    );
-    let unsupported = r#"[{"name":"t","parameters":{"type":"object","properties":{"a":{"type":"string","not":{}}}}}]"#;
-    let err = client.call(unsupported, "x", &ok).await.unwrap_err();
-    assert!(err.to_string().contains("$[0].parameters.properties.a.not"), "{err}");
-    let duplicate = r#"[{"name":"t"},{"name":"t"}]"#;
-    assert_eq!(kind(call(duplicate, "x", &ok).await), ErrorKind::InvalidTools);
-    let five: Vec<String> = (0..5).map(|i| format!("{{\"name\":\"t{i}\"}}")).collect();
-    assert_eq!(
-        kind(call(&format!("[{}]", five.join(",")), "x", &ok).await),
-        ErrorKind::LimitExceeded
-    );
-    assert_eq!(kind(call(HOME_TOOLS, "", &ok).await), ErrorKind::InvalidQuery);
-    assert_eq!(
-        kind(call(HOME_TOOLS, &"a".repeat(201), &ok).await),
-        ErrorKind::LimitExceeded
-    );
-    let bad_calls = CallOptions {
-        max_calls: Some(0),
-        ..CallOptions::default()
-    };
-    assert_eq!(kind(call(HOME_TOOLS, "x", &bad_calls).await), ErrorKind::InvalidOptions);
-    let timeout = CallOptions {
-        timeout_ms: Some(1),
-        ..CallOptions::default()
-    };
-    assert_eq!(kind(call(HOME_TOOLS, "x", &timeout).await), ErrorKind::Timeout);
-
-    // Options of the wrong D-Bus type and unknown options, through the raw proxy.
-    let raw = toolcall_dbus::ToolCall1Proxy::new(client.connection()).await.unwrap();
-    for (key, value) in [
-        ("max_calls", Variant::from("three")),
-        ("allow_empty", Variant::from(1u32)),
-        ("colour", Variant::from(true)),
-        // Fault injection exists only in debug builds started with TOOLCALL_TEST_FAULTS=1.
-        ("test_fault", Variant::from("panic")),
-    ] {
-        let err: toolcall_client::Error = raw
-            .call(HOME_TOOLS, "x", HashMap::from([(key, value)]))
-            .await
-            .unwrap_err()
-            .into();
-        assert_eq!(err.kind(), Some(&ErrorKind::InvalidOptions), "{key}: {err}");
-    }
-
-    // Calls on released objects.
-    let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
-    let path = toolset.path().to_string();
-    toolset.release().await.unwrap();
-    let stale = toolcall_dbus::ToolsetProxy::builder(client.connection())
-        .path(path)
-        .build()
-        .await
-        .unwrap();
-    let err: toolcall_client::Error = stale.call("x", HashMap::new()).await.unwrap_err().into();
-    assert!(
-        matches!(err.kind(), Some(ErrorKind::Other(n)) if n == "org.freedesktop.DBus.Error.UnknownObject"),
-        "{err}"
-    );
-
-    // After all of that, a normal call still works.
-    let result = client
-        .call(
-            HOME_TOOLS,
-            "set a timer for 10 minutes",
-            &CallOptions {
-                max_new_tokens: Some(64),
-                ..ok
-            },
-        )
-        .await;
-    assert!(
-        result.is_ok() || matches!(result.as_ref().unwrap_err().kind(), Some(ErrorKind::LimitExceeded)),
-        "{result:?}"
-    );
 }
 
 #[test]

@@ -1,0 +1,31 @@
+//! The shared end-to-end suite (tests/src/suite.rs) against toolcalld's service run in this
+//! process, each client on a peer-to-peer connection: the same cases as `service.rs` runs over
+//! a real bus, without a bus daemon or a process start.
+
+use toolcalld_tests::TINY;
+use toolcalld_tests::in_process::InProcess;
+use toolcalld_tests::suite;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_matches_the_xml_files() {
+    let service = InProcess::start(TINY, suite::INTROSPECTION_CONFIG);
+    suite::introspection_matches_the_xml_files(&service).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toolset_and_a_session_from_start_to_end() {
+    let service = InProcess::start(TINY, suite::TOOLSET_AND_SESSION_CONFIG);
+    suite::a_toolset_and_a_session_from_start_to_end(&service).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_clients_together_hold_at_most_max_objects() {
+    let service = InProcess::start(TINY, suite::MAX_OBJECTS_CONFIG);
+    suite::all_clients_together_hold_at_most_max_objects(&service).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_named_error_then_a_normal_call() {
+    let service = InProcess::start(TINY, suite::NAMED_ERRORS_CONFIG);
+    suite::every_named_error_then_a_normal_call(&service).await;
+}
