@@ -271,5 +271,4 @@ impl Drop for Daemon {
     }
 }
 
-
 pub const HOME_TOOLS: &str = include_str!("../../engine/tests/fixtures/home_tools.json");
