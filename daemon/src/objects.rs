@@ -31,6 +31,19 @@ fn object_path(header: &Header<'_>) -> OwnedObjectPath {
     header.path().expect("a method call has a path").clone().into()
 }
 
+/// Puts a new toolset or session object on the bus at `path`.
+async fn publish<I: zbus::object_server::Interface>(
+    server: &ObjectServer,
+    path: OwnedObjectPath,
+    object: I,
+) -> Result<OwnedObjectPath> {
+    server
+        .at(&path, object)
+        .await
+        .map_err(|e| ToolCallError::Internal(e.to_string()))?;
+    Ok(path)
+}
+
 /// An object's owner, the only caller it serves.
 struct Owner {
     name: String,
@@ -38,6 +51,21 @@ struct Owner {
 }
 
 impl Owner {
+    /// The owner's call to give up its object: off the client's record and off the bus.
+    async fn release(
+        &self,
+        shared: &Shared,
+        header: &Header<'_>,
+        server: &ObjectServer,
+        kind: ObjectKind,
+    ) -> Result<()> {
+        let caller = self.check(header)?;
+        let path = object_path(header);
+        shared.clients.forget_object(&caller, &path);
+        remove_object(server, &path, kind).await;
+        Ok(())
+    }
+
     /// The caller, if it is the owner; `AccessDenied` otherwise.
     fn check(&self, header: &Header<'_>) -> Result<String> {
         let caller = caller(header, &self.peer)?;
@@ -102,7 +130,7 @@ impl Manager {
         #[zbus(object_server)] server: &ObjectServer,
     ) -> Result<OwnedObjectPath> {
         let caller = caller(&header, &self.peer)?;
-        let request = Request::without_options(
+        let request = Request::new(
             Method::RegisterToolset,
             caller.clone(),
             None,
@@ -125,11 +153,7 @@ impl Manager {
                 peer: self.peer.clone(),
             },
         };
-        server
-            .at(&path, object)
-            .await
-            .map_err(|e| ToolCallError::Internal(e.to_string()))?;
-        Ok(path)
+        publish(server, path, object).await
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
@@ -191,7 +215,7 @@ impl ToolsetObject {
         let caller = self.owner.check(&header)?;
         let target = Some(object_path(&header).to_string());
         let timeout_ms = self.shared.request_timeout_ms();
-        let request = Request::without_options(Method::OpenSession, caller.clone(), target, &options, timeout_ms)?;
+        let request = Request::new(Method::OpenSession, caller.clone(), target, &options, timeout_ms)?;
         let path = self.shared.new_path(SESSIONS_PATH);
         let (per_client, in_all) = self.shared.object_caps();
         self.shared
@@ -210,11 +234,7 @@ impl ToolsetObject {
                 peer: self.owner.peer.clone(),
             },
         };
-        server
-            .at(&path, object)
-            .await
-            .map_err(|e| ToolCallError::Internal(e.to_string()))?;
-        Ok(path)
+        publish(server, path, object).await
     }
 
     async fn release(
@@ -222,11 +242,9 @@ impl ToolsetObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(object_server)] server: &ObjectServer,
     ) -> Result<()> {
-        let caller = self.owner.check(&header)?;
-        let path = object_path(&header);
-        self.shared.clients.forget_object(&caller, &path);
-        remove_object(server, &path, ObjectKind::Toolset).await;
-        Ok(())
+        self.owner
+            .release(&self.shared, &header, server, ObjectKind::Toolset)
+            .await
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
@@ -299,10 +317,8 @@ impl SessionObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(object_server)] server: &ObjectServer,
     ) -> Result<()> {
-        let caller = self.owner.check(&header)?;
-        let path = object_path(&header);
-        self.shared.clients.forget_object(&caller, &path);
-        remove_object(server, &path, ObjectKind::Session).await;
-        Ok(())
+        self.owner
+            .release(&self.shared, &header, server, ObjectKind::Session)
+            .await
     }
 }

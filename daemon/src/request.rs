@@ -43,6 +43,11 @@ impl Method {
             Method::Reset => "Session.Reset",
         }
     }
+
+    /// Whether the method has options of its own; those that have none yet refuse any.
+    fn takes_options(self) -> bool {
+        !matches!(self, Method::RegisterToolset | Method::OpenSession | Method::Reset)
+    }
 }
 
 /// A request, parsed and timed.
@@ -61,9 +66,9 @@ pub struct Request {
 }
 
 impl Request {
-    /// Type-checks `options` into the engine's options (their ranges are the engine's to check)
-    /// and sets the deadline: the caller's `timeout_ms`, at most the configured
-    /// `request_timeout_ms`, counted from now.
+    /// Type-checks `options` into the engine's options (their ranges are the engine's to check;
+    /// a method that takes no options yet refuses any) and sets the deadline: the caller's
+    /// `timeout_ms`, at most the configured `request_timeout_ms`, counted from now.
     pub fn new(
         method: Method,
         caller: String,
@@ -72,6 +77,12 @@ impl Request {
         request_timeout_ms: u64,
     ) -> Result<Request> {
         let started = Instant::now();
+        if !method.takes_options() && !options.is_empty() {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "{} takes no options yet",
+                method.name()
+            )));
+        }
         let (wire, test_fault) = WireOptions::from_wire(options, fault::enabled())?;
         let timeout_ms = wire
             .timeout_ms
@@ -95,24 +106,6 @@ impl Request {
             started,
             fault: test_fault.as_deref().map(fault::parse).transpose()?,
         })
-    }
-
-    /// As [`Request::new`] for a method that takes no options yet: any option is
-    /// `InvalidOptions`.
-    pub fn without_options(
-        method: Method,
-        caller: String,
-        target: Option<String>,
-        options: &ReceivedOptions,
-        request_timeout_ms: u64,
-    ) -> Result<Request> {
-        if !options.is_empty() {
-            return Err(ToolCallError::InvalidOptions(format!(
-                "{} takes no options yet",
-                method.name()
-            )));
-        }
-        Request::new(method, caller, target, options, request_timeout_ms)
     }
 
     /// Runs `work` on the pool. Returns its value and the milliseconds the request waited.
