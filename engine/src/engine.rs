@@ -234,9 +234,8 @@ impl Engine {
 
     fn check_no_control_tokens(&self, text: &str, err: impl Fn(String) -> Error) -> Result<()> {
         // The rendered system turn legitimately contains the chat markers; check only caller text.
-        let allowed = ["<|im_start|>system\n", "<|im_end|>\n"];
         let mut rest = text.to_string();
-        for a in allowed {
+        for a in prompt::SYSTEM_TURN_MARKERS {
             rest = rest.replace(a, "");
         }
         match self.control_tokens.iter().find(|t| rest.contains(t.as_str())) {

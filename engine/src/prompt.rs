@@ -19,6 +19,10 @@ stated in the request or the facts. If no tool fits the request, answer [].";
 /// What ends an assistant answer.
 pub const ANSWER_END: &str = "<|im_end|>\n";
 
+/// The chat markers a rendered system turn holds itself; anywhere else, and in caller text,
+/// control tokens are refused.
+pub const SYSTEM_TURN_MARKERS: [&str; 2] = ["<|im_start|>system\n", ANSWER_END];
+
 /// The system turn holding the tools: the prefix a toolset pre-fills once.
 pub fn render_system(tools: &[Tool]) -> String {
     let mut s = String::from("<|im_start|>system\n");
