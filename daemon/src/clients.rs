@@ -63,6 +63,15 @@ impl ClientRegistry {
         Ok(())
     }
 
+    /// Whether `owner` is still recorded as holding `path` (it has not left the bus since).
+    pub fn holds(&self, owner: &str, path: &OwnedObjectPath) -> bool {
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .get(owner)
+            .is_some_and(|c| c.objects.iter().any(|(p, _)| p == path))
+    }
+
     pub fn forget_object(&self, owner: &str, path: &OwnedObjectPath) {
         if let Some(client) = self.clients.lock().expect("clients lock").get_mut(owner) {
             client.objects.retain(|(p, _)| p != path);

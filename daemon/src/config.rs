@@ -39,6 +39,10 @@ pub struct Settings {
     pub max_tools: usize,
     pub max_schema_depth: usize,
     pub max_query_chars: usize,
+    /// Characters of a request's `facts` option.
+    pub max_facts_chars: usize,
+    /// Characters of the tool results a session's SubmitToolResults takes (as compact JSON).
+    pub max_tool_results_chars: usize,
     pub max_new_tokens: usize,
     pub max_calls: usize,
     /// error, warn, info, debug or trace. Query text is only logged at trace.
@@ -62,6 +66,8 @@ impl Default for Settings {
             max_tools: 64,
             max_schema_depth: 16,
             max_query_chars: 4096,
+            max_facts_chars: 2048,
+            max_tool_results_chars: 8192,
             max_new_tokens: 512,
             max_calls: 8,
             log_level: "info".into(),
@@ -125,6 +131,8 @@ impl Settings {
             ("max_tools", self.max_tools),
             ("max_tools_bytes", self.max_tools_bytes),
             ("max_query_chars", self.max_query_chars),
+            ("max_facts_chars", self.max_facts_chars),
+            ("max_tool_results_chars", self.max_tool_results_chars),
             ("max_new_tokens", self.max_new_tokens),
             ("max_calls", self.max_calls),
         ];
@@ -150,6 +158,8 @@ impl Settings {
                 max_schema_depth: self.max_schema_depth,
             },
             max_query_chars: self.max_query_chars,
+            max_facts_chars: self.max_facts_chars,
+            max_tool_results_chars: self.max_tool_results_chars,
             max_new_tokens: self.max_new_tokens,
             max_calls: self.max_calls,
         }

@@ -6,6 +6,7 @@
 //! - [`config`]: the configuration, validated once into [`Settings`];
 //! - `service`: [`Service`], which owns the worker pool and the state all objects share;
 //! - `objects`: the D-Bus objects (manager, toolsets, sessions), a few lines a method;
+//! - `ownership`: who called, who owns an object, making objects that cannot leak;
 //! - `request`: one request's way: parsed once, run on the pool, logged, answered;
 //! - `clients`: which client holds which objects and requests; the object caps;
 //! - `toolset_cache`: one-shot `Call`'s compiled tool lists;
@@ -19,6 +20,7 @@ pub mod config;
 mod clients;
 mod fault;
 mod objects;
+mod ownership;
 mod request;
 mod service;
 mod toolset_cache;

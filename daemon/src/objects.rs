@@ -6,78 +6,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use toolcall_dbus::{ReceivedOptions as Options, SESSIONS_PATH, TOOLSETS_PATH, ToolCallError};
+use toolcall_dbus::{ReceivedOptions as Options, SESSIONS_PATH, TOOLSETS_PATH};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
-use zbus::{OwnedObjectPath, OwnedVariant, interface};
+use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
 
 use crate::clients::ObjectKind;
-use crate::request::{Method, Request, Result};
-use crate::service::{Shared, remove_object};
+use crate::ownership::{NewObject, Owner, caller, object_path};
+use crate::request::{Method, Request, Result, engine_error};
+use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
-
-/// Who sent a message: its sender's unique name on a bus; on a peer-to-peer connection, which
-/// has no senders, the label of the peer the connection was served to.
-fn caller(header: &Header<'_>, peer: &Option<Arc<str>>) -> Result<String> {
-    match (header.sender(), peer) {
-        (Some(sender), _) => Ok(sender.to_string()),
-        (None, Some(peer)) => Ok(peer.to_string()),
-        (None, None) => Err(ToolCallError::Internal("message without a sender".into())),
-    }
-}
-
-/// The object a method was called on, for the request's log line.
-fn object_path(header: &Header<'_>) -> OwnedObjectPath {
-    header.path().expect("a method call has a path").clone().into()
-}
-
-/// Puts a new toolset or session object on the bus at `path`.
-async fn publish<I: zbus::object_server::Interface>(
-    server: &ObjectServer,
-    path: OwnedObjectPath,
-    object: I,
-) -> Result<OwnedObjectPath> {
-    server
-        .at(&path, object)
-        .await
-        .map_err(|e| ToolCallError::Internal(e.to_string()))?;
-    Ok(path)
-}
-
-/// An object's owner, the only caller it serves.
-struct Owner {
-    name: String,
-    peer: Option<Arc<str>>,
-}
-
-impl Owner {
-    /// The owner's call to give up its object: off the client's record and off the bus.
-    async fn release(
-        &self,
-        shared: &Shared,
-        header: &Header<'_>,
-        server: &ObjectServer,
-        kind: ObjectKind,
-    ) -> Result<()> {
-        let caller = self.check(header)?;
-        let path = object_path(header);
-        shared.clients.forget_object(&caller, &path);
-        remove_object(server, &path, kind).await;
-        Ok(())
-    }
-
-    /// The caller, if it is the owner; `AccessDenied` otherwise.
-    fn check(&self, header: &Header<'_>) -> Result<String> {
-        let caller = caller(header, &self.peer)?;
-        if caller != self.name {
-            return Err(ToolCallError::AccessDenied(format!(
-                "this object belongs to {}",
-                self.name
-            )));
-        }
-        Ok(caller)
-    }
-}
 
 /// `/org/toolcalld/ToolCall1`
 pub struct Manager {
@@ -101,6 +39,15 @@ impl Manager {
         options: Options,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<String> {
+        // Size first: a long text is neither hashed on the bus thread nor queued.
+        let limits = self
+            .shared
+            .settings
+            .read()
+            .expect("settings lock")
+            .engine_limits()
+            .tools;
+        toolcall_engine::tools::check_size(&tools_json, &limits).map_err(engine_error)?;
         let key = ToolsKey::of(&tools_json);
         let target = format!("tools={}", key.short());
         let request = Request::new(
@@ -115,7 +62,7 @@ impl Manager {
             .answer(&self.shared, move |engine, options| {
                 let toolset = shared
                     .cache
-                    .get_or_compile(&key, || engine.compile_toolset(&tools_json))?;
+                    .get_or_compile(&key, || engine.compile_toolset_for(&tools_json, options))?;
                 engine.call(&toolset, &query, options)
             })
             .await
@@ -128,32 +75,33 @@ impl Manager {
         options: Options,
         #[zbus(header)] header: Header<'_>,
         #[zbus(object_server)] server: &ObjectServer,
+        #[zbus(connection)] connection: &Connection,
     ) -> Result<OwnedObjectPath> {
-        let caller = caller(&header, &self.peer)?;
-        let request = Request::new(
-            Method::RegisterToolset,
-            caller.clone(),
-            None,
-            &options,
-            self.shared.request_timeout_ms(),
-        )?;
-        let (toolset, _) = request
-            .run(&self.shared, move |engine, _| engine.compile_toolset(&tools_json))
-            .await?;
-        let path = self.shared.new_path(TOOLSETS_PATH);
-        let (per_client, in_all) = self.shared.object_caps();
-        self.shared
-            .clients
-            .add_object(&caller, &path, ObjectKind::Toolset, per_client, in_all)?;
-        let object = ToolsetObject {
-            shared: self.shared.clone(),
-            toolset: Arc::new(toolset),
-            owner: Owner {
-                name: caller,
-                peer: self.peer.clone(),
-            },
+        let owner = Owner {
+            name: caller(&header, &self.peer)?,
+            peer: self.peer.clone(),
         };
-        publish(server, path, object).await
+        let timeout_ms = self.shared.request_timeout_ms();
+        let request = Request::new(Method::RegisterToolset, owner.name.clone(), None, &options, timeout_ms)?;
+        let shared = self.shared.clone();
+        let new = NewObject {
+            shared: &self.shared,
+            server,
+            connection,
+            base: TOOLSETS_PATH,
+            kind: ObjectKind::Toolset,
+        };
+        new.create(
+            owner,
+            request,
+            move |engine, options| engine.compile_toolset_for(&tools_json, options),
+            move |toolset, owner| ToolsetObject {
+                shared,
+                toolset: Arc::new(toolset),
+                owner,
+            },
+        )
+        .await
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
@@ -211,30 +159,34 @@ impl ToolsetObject {
         options: Options,
         #[zbus(header)] header: Header<'_>,
         #[zbus(object_server)] server: &ObjectServer,
+        #[zbus(connection)] connection: &Connection,
     ) -> Result<OwnedObjectPath> {
-        let caller = self.owner.check(&header)?;
+        let owner = Owner {
+            name: self.owner.check(&header)?,
+            peer: self.owner.peer.clone(),
+        };
         let target = Some(object_path(&header).to_string());
         let timeout_ms = self.shared.request_timeout_ms();
-        let request = Request::new(Method::OpenSession, caller.clone(), target, &options, timeout_ms)?;
-        let path = self.shared.new_path(SESSIONS_PATH);
-        let (per_client, in_all) = self.shared.object_caps();
-        self.shared
-            .clients
-            .add_object(&caller, &path, ObjectKind::Session, per_client, in_all)?;
-        let toolset = self.toolset.clone();
-        let (session, _) = request
-            .run(&self.shared, move |engine, _| Ok(engine.open_session(toolset)))
-            .await
-            .inspect_err(|_| self.shared.clients.forget_object(&caller, &path))?;
-        let object = SessionObject {
-            shared: self.shared.clone(),
-            session: Arc::new(Mutex::new(session)),
-            owner: Owner {
-                name: caller,
-                peer: self.owner.peer.clone(),
-            },
+        let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, timeout_ms)?;
+        let (shared, toolset) = (self.shared.clone(), self.toolset.clone());
+        let new = NewObject {
+            shared: &self.shared,
+            server,
+            connection,
+            base: SESSIONS_PATH,
+            kind: ObjectKind::Session,
         };
-        publish(server, path, object).await
+        new.create(
+            owner,
+            request,
+            move |engine, _| Ok(engine.open_session(toolset)),
+            move |session, owner| SessionObject {
+                shared,
+                session: Arc::new(Mutex::new(session)),
+                owner,
+            },
+        )
+        .await
     }
 
     async fn release(
@@ -248,13 +200,15 @@ impl ToolsetObject {
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
-    fn tools(&self) -> String {
-        serde_json::to_string(self.toolset.tools()).expect("tools serialise")
+    fn tools(&self, #[zbus(header)] header: Option<Header<'_>>) -> zbus::fdo::Result<String> {
+        self.owner.check_property(&header)?;
+        Ok(serde_json::to_string(self.toolset.tools()).expect("tools serialise"))
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
-    fn tool_count(&self) -> u32 {
-        self.toolset.tools().len() as u32
+    fn tool_count(&self, #[zbus(header)] header: Option<Header<'_>>) -> zbus::fdo::Result<u32> {
+        self.owner.check_property(&header)?;
+        Ok(self.toolset.tools().len() as u32)
     }
 }
 

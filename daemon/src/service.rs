@@ -32,10 +32,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A new object path under `base` (`.../toolsets` or `.../sessions`), never used before.
+    /// A new object path under `base` (`.../toolsets` or `.../sessions`), never used before and
+    /// not guessable: a counter and 64 random bits (std's randomly keyed SipHash of nothing).
     pub fn new_path(&self, base: &str) -> OwnedObjectPath {
+        use std::hash::{BuildHasher, Hasher};
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        OwnedObjectPath::try_from(format!("{base}/{id}")).expect("valid object path")
+        let secret = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        OwnedObjectPath::try_from(format!("{base}/{id}_{secret:016x}")).expect("valid object path")
     }
 
     pub fn request_timeout_ms(&self) -> u64 {

@@ -56,10 +56,9 @@ impl Engine {
         };
         // Work on a copy: a failed turn leaves the session as it was.
         let mut state = conversation.state.clone();
-        options.check_interrupt(started)?;
         // The last hidden state; logits are computed from it only where a step chooses, and
         // only for the tokens the grammar allows there (embedding.rs).
-        let mut hidden = self.decoder.forward(&mut state, &feed)?;
+        let mut hidden = self.prefill(&mut state, &feed, options, started)?;
         let answer_start = state.len;
         timings.prefill_ms = ms(started.elapsed());
 

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use llguidance::ParserFactory;
 use llguidance::toktrie::TokEnv;
@@ -15,11 +16,18 @@ use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Limit, Result};
 use crate::grammar::{GrammarTokenizer, load_tokenizer};
 use crate::list_end::ListTokens;
-use crate::model::Decoder;
+use crate::model::{Decoder, DecoderState};
 use crate::options::{CallOptions, DEFAULT_MAX_CALLS, DEFAULT_MAX_NEW_TOKENS, EngineLimits};
 use crate::prompt;
 use crate::tools::parse_tools;
 use crate::toolset::{Conversation, Session, Toolset};
+
+/// Tokens per forward pass of a long prefill (a tool list's system turn, a turn with long facts
+/// or tool results). The request's deadline and cancel flag are checked before each pass, so a
+/// long prefill ends in `Timeout`/`Cancelled` within about one chunk's time and frees its
+/// worker. A multiple of the attention op's query block; chunked or not, the hidden state is
+/// the same bit for bit (`model_parity.rs`).
+pub const PREFILL_CHUNK: usize = 256;
 
 /// A short command's rendered turn (markers, a few words): the string bound of the grammar a
 /// toolset compiles up front.
@@ -94,6 +102,13 @@ impl Engine {
 
     /// Validates the tools, compiles the default answer grammar and pre-fills the prompt prefix.
     pub fn compile_toolset(&self, tools_json: &str) -> Result<Toolset> {
+        self.compile_toolset_for(tools_json, &CallOptions::default())
+    }
+
+    /// As [`Engine::compile_toolset`] for a request: its deadline and cancel flag are honoured
+    /// between prefill chunks.
+    pub fn compile_toolset_for(&self, tools_json: &str, options: &CallOptions) -> Result<Toolset> {
+        let started = Instant::now();
         let tools = parse_tools(tools_json, &self.limits.tools)?;
         let system = prompt::render_system(&tools);
         self.check_no_control_tokens(&system, |m| Error::tools("$", m))?;
@@ -119,7 +134,7 @@ impl Engine {
             crate::grammar::compile(&self.factory, &tools, key.0, key.1, key.2)?,
         );
         let mut state = self.decoder.new_state()?;
-        self.decoder.forward(&mut state, &tokens)?;
+        self.prefill(&mut state, &tokens, options, started)?;
         Ok(Toolset::new(tools, state, grammars))
     }
 
@@ -175,6 +190,7 @@ impl Engine {
     ) -> Result<CallResult> {
         self.check_query(query)?;
         if let Some(facts) = &options.facts {
+            check_chars(facts, self.limits.max_facts_chars, Limit::FactsChars)?;
             self.check_text(facts, "facts", Error::InvalidOptions)?;
         }
         let turn = prompt::render_user(query, options.facts.as_deref());
@@ -196,6 +212,7 @@ impl Engine {
         let value: Value = serde_json::from_str(results_json)
             .map_err(|e| Error::InvalidQuery(format!("tool results are not valid JSON: {e}")))?;
         let compact = serde_json::to_string(&value).expect("JSON value serialises");
+        check_chars(&compact, self.limits.max_tool_results_chars, Limit::ToolResultsChars)?;
         self.check_text(&compact, "tool results", Error::InvalidQuery)?;
         self.turn(
             &session.toolset,
@@ -210,17 +227,28 @@ impl Engine {
         session.reset();
     }
 
+    /// Feeds `tokens` in chunks of [`PREFILL_CHUNK`], the request's deadline and cancel flag
+    /// checked before each; returns the last position's hidden state.
+    pub(crate) fn prefill(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        options: &CallOptions,
+        started: Instant,
+    ) -> Result<Vec<f32>> {
+        let mut hidden = Vec::new();
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            options.check_interrupt(started)?;
+            hidden = self.decoder.forward(state, chunk)?;
+        }
+        Ok(hidden)
+    }
+
     fn check_query(&self, query: &str) -> Result<()> {
         if query.trim().is_empty() {
             return Err(Error::InvalidQuery("the query is empty".into()));
         }
-        let chars = query.chars().count();
-        if chars > self.limits.max_query_chars {
-            return Err(Error::LimitExceeded {
-                limit: Limit::QueryChars,
-                detail: format!("{chars} characters, at most {}", self.limits.max_query_chars),
-            });
-        }
+        check_chars(query, self.limits.max_query_chars, Limit::QueryChars)?;
         self.check_text(query, "query", Error::InvalidQuery)
     }
 
@@ -243,6 +271,18 @@ impl Engine {
             None => Ok(()),
         }
     }
+}
+
+/// `LimitExceeded` naming `limit` when `text` is longer than `max` characters.
+fn check_chars(text: &str, max: usize, limit: Limit) -> Result<()> {
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Error::LimitExceeded {
+            limit,
+            detail: format!("{chars} characters, at most {max}"),
+        });
+    }
+    Ok(())
 }
 
 fn encode(tokenizer: &tokenizers::Tokenizer, text: &str) -> Result<Vec<u32>> {

@@ -18,6 +18,10 @@ pub const DEFAULT_MAX_NEW_TOKENS: usize = 256;
 pub struct EngineLimits {
     pub tools: ToolLimits,
     pub max_query_chars: usize,
+    /// Characters of a request's `facts`.
+    pub max_facts_chars: usize,
+    /// Characters of tool results given back in a session (compact JSON).
+    pub max_tool_results_chars: usize,
     pub max_new_tokens: usize,
     pub max_calls: usize,
 }
@@ -27,6 +31,8 @@ impl Default for EngineLimits {
         EngineLimits {
             tools: ToolLimits::default(),
             max_query_chars: 4096,
+            max_facts_chars: 2048,
+            max_tool_results_chars: 8192,
             max_new_tokens: 512,
             max_calls: 8,
         }

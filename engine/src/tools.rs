@@ -107,7 +107,9 @@ pub struct Tool {
 /// Parses and validates a JSON tool list: `[{"name", "description", "parameters"}]`, also
 /// accepting the OpenAI wrapper `{"type": "function", "function": {...}}` and the schema as
 /// MCP's `inputSchema` or Anthropic's `input_schema`.
-pub fn parse_tools(tools_json: &str, limits: &ToolLimits) -> Result<Vec<Tool>> {
+/// `LimitExceeded` (`max_tools_bytes`) for a tools JSON text too long to read: the first check
+/// of [`parse_tools`], also made by a service before it hashes or queues the text.
+pub fn check_size(tools_json: &str, limits: &ToolLimits) -> Result<()> {
     if tools_json.len() > limits.max_tools_bytes {
         return Err(Error::LimitExceeded {
             limit: Limit::ToolsBytes,
@@ -118,6 +120,11 @@ pub fn parse_tools(tools_json: &str, limits: &ToolLimits) -> Result<Vec<Tool>> {
             ),
         });
     }
+    Ok(())
+}
+
+pub fn parse_tools(tools_json: &str, limits: &ToolLimits) -> Result<Vec<Tool>> {
+    check_size(tools_json, limits)?;
     let value: Value =
         serde_json::from_str(tools_json).map_err(|e| Error::tools("$", format!("not valid JSON: {e}")))?;
     let Value::Array(items) = value else {

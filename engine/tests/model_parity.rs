@@ -292,3 +292,36 @@ fn a_graph_not_in_the_decoder_form_is_refused() {
         Ok(_) => panic!("a graph with no decoder loaded"),
     }
 }
+
+/// A long prefill is fed in chunks (`Engine`'s deadline checks between them): the hidden state
+/// after the chunks is the one a single pass gives, bit for bit, so chunking changes no answer.
+#[test]
+fn a_prefill_in_chunks_gives_the_hidden_state_of_one_pass() {
+    let dir = common::bundle(common::DEFAULT);
+    let bundle = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
+    let decoder = Decoder::load(&bundle).unwrap();
+    let tokens: Vec<u32> = (0..700u32).map(|i| (i * 7919) % 49152).collect();
+    let mut whole = decoder.new_state().unwrap();
+    let one_pass = decoder.forward(&mut whole, &tokens).unwrap();
+    for chunk in [toolcall_engine::engine::PREFILL_CHUNK, 100] {
+        let mut state = decoder.new_state().unwrap();
+        let mut hidden = Vec::new();
+        for piece in tokens.chunks(chunk) {
+            hidden = decoder.forward(&mut state, piece).unwrap();
+        }
+        assert!(
+            hidden == one_pass,
+            "chunks of {chunk}: hidden states differ by {}",
+            max_abs_diff(&hidden, &one_pass)
+        );
+        let next = (
+            decoder.forward(&mut state, &[42]).unwrap(),
+            decoder.forward(&mut whole.clone(), &[42]).unwrap(),
+        );
+        assert!(
+            next.0 == next.1,
+            "chunks of {chunk}: the next step differs by {}",
+            max_abs_diff(&next.0, &next.1)
+        );
+    }
+}

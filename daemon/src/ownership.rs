@@ -1,0 +1,140 @@
+//! Who a message comes from and what it may touch: the caller of a method (a unique bus name,
+//! or a peer connection's label), an object's [`Owner`] (the only caller it serves), and
+//! [`NewObject`], which makes a toolset or session object so that a client that leaves
+//! meanwhile leaves nothing behind.
+
+use std::sync::Arc;
+
+use toolcall_dbus::ToolCallError;
+use toolcall_engine::{CallOptions, Engine, Error as EngineError};
+use zbus::message::Header;
+use zbus::object_server::ObjectServer;
+use zbus::{Connection, OwnedObjectPath};
+
+use crate::clients::ObjectKind;
+use crate::request::{Request, Result};
+use crate::service::{Shared, remove_object};
+
+/// Who sent a message: its sender's unique name on a bus; on a peer-to-peer connection, which
+/// has no senders, the label of the peer the connection was served to.
+pub fn caller(header: &Header<'_>, peer: &Option<Arc<str>>) -> Result<String> {
+    match (header.sender(), peer) {
+        (Some(sender), _) => Ok(sender.to_string()),
+        (None, Some(peer)) => Ok(peer.to_string()),
+        (None, None) => Err(ToolCallError::Internal("message without a sender".into())),
+    }
+}
+
+/// The object a method was called on, for the request's log line.
+pub fn object_path(header: &Header<'_>) -> OwnedObjectPath {
+    header.path().expect("a method call has a path").clone().into()
+}
+
+/// Where a new toolset or session object goes.
+pub struct NewObject<'a> {
+    pub shared: &'a Shared,
+    pub server: &'a ObjectServer,
+    pub connection: &'a Connection,
+    pub base: &'static str,
+    pub kind: ObjectKind,
+}
+
+impl NewObject<'_> {
+    /// Makes an object for `owner`. Its slot is taken before any work (the object caps are
+    /// checked first), `work` runs as `request`, and the object `build` makes is published; it
+    /// stays only if its owner is still there once it is on the bus. A client that left
+    /// meanwhile (its request is then cancelled) leaves neither object nor slot behind.
+    pub async fn create<T: Send + 'static, I: zbus::object_server::Interface>(
+        self,
+        owner: Owner,
+        request: Request,
+        work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
+        build: impl FnOnce(T, Owner) -> I,
+    ) -> Result<OwnedObjectPath> {
+        let path = self.shared.new_path(self.base);
+        let (name, on_bus) = (owner.name.clone(), owner.peer.is_none());
+        let (per_client, in_all) = self.shared.object_caps();
+        let clients = &self.shared.clients;
+        clients.add_object(&name, &path, self.kind, per_client, in_all)?;
+        let value = match request.run(self.shared, work).await {
+            Ok((value, _)) => value,
+            Err(e) => {
+                clients.forget_object(&name, &path);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.server.at(&path, build(value, owner)).await {
+            clients.forget_object(&name, &path);
+            return Err(ToolCallError::Internal(e.to_string()));
+        }
+        // Had the owner left before this point, its departure took its record (checked below),
+        // or came before its first request was recorded (then the bus no longer knows the
+        // name). From here on, its departure takes the object down.
+        let present = !on_bus || still_on_bus(self.connection, &name).await;
+        if present && clients.holds(&name, &path) {
+            return Ok(path);
+        }
+        clients.forget_object(&name, &path);
+        remove_object(self.server, &path, self.kind).await;
+        Err(ToolCallError::Cancelled(format!(
+            "{name} left the bus before its object was ready"
+        )))
+    }
+}
+
+/// Whether the bus still knows the unique name `name`.
+async fn still_on_bus(connection: &Connection, name: &str) -> bool {
+    let Ok(name) = zbus::names::BusName::try_from(name) else {
+        return false;
+    };
+    match zbus::fdo::DBusProxy::new(connection).await {
+        Ok(dbus) => dbus.name_has_owner(name).await.unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// An object's owner, the only caller it serves.
+pub struct Owner {
+    pub name: String,
+    pub peer: Option<Arc<str>>,
+}
+
+impl Owner {
+    /// The owner's call to give up its object: off the client's record and off the bus.
+    pub async fn release(
+        &self,
+        shared: &Shared,
+        header: &Header<'_>,
+        server: &ObjectServer,
+        kind: ObjectKind,
+    ) -> Result<()> {
+        let caller = self.check(header)?;
+        let path = object_path(header);
+        shared.clients.forget_object(&caller, &path);
+        remove_object(server, &path, kind).await;
+        Ok(())
+    }
+
+    /// As [`Owner::check`] for a property read (a read from no message is refused), whose
+    /// errors are the standard ones.
+    pub fn check_property(&self, header: &Option<Header<'_>>) -> zbus::fdo::Result<()> {
+        let header = header
+            .as_ref()
+            .ok_or_else(|| zbus::fdo::Error::AccessDenied("no caller".into()))?;
+        self.check(header)
+            .map(|_| ())
+            .map_err(|e| zbus::fdo::Error::AccessDenied(e.to_string()))
+    }
+
+    /// The caller, if it is the owner; `AccessDenied` otherwise.
+    pub fn check(&self, header: &Header<'_>) -> Result<String> {
+        let caller = caller(header, &self.peer)?;
+        if caller != self.name {
+            return Err(ToolCallError::AccessDenied(format!(
+                "this object belongs to {}",
+                self.name
+            )));
+        }
+        Ok(caller)
+    }
+}
