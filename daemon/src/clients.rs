@@ -1,7 +1,8 @@
 //! Who holds what: for each client (its unique bus name, or a peer connection's label) the
 //! toolset and session objects it registered and the cancel flags of its requests in flight.
-//! The caps on objects per client and in all are checked here; a client that leaves the bus
-//! is taken out whole ([`ClientRegistry::depart`]).
+//! The caps on objects per client and in all are checked here, and so is each object's share
+//! of the KV budget, in tokens; a client that leaves the bus is taken out whole
+//! ([`ClientRegistry::depart`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,10 +17,17 @@ pub enum ObjectKind {
     Session,
 }
 
+/// An object a client holds, and the tokens of KV state it is counted for.
+struct Held {
+    path: OwnedObjectPath,
+    kind: ObjectKind,
+    tokens: usize,
+}
+
 /// What one client holds.
 #[derive(Default)]
 struct Client {
-    objects: Vec<(OwnedObjectPath, ObjectKind)>,
+    objects: Vec<Held>,
     in_flight: Vec<Arc<AtomicBool>>,
 }
 
@@ -36,17 +44,19 @@ pub struct ClientRegistry {
 }
 
 impl ClientRegistry {
-    /// Records that `owner` holds the object at `path`, unless that would make it hold more
-    /// than `per_client` or all clients together more than `in_all` (`LimitExceeded`).
+    /// Records that `owner` holds the object at `path`, counted for `tokens` of KV state,
+    /// unless that would make it hold more than `per_client` objects or all clients together
+    /// more than `in_all` objects or `room` tokens (`LimitExceeded`).
     pub fn add_object(
         &self,
         owner: &str,
-        path: &OwnedObjectPath,
-        kind: ObjectKind,
+        (path, kind, tokens): (&OwnedObjectPath, ObjectKind, usize),
         per_client: usize,
         in_all: usize,
+        room: usize,
     ) -> Result<(), ToolCallError> {
         let mut clients = self.clients.lock().expect("clients lock");
+        check_room(&clients, tokens, room)?;
         let total: usize = clients.values().map(|c| c.objects.len()).sum();
         if total >= in_all {
             return Err(ToolCallError::LimitExceeded(format!(
@@ -59,8 +69,44 @@ impl ClientRegistry {
                 "max_objects_per_client: {owner} already holds {per_client} toolsets/sessions"
             )));
         }
-        client.objects.push((path.clone(), kind));
+        client.objects.push(Held {
+            path: path.clone(),
+            kind,
+            tokens,
+        });
         Ok(())
+    }
+
+    /// Counts the object at `path` for `tokens` from now on. Growing past `room` tokens in all
+    /// is `LimitExceeded` (and changes nothing); shrinking always succeeds. An object no longer
+    /// recorded (its owner left) is `Cancelled`.
+    pub fn resize(&self, owner: &str, path: &OwnedObjectPath, tokens: usize, room: usize) -> Result<(), ToolCallError> {
+        let mut clients = self.clients.lock().expect("clients lock");
+        let held = |clients: &HashMap<String, Client>| {
+            clients
+                .get(owner)
+                .and_then(|c| c.objects.iter().find(|h| &h.path == path))
+                .map(|h| h.tokens)
+        };
+        let Some(now) = held(&clients) else {
+            return Err(ToolCallError::Cancelled(format!("{owner} no longer holds {path}")));
+        };
+        if tokens > now {
+            check_room(&clients, tokens - now, room)?;
+        }
+        let client = clients.get_mut(owner).expect("checked above");
+        let record = client
+            .objects
+            .iter_mut()
+            .find(|h| &h.path == path)
+            .expect("checked above");
+        record.tokens = tokens;
+        Ok(())
+    }
+
+    /// Tokens of KV state all recorded objects are counted for.
+    pub fn tokens(&self) -> usize {
+        total_tokens(&self.clients.lock().expect("clients lock"))
     }
 
     /// Whether `owner` is still recorded as holding `path` (it has not left the bus since).
@@ -69,12 +115,12 @@ impl ClientRegistry {
             .lock()
             .expect("clients lock")
             .get(owner)
-            .is_some_and(|c| c.objects.iter().any(|(p, _)| p == path))
+            .is_some_and(|c| c.objects.iter().any(|h| &h.path == path))
     }
 
     pub fn forget_object(&self, owner: &str, path: &OwnedObjectPath) {
         if let Some(client) = self.clients.lock().expect("clients lock").get_mut(owner) {
-            client.objects.retain(|(p, _)| p != path);
+            client.objects.retain(|h| &h.path != path);
         }
     }
 
@@ -102,10 +148,25 @@ impl ClientRegistry {
             flag.store(true, Ordering::SeqCst);
         }
         Some(Departed {
-            objects: client.objects,
+            objects: client.objects.into_iter().map(|h| (h.path, h.kind)).collect(),
             cancelled: client.in_flight.len(),
         })
     }
+}
+
+fn total_tokens(clients: &HashMap<String, Client>) -> usize {
+    clients.values().flat_map(|c| &c.objects).map(|h| h.tokens).sum()
+}
+
+/// `LimitExceeded` (`max_kv_mb`) unless `more` tokens fit in `room` beside what is held.
+fn check_room(clients: &HashMap<String, Client>, more: usize, room: usize) -> Result<(), ToolCallError> {
+    let held = total_tokens(clients);
+    if held + more > room {
+        return Err(ToolCallError::LimitExceeded(format!(
+            "limit max_kv_mb exceeded: the toolsets and sessions hold {held} tokens of KV state, this needs {more} more, {room} fit now; retry after some are released"
+        )));
+    }
+    Ok(())
 }
 
 /// A request in flight; dropping it takes its cancel flag off the caller's record.
@@ -141,17 +202,17 @@ mod tests {
     fn caps_per_client_and_in_all_and_a_departure_cancels_and_frees() {
         let registry = ClientRegistry::default();
         registry
-            .add_object(":1.1", &path(1), ObjectKind::Toolset, 2, 3)
+            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 100), 2, 3, 1000)
             .unwrap();
         registry
-            .add_object(":1.1", &path(2), ObjectKind::Session, 2, 3)
+            .add_object(":1.1", (&path(2), ObjectKind::Session, 100), 2, 3, 1000)
             .unwrap();
-        let per_client = registry.add_object(":1.1", &path(3), ObjectKind::Toolset, 2, 3);
+        let per_client = registry.add_object(":1.1", (&path(3), ObjectKind::Toolset, 100), 2, 3, 1000);
         assert!(matches!(per_client, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects_per_client")));
         registry
-            .add_object(":1.2", &path(4), ObjectKind::Toolset, 2, 3)
+            .add_object(":1.2", (&path(4), ObjectKind::Toolset, 100), 2, 3, 1000)
             .unwrap();
-        let in_all = registry.add_object(":1.3", &path(5), ObjectKind::Toolset, 2, 3);
+        let in_all = registry.add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), 2, 3, 1000);
         assert!(matches!(in_all, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects:")));
 
         let flag = Arc::new(AtomicBool::new(false));
@@ -162,9 +223,36 @@ mod tests {
         assert_eq!(departed.objects.len(), 2);
         assert_eq!(departed.cancelled, 1, "a finished request is no longer tracked");
         assert!(flag.load(Ordering::SeqCst) && !finished.load(Ordering::SeqCst));
-        // Its objects no longer count.
+        // Its objects no longer count, and their tokens are free again.
+        assert_eq!(registry.tokens(), 100);
         registry
-            .add_object(":1.3", &path(5), ObjectKind::Toolset, 2, 3)
+            .add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), 2, 3, 1000)
             .unwrap();
+    }
+
+    #[test]
+    fn the_kv_room_is_checked_when_an_object_is_added_or_grows() {
+        let registry = ClientRegistry::default();
+        registry
+            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 300), 8, 8, 1000)
+            .unwrap();
+        registry
+            .add_object(":1.1", (&path(2), ObjectKind::Session, 300), 8, 8, 1000)
+            .unwrap();
+        let full = registry.add_object(":1.2", (&path(3), ObjectKind::Toolset, 500), 8, 8, 1000);
+        assert!(matches!(full, Err(ToolCallError::LimitExceeded(m)) if m.contains("max_kv_mb")));
+        // A session grows while there is room, and may always shrink.
+        registry.resize(":1.1", &path(2), 700, 1000).unwrap();
+        let grown = registry.resize(":1.1", &path(2), 701, 1000);
+        assert!(matches!(grown, Err(ToolCallError::LimitExceeded(_))));
+        assert_eq!(registry.tokens(), 1000, "a refused growth changes nothing");
+        registry.resize(":1.1", &path(2), 300, 1000).unwrap();
+        assert_eq!(registry.tokens(), 600);
+        // An object whose owner left cannot be resized.
+        registry.depart(":1.1");
+        assert!(matches!(
+            registry.resize(":1.1", &path(2), 10, 1000),
+            Err(ToolCallError::Cancelled(_))
+        ));
     }
 }

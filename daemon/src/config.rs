@@ -33,6 +33,9 @@ pub struct Settings {
     pub max_objects: usize,
     /// Compiled tool lists kept for one-shot Call (least recently used dropped first).
     pub toolset_cache: usize,
+    /// Megabytes of KV state that toolsets, sessions and the one-shot cache may hold in all
+    /// (docs/RELIABILITY.md has the arithmetic against the unit's MemoryMax).
+    pub max_kv_mb: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace_ms: u64,
     pub max_tools_bytes: usize,
@@ -61,6 +64,7 @@ impl Default for Settings {
             max_objects_per_client: 16,
             max_objects: 32,
             toolset_cache: 8,
+            max_kv_mb: 768,
             shutdown_grace_ms: 10_000,
             max_tools_bytes: 256 * 1024,
             max_tools: 64,
@@ -130,6 +134,7 @@ impl Settings {
             ("toolset_cache", self.toolset_cache),
             ("max_tools", self.max_tools),
             ("max_tools_bytes", self.max_tools_bytes),
+            ("max_kv_mb", self.max_kv_mb),
             ("max_query_chars", self.max_query_chars),
             ("max_facts_chars", self.max_facts_chars),
             ("max_tool_results_chars", self.max_tool_results_chars),

@@ -7,15 +7,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use toolcall_dbus::{ReceivedOptions as Options, SESSIONS_PATH, TOOLSETS_PATH};
+use toolcall_engine::options::DEFAULT_MAX_NEW_TOKENS;
+use toolcall_engine::{CallOptions, CallResult, Engine, Error as EngineError, Session};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
 
 use crate::clients::ObjectKind;
-use crate::ownership::{NewObject, Owner, caller, object_path};
+use crate::ownership::{Claim, NewObject, Owner, caller, object_path};
 use crate::request::{Method, Request, Result, engine_error};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
+
+/// Tokens a turn's chat markers, facts tags and the last answer's end may add beyond the turn's
+/// own text (an upper bound).
+const TURN_MARKERS_TOKENS: usize = 64;
 
 /// `/org/toolcalld/ToolCall1`
 pub struct Manager {
@@ -60,9 +66,9 @@ impl Manager {
         let shared = self.shared.clone();
         request
             .answer(&self.shared, move |engine, options| {
-                let toolset = shared
-                    .cache
-                    .get_or_compile(&key, || engine.compile_toolset_for(&tools_json, options))?;
+                let toolset = shared.cache.get_or_compile(&key, shared.cache_room(), || {
+                    engine.compile_toolset_for(&tools_json, options)
+                })?;
                 engine.call(&toolset, &query, options)
             })
             .await
@@ -92,9 +98,13 @@ impl Manager {
             kind: ObjectKind::Toolset,
         };
         new.create(
-            owner,
+            (owner, 0),
             request,
-            move |engine, options| engine.compile_toolset_for(&tools_json, options),
+            move |engine, options, claim| {
+                let prepared = engine.prepare_toolset(&tools_json)?;
+                claim.tokens(prepared.prompt_tokens())?;
+                engine.compile_prepared(prepared, options)
+            },
             move |toolset, owner| ToolsetObject {
                 shared,
                 toolset: Arc::new(toolset),
@@ -169,6 +179,7 @@ impl ToolsetObject {
         let timeout_ms = self.shared.request_timeout_ms();
         let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, timeout_ms)?;
         let (shared, toolset) = (self.shared.clone(), self.toolset.clone());
+        let prefix_tokens = toolset.prefix_tokens();
         let new = NewObject {
             shared: &self.shared,
             server,
@@ -177,9 +188,9 @@ impl ToolsetObject {
             kind: ObjectKind::Session,
         };
         new.create(
-            owner,
+            (owner, prefix_tokens),
             request,
-            move |engine, _| Ok(engine.open_session(toolset)),
+            move |engine, _, _| Ok(engine.open_session(toolset)),
             move |session, owner| SessionObject {
                 shared,
                 session: Arc::new(Mutex::new(session)),
@@ -220,6 +231,39 @@ pub struct SessionObject {
 }
 
 impl SessionObject {
+    /// This session's share of the KV budget.
+    fn claim(&self, header: &Header<'_>) -> Claim {
+        Claim::new(self.shared.clone(), self.owner.name.clone(), object_path(header))
+    }
+
+    /// A turn of this session: before it runs, the session is counted for what it may grow
+    /// to (its tokens, the turn's text as if each byte were a token, the turn's markers and
+    /// the answer's `max_new_tokens`); after it, for what it holds.
+    async fn turn(
+        &self,
+        method: Method,
+        header: &Header<'_>,
+        options: &Options,
+        text_bytes: usize,
+        turn: impl FnOnce(&Engine, &mut Session, &CallOptions) -> std::result::Result<CallResult, EngineError>
+        + Send
+        + 'static,
+    ) -> Result<String> {
+        let request = self.request(method, header, options)?;
+        let (session, claim) = (self.session.clone(), self.claim(header));
+        request
+            .answer(&self.shared, move |engine, options| {
+                let mut session = session.lock().expect("session lock");
+                let facts = options.facts.as_ref().map_or(0, String::len);
+                let answer = options.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS);
+                claim.tokens(session.len() + text_bytes + facts + TURN_MARKERS_TOKENS + answer)?;
+                let result = turn(engine, &mut session, options);
+                claim.tokens(session.len())?;
+                result
+            })
+            .await
+    }
+
     /// A request on this session, checked to come from its owner.
     fn request(&self, method: Method, header: &Header<'_>, options: &Options) -> Result<Request> {
         let caller = self.owner.check(header)?;
@@ -232,12 +276,15 @@ impl SessionObject {
 impl SessionObject {
     #[zbus(out_args("result_json"))]
     async fn send(&self, text: String, options: Options, #[zbus(header)] header: Header<'_>) -> Result<String> {
-        let session = self.session.clone();
-        self.request(Method::Send, &header, &options)?
-            .answer(&self.shared, move |engine, options| {
-                engine.send(&mut session.lock().expect("session lock"), &text, options)
-            })
-            .await
+        let grows_by = text.len();
+        self.turn(
+            Method::Send,
+            &header,
+            &options,
+            grows_by,
+            move |engine, session, options| engine.send(session, &text, options),
+        )
+        .await
     }
 
     #[zbus(out_args("result_json"))]
@@ -247,22 +294,23 @@ impl SessionObject {
         options: Options,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<String> {
-        let session = self.session.clone();
-        self.request(Method::SubmitToolResults, &header, &options)?
-            .answer(&self.shared, move |engine, options| {
-                engine.submit_tool_results(&mut session.lock().expect("session lock"), &results_json, options)
-            })
+        let grows_by = results_json.len();
+        let turn = move |engine: &Engine, session: &mut Session, options: &CallOptions| {
+            engine.submit_tool_results(session, &results_json, options)
+        };
+        self.turn(Method::SubmitToolResults, &header, &options, grows_by, turn)
             .await
     }
 
     async fn reset(&self, #[zbus(header)] header: Header<'_>) -> Result<()> {
-        let session = self.session.clone();
-        self.request(Method::Reset, &header, &Options::new())?
-            .run(&self.shared, move |engine, _| {
-                engine.reset_session(&mut session.lock().expect("session lock"));
-                Ok(())
-            })
-            .await?;
+        let request = self.request(Method::Reset, &header, &Options::new())?;
+        let (session, claim) = (self.session.clone(), self.claim(&header));
+        let reset = move |engine: &Engine, _: &CallOptions| {
+            let mut session = session.lock().expect("session lock");
+            engine.reset_session(&mut session);
+            claim.tokens(session.len())
+        };
+        request.run(&self.shared, reset).await?;
         Ok(())
     }
 

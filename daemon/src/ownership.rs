@@ -32,7 +32,7 @@ pub fn object_path(header: &Header<'_>) -> OwnedObjectPath {
 
 /// Where a new toolset or session object goes.
 pub struct NewObject<'a> {
-    pub shared: &'a Shared,
+    pub shared: &'a Arc<Shared>,
     pub server: &'a ObjectServer,
     pub connection: &'a Connection,
     pub base: &'static str,
@@ -40,23 +40,28 @@ pub struct NewObject<'a> {
 }
 
 impl NewObject<'_> {
-    /// Makes an object for `owner`. Its slot is taken before any work (the object caps are
-    /// checked first), `work` runs as `request`, and the object `build` makes is published; it
-    /// stays only if its owner is still there once it is on the bus. A client that left
-    /// meanwhile (its request is then cancelled) leaves neither object nor slot behind.
+    /// Makes an object for `owner`. Its slot is taken before any work, counted for `tokens` of
+    /// KV state (the object caps and the KV budget are checked first); `work` runs as
+    /// `request` and may [`Claim`] more tokens before it does the costly part; the object
+    /// `build` makes is published, and stays only if its owner is still there once it is on
+    /// the bus. A client that left meanwhile (its request is then cancelled) leaves neither
+    /// object nor slot behind.
     pub async fn create<T: Send + 'static, I: zbus::object_server::Interface>(
         self,
-        owner: Owner,
+        (owner, tokens): (Owner, usize),
         request: Request,
-        work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
+        work: impl FnOnce(&Engine, &CallOptions, Claim) -> std::result::Result<T, EngineError> + Send + 'static,
         build: impl FnOnce(T, Owner) -> I,
     ) -> Result<OwnedObjectPath> {
         let path = self.shared.new_path(self.base);
         let (name, on_bus) = (owner.name.clone(), owner.peer.is_none());
-        let (per_client, in_all) = self.shared.object_caps();
         let clients = &self.shared.clients;
-        clients.add_object(&name, &path, self.kind, per_client, in_all)?;
-        let value = match request.run(self.shared, work).await {
+        self.shared.add_object(&name, &path, self.kind, tokens)?;
+        let claim = Claim::new(self.shared.clone(), name.clone(), path.clone());
+        let value = match request
+            .run(self.shared, move |engine, options| work(engine, options, claim))
+            .await
+        {
             Ok((value, _)) => value,
             Err(e) => {
                 clients.forget_object(&name, &path);
@@ -79,6 +84,33 @@ impl NewObject<'_> {
         Err(ToolCallError::Cancelled(format!(
             "{name} left the bus before its object was ready"
         )))
+    }
+}
+
+/// An object's share of the KV budget, for the work that makes or grows it.
+pub struct Claim {
+    shared: Arc<Shared>,
+    owner: String,
+    path: OwnedObjectPath,
+}
+
+impl Claim {
+    pub fn new(shared: Arc<Shared>, owner: String, path: OwnedObjectPath) -> Claim {
+        Claim { shared, owner, path }
+    }
+
+    /// Counts the object for `tokens` of KV state from now on: `LimitExceeded` naming
+    /// `max_kv_mb` when that does not fit (checked before the work that would hold them).
+    pub fn tokens(&self, tokens: usize) -> std::result::Result<(), EngineError> {
+        self.shared
+            .resize_object(&self.owner, &self.path, tokens)
+            .map_err(|e| match e {
+                ToolCallError::LimitExceeded(detail) => EngineError::LimitExceeded {
+                    limit: toolcall_engine::Limit::KvBudget,
+                    detail: detail.trim_start_matches("limit max_kv_mb exceeded: ").to_string(),
+                },
+                _ => EngineError::Cancelled,
+            })
     }
 }
 

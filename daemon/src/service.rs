@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use toolcall_dbus::{MANAGER_PATH, ModelInfo};
+use toolcall_dbus::{MANAGER_PATH, ModelInfo, ToolCallError};
 use toolcall_engine::Engine;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
@@ -28,6 +28,8 @@ pub struct Shared {
     pub model_name: String,
     pub cache: ToolsetCache,
     pub clients: ClientRegistry,
+    /// Bytes of KV state per token of the loaded model.
+    kv_bytes_per_token: usize,
     next_id: AtomicU64,
 }
 
@@ -43,6 +45,50 @@ impl Shared {
 
     pub fn request_timeout_ms(&self) -> u64 {
         self.settings.read().expect("settings lock").request_timeout_ms
+    }
+
+    /// Tokens of KV state the budget (`max_kv_mb`) allows in all.
+    pub fn kv_budget_tokens(&self) -> usize {
+        let mb = self.settings.read().expect("settings lock").max_kv_mb;
+        mb * 1024 * 1024 / self.kv_bytes_per_token.max(1)
+    }
+
+    /// Records `owner`'s object at `path` (caps and KV budget checked; one-shot lists give way
+    /// first). See [`ClientRegistry::add_object`].
+    pub fn add_object(
+        &self,
+        owner: &str,
+        path: &OwnedObjectPath,
+        kind: ObjectKind,
+        tokens: usize,
+    ) -> Result<(), ToolCallError> {
+        let (per_client, in_all) = self.object_caps();
+        let room = self.make_room(tokens);
+        self.clients
+            .add_object(owner, (path, kind, tokens), per_client, in_all, room)
+    }
+
+    /// Counts `owner`'s object at `path` for `tokens` (one-shot lists give way first when it
+    /// grows). See [`ClientRegistry::resize`].
+    pub fn resize_object(&self, owner: &str, path: &OwnedObjectPath, tokens: usize) -> Result<(), ToolCallError> {
+        let room = self.make_room(tokens);
+        self.clients.resize(owner, path, tokens, room)
+    }
+
+    /// Drops cached one-shot lists until `more` tokens fit beside the objects, if they can;
+    /// returns the tokens objects may hold now.
+    fn make_room(&self, more: usize) -> usize {
+        let budget = self.kv_budget_tokens();
+        let free_for_cache = budget.saturating_sub(self.clients.tokens() + more);
+        if self.cache.tokens() > free_for_cache {
+            self.cache.shrink_to(free_for_cache);
+        }
+        budget.saturating_sub(self.cache.tokens())
+    }
+
+    /// Tokens the one-shot cache may hold now: what the objects leave of the budget.
+    pub fn cache_room(&self) -> usize {
+        self.kv_budget_tokens().saturating_sub(self.clients.tokens())
     }
 
     /// (per client, in all): the object caps of the current settings.
@@ -72,6 +118,7 @@ impl Service {
             attribution: m.attribution.clone(),
             prompt_format: m.prompt_format.clone(),
         };
+        let kv_bytes_per_token = engine.kv_bytes_per_token();
         let pool = Pool::start(engine, settings.workers, settings.queue_size);
         Service {
             shared: Arc::new(Shared {
@@ -81,6 +128,7 @@ impl Service {
                 cache: ToolsetCache::new(settings.toolset_cache),
                 settings: RwLock::new(settings),
                 clients: ClientRegistry::default(),
+                kv_bytes_per_token,
                 next_id: AtomicU64::new(1),
             }),
             peers: AtomicU64::new(1),

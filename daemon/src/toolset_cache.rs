@@ -1,5 +1,7 @@
 //! One-shot `Call`'s compiled tool lists, keyed by the sha256 of the tools JSON as sent, the
 //! least recently used dropped first. A registered toolset is its own object and not cached.
+//! The cache holds at most `capacity` lists and, inside the KV budget, what the objects leave
+//! (`room`): it gives way to toolsets and sessions ([`ToolsetCache::shrink_to`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -53,12 +55,28 @@ impl ToolsetCache {
         inner.entries.truncate(capacity);
     }
 
-    /// The toolset compiled for `key`, or `compile`'s, which is then kept. The lock is not
-    /// held while compiling (a prefill of the tools' prompt): two callers that miss on the
-    /// same tools at once both compile, and the later one is kept.
+    /// Tokens of KV state the cached lists hold.
+    pub fn tokens(&self) -> usize {
+        let inner = self.inner.lock().expect("toolset cache lock");
+        inner.entries.iter().map(|(_, t)| t.prefix_tokens()).sum()
+    }
+
+    /// Drops the least recently used lists until the rest hold at most `room` tokens.
+    pub fn shrink_to(&self, room: usize) {
+        let mut inner = self.inner.lock().expect("toolset cache lock");
+        while inner.entries.iter().map(|(_, t)| t.prefix_tokens()).sum::<usize>() > room {
+            inner.entries.pop_back();
+        }
+    }
+
+    /// The toolset compiled for `key`, or `compile`'s, which is then kept if it fits in
+    /// `room` tokens (older lists dropped to make way). The lock is not held while compiling (a
+    /// prefill of the tools' prompt): two callers that miss on the same tools at once both
+    /// compile, and the later one is kept.
     pub fn get_or_compile(
         &self,
         key: &ToolsKey,
+        room: usize,
         compile: impl FnOnce() -> Result<Toolset, EngineError>,
     ) -> Result<Arc<Toolset>, EngineError> {
         {
@@ -71,6 +89,10 @@ impl ToolsetCache {
             }
         }
         let toolset = Arc::new(compile()?);
+        if toolset.prefix_tokens() > room {
+            return Ok(toolset);
+        }
+        self.shrink_to(room - toolset.prefix_tokens());
         let mut inner = self.inner.lock().expect("toolset cache lock");
         inner.entries.retain(|(k, _)| k != key);
         inner.entries.push_front((key.clone(), toolset.clone()));

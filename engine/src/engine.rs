@@ -33,6 +33,20 @@ pub const PREFILL_CHUNK: usize = 256;
 /// toolset compiles up front.
 const TYPICAL_TURN_CHARS: usize = 80;
 
+/// A tool list checked and tokenized but not yet pre-filled ([`Engine::prepare_toolset`]).
+pub struct PreparedToolset {
+    tools: Vec<crate::tools::Tool>,
+    tokens: Vec<u32>,
+    grammars: std::collections::HashMap<crate::toolset::GrammarKey, llguidance::Matcher>,
+}
+
+impl PreparedToolset {
+    /// Tokens of the toolset's prompt: what its KV state will hold.
+    pub fn prompt_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
 pub struct Engine {
     bundle: Bundle,
     pub(crate) decoder: Decoder,
@@ -87,6 +101,13 @@ impl Engine {
         })
     }
 
+    /// Bytes of KV state one token of a toolset's or session's transcript holds (keys and
+    /// values of every layer, float32).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        let arch = &self.manifest().architecture;
+        arch.n_layers * 2 * arch.n_kv_heads * arch.head_dim * std::mem::size_of::<f32>()
+    }
+
     pub fn manifest(&self) -> &Manifest {
         &self.bundle.manifest
     }
@@ -108,7 +129,14 @@ impl Engine {
     /// As [`Engine::compile_toolset`] for a request: its deadline and cancel flag are honoured
     /// between prefill chunks.
     pub fn compile_toolset_for(&self, tools_json: &str, options: &CallOptions) -> Result<Toolset> {
-        let started = Instant::now();
+        let prepared = self.prepare_toolset(tools_json)?;
+        self.compile_prepared(prepared, options)
+    }
+
+    /// The cheap half of compiling: the tools checked, their prompt rendered and tokenized,
+    /// the default grammar compiled. The prompt's length is then known, so a service can admit
+    /// the toolset's KV state to its memory budget before the costly prefill.
+    pub fn prepare_toolset(&self, tools_json: &str) -> Result<PreparedToolset> {
         let tools = parse_tools(tools_json, &self.limits.tools)?;
         let system = prompt::render_system(&tools);
         self.check_no_control_tokens(&system, |m| Error::tools("$", m))?;
@@ -133,6 +161,22 @@ impl Engine {
             key,
             crate::grammar::compile(&self.factory, &tools, key.0, key.1, key.2)?,
         );
+        Ok(PreparedToolset {
+            tools,
+            tokens,
+            grammars,
+        })
+    }
+
+    /// The costly half: the prompt pre-filled (the request's deadline and cancel flag honoured
+    /// between chunks).
+    pub fn compile_prepared(&self, prepared: PreparedToolset, options: &CallOptions) -> Result<Toolset> {
+        let started = Instant::now();
+        let PreparedToolset {
+            tools,
+            tokens,
+            grammars,
+        } = prepared;
         let mut state = self.decoder.new_state()?;
         self.prefill(&mut state, &tokens, options, started)?;
         Ok(Toolset::new(tools, state, grammars))

@@ -13,6 +13,8 @@ pub enum Limit {
     MaxNewTokens,
     ContextLength,
     SchemaDepth,
+    /// The KV state a service lets its toolsets, sessions and cached tool lists hold.
+    KvBudget,
 }
 
 impl Limit {
@@ -26,6 +28,7 @@ impl Limit {
             Limit::MaxNewTokens => "max_new_tokens",
             Limit::ContextLength => "context_length",
             Limit::SchemaDepth => "max_schema_depth",
+            Limit::KvBudget => "max_kv_mb",
         }
     }
 }

@@ -54,7 +54,7 @@ pub mod toolset;
 pub use answer::{CallResult, FunctionCall, Timings};
 pub use bundle::{Bundle, Manifest};
 #[cfg(feature = "runtime")]
-pub use engine::Engine;
+pub use engine::{Engine, PreparedToolset};
 pub use error::{Error, Limit, Result};
 #[cfg(feature = "runtime")]
 pub use model::set_threads;

@@ -291,3 +291,57 @@ async fn oversized_facts_and_tool_results_are_refused_by_name() {
     let fine = serde_json::json!([{"name": answer.function_calls[0].name, "result": "ok"}]);
     session.submit_tool_results(&fine.to_string(), &options).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kv_budget_is_checked_before_any_work_and_the_cache_gives_way() {
+    // The tiny model holds 512 bytes of KV state per token: 1 MB is 2048 tokens, six toolsets
+    // of the home tools' ~300-token prompt.
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(
+        &bus,
+        &bundle(TINY),
+        "max_kv_mb = 1\nmax_objects = 32\nmax_objects_per_client = 32\n",
+    );
+    let b = client(&bus).await;
+    let short = CallOptions {
+        max_new_tokens: Some(16),
+        ..CallOptions::default()
+    };
+    // A one-shot call caches its tool list inside the same budget...
+    let _ = b.call(HOME_TOOLS, "turn on the light", &short).await;
+    // ...and the cache gives way to objects.
+    let mut toolsets = Vec::new();
+    let refused = loop {
+        match b.register_toolset(HOME_TOOLS).await {
+            Ok(toolset) => toolsets.push(toolset),
+            Err(e) => break e,
+        }
+        assert!(toolsets.len() < 20, "the budget never refused");
+    };
+    assert_eq!(toolsets.len(), 6, "{refused}");
+    assert_eq!(refused.kind(), Some(&ErrorKind::LimitExceeded), "{refused}");
+    assert!(refused.to_string().contains("max_kv_mb"), "{refused}");
+    // A session is counted for its toolset's prompt from the start.
+    let refused = toolsets[0].open_session().await.map(|_| ()).unwrap_err();
+    assert!(refused.to_string().contains("max_kv_mb"), "{refused}");
+
+    // Room for one session of ~300 tokens and a short turn, not for a 512-token answer.
+    toolsets.pop().unwrap().release().await.unwrap();
+    toolsets.pop().unwrap().release().await.unwrap();
+    let session = toolsets[0].open_session().await.unwrap();
+    let turn = session.send("turn on the light", &short).await;
+    assert!(
+        turn.is_ok() || turn.as_ref().unwrap_err().to_string().contains("was not complete"),
+        "{turn:?}"
+    );
+    let long = CallOptions {
+        max_new_tokens: Some(512),
+        ..CallOptions::default()
+    };
+    let refused = session.send("turn on the light", &long).await.unwrap_err();
+    assert_eq!(refused.kind(), Some(&ErrorKind::LimitExceeded), "{refused}");
+    assert!(refused.to_string().contains("max_kv_mb"), "{refused}");
+    // Released, the room comes back.
+    session.close().await.unwrap();
+    b.register_toolset(HOME_TOOLS).await.unwrap();
+}
