@@ -272,3 +272,26 @@ impl Drop for Daemon {
 }
 
 pub const HOME_TOOLS: &str = include_str!("../../engine/tests/fixtures/home_tools.json");
+
+/// A tool list of `count` tools whose prompt runs to thousands of tokens.
+pub fn long_tools(count: usize) -> String {
+    let tools: Vec<serde_json::Value> = (0..count)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("device_action_{i}"),
+                "description": format!(
+                    "Controls device number {i} of the building: {}",
+                    "switches it, sets its level, its colour, its schedule and its scene, and reports its state. ".repeat(5)
+                ),
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "level": {"type": "integer", "description": "Level from 0 to 100."},
+                        "scene": {"type": "string", "enum": ["morning", "evening", "night", "away"]}
+                    }
+                }
+            })
+        })
+        .collect();
+    serde_json::to_string(&tools).unwrap()
+}

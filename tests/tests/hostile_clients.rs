@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use toolcall_client::{Bus, CallOptions, Client, ErrorKind};
 use toolcall_dbus::{BUS_NAME, SESSIONS_PATH, TOOLSET_INTERFACE, TOOLSETS_PATH, ToolCall1Proxy, ToolsetProxy};
 use toolcalld_tests::suite::introspect;
-use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TINY, TestBus, bundle};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TINY, TestBus, bundle, long_tools};
 use zbus::Variant;
 
 const FAULTS: (&str, &str) = ("TOOLCALL_TEST_FAULTS", "1");
@@ -181,29 +181,6 @@ async fn another_client_can_neither_read_nor_use_someones_objects() {
     // The owner still reads and uses them.
     assert_eq!(toolset.tool_count().await.unwrap(), 3);
     session.reset().await.unwrap();
-}
-
-/// A tool list of `count` tools whose prompt runs to thousands of tokens.
-fn long_tools(count: usize) -> String {
-    let tools: Vec<serde_json::Value> = (0..count)
-        .map(|i| {
-            serde_json::json!({
-                "name": format!("device_action_{i}"),
-                "description": format!(
-                    "Controls device number {i} of the building: {}",
-                    "switches it, sets its level, its colour, its schedule and its scene, and reports its state. ".repeat(5)
-                ),
-                "parameters": {
-                    "type": "object",
-                    "properties": {
-                        "level": {"type": "integer", "description": "Level from 0 to 100."},
-                        "scene": {"type": "string", "enum": ["morning", "evening", "night", "away"]}
-                    }
-                }
-            })
-        })
-        .collect();
-    serde_json::to_string(&tools).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
