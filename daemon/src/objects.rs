@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use toolcall_dbus::{ReceivedOptions as Options, SESSIONS_PATH, TOOLSETS_PATH};
+use toolcall_dbus::ReceivedOptions as Options;
 use toolcall_engine::options::DEFAULT_MAX_NEW_TOKENS;
 use toolcall_engine::{CallOptions, CallResult, Engine, Error as EngineError, Session};
 use zbus::message::Header;
@@ -90,28 +90,22 @@ impl Manager {
         let timeout_ms = self.shared.request_timeout_ms();
         let request = Request::new(Method::RegisterToolset, owner.name.clone(), None, &options, timeout_ms)?;
         let shared = self.shared.clone();
-        let new = NewObject {
-            shared: &self.shared,
-            server,
-            connection,
-            base: TOOLSETS_PATH,
-            kind: ObjectKind::Toolset,
-        };
-        new.create(
-            (owner, 0),
-            request,
-            move |engine, options, claim| {
-                let prepared = engine.prepare_toolset(&tools_json)?;
-                claim.tokens(prepared.prompt_tokens())?;
-                engine.compile_prepared(prepared, options)
-            },
-            move |toolset, owner| ToolsetObject {
-                shared,
-                toolset: Arc::new(toolset),
-                owner,
-            },
-        )
-        .await
+        NewObject::new(&self.shared, server, connection, ObjectKind::Toolset)
+            .create(
+                (owner, 0),
+                request,
+                move |engine, options, claim| {
+                    let prepared = engine.prepare_toolset(&tools_json)?;
+                    claim.tokens(prepared.prompt_tokens())?;
+                    engine.compile_prepared(prepared, options)
+                },
+                move |toolset, owner| ToolsetObject {
+                    shared,
+                    toolset: Arc::new(toolset),
+                    owner,
+                },
+            )
+            .await
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
@@ -180,24 +174,18 @@ impl ToolsetObject {
         let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, timeout_ms)?;
         let (shared, toolset) = (self.shared.clone(), self.toolset.clone());
         let prefix_tokens = toolset.prefix_tokens();
-        let new = NewObject {
-            shared: &self.shared,
-            server,
-            connection,
-            base: SESSIONS_PATH,
-            kind: ObjectKind::Session,
-        };
-        new.create(
-            (owner, prefix_tokens),
-            request,
-            move |engine, _, _| Ok(engine.open_session(toolset)),
-            move |session, owner| SessionObject {
-                shared,
-                session: Arc::new(Mutex::new(session)),
-                owner,
-            },
-        )
-        .await
+        NewObject::new(&self.shared, server, connection, ObjectKind::Session)
+            .create(
+                (owner, prefix_tokens),
+                request,
+                move |engine, _, _| Ok(engine.open_session(toolset)),
+                move |session, owner| SessionObject {
+                    shared,
+                    session: Arc::new(Mutex::new(session)),
+                    owner,
+                },
+            )
+            .await
     }
 
     async fn release(

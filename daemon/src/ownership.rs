@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use toolcall_dbus::ToolCallError;
+use toolcall_dbus::{SESSIONS_PATH, TOOLSETS_PATH, ToolCallError};
 use toolcall_engine::{CallOptions, Engine, Error as EngineError};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
@@ -32,14 +32,34 @@ pub fn object_path(header: &Header<'_>) -> OwnedObjectPath {
 
 /// Where a new toolset or session object goes.
 pub struct NewObject<'a> {
-    pub shared: &'a Arc<Shared>,
-    pub server: &'a ObjectServer,
-    pub connection: &'a Connection,
-    pub base: &'static str,
-    pub kind: ObjectKind,
+    shared: &'a Arc<Shared>,
+    server: &'a ObjectServer,
+    connection: &'a Connection,
+    base: &'static str,
+    kind: ObjectKind,
 }
 
-impl NewObject<'_> {
+impl<'a> NewObject<'a> {
+    /// A new object of `kind`, served on `connection` under its kind's path.
+    pub fn new(
+        shared: &'a Arc<Shared>,
+        server: &'a ObjectServer,
+        connection: &'a Connection,
+        kind: ObjectKind,
+    ) -> Self {
+        let base = match kind {
+            ObjectKind::Toolset => TOOLSETS_PATH,
+            ObjectKind::Session => SESSIONS_PATH,
+        };
+        NewObject {
+            shared,
+            server,
+            connection,
+            base,
+            kind,
+        }
+    }
+
     /// Makes an object for `owner`. Its slot is taken before any work, counted for `tokens` of
     /// KV state (the object caps and the KV budget are checked first); `work` runs as
     /// `request` and may [`Claim`] more tokens before it does the costly part; the object

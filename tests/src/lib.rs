@@ -130,6 +130,16 @@ impl TestBus {
     }
 }
 
+impl TestBus {
+    /// A plain zbus connection to this bus.
+    pub async fn connection(&self) -> zbus::Connection {
+        zbus::connection::Builder::address(self.address.as_str())
+            .build()
+            .await
+            .expect("connect to the test bus")
+    }
+}
+
 impl suite::Connect for TestBus {
     async fn client(&self) -> toolcall_client::Client {
         toolcall_client::Client::connect(&toolcall_client::Bus::Address(self.address.clone()))

@@ -14,13 +14,6 @@ use zbus::Variant;
 
 const FAULTS: (&str, &str) = ("TOOLCALL_TEST_FAULTS", "1");
 
-async fn connect(bus: &TestBus) -> zbus::Connection {
-    zbus::connection::Builder::address(bus.address.as_str())
-        .build()
-        .await
-        .expect("connect to the test bus")
-}
-
 /// One Call on `connection`, with `test_fault` when given; the error comes back typed.
 async fn call(connection: &zbus::Connection, fault: Option<&str>) -> Result<String, toolcall_client::Error> {
     call_within(connection, fault, None).await
@@ -65,7 +58,7 @@ fn kind(result: Result<String, toolcall_client::Error>) -> ErrorKind {
 async fn a_panicking_job_and_a_failing_model_are_named_errors_for_that_caller_only() {
     let bus = TestBus::start();
     let daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\n", &[FAULTS]);
-    let connection = connect(&bus).await;
+    let connection = bus.connection().await;
     assert_eq!(kind(call(&connection, Some("panic")).await), ErrorKind::Internal);
     // The only worker survived its panic.
     assert!(served(&call(&connection, None).await));
@@ -95,10 +88,10 @@ async fn a_client_that_leaves_mid_request_is_cancelled_and_others_finish() {
     let bus = TestBus::start();
     let daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\nqueue_size = 4\n", &[FAULTS]);
     // B occupies the only worker for 2 s; A's request waits behind it, then A leaves the bus.
-    let b = connect(&bus).await;
+    let b = bus.connection().await;
     let b_call = tokio::spawn(async move { call(&b, Some("stall:2000")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let a = connect(&bus).await;
+    let a = bus.connection().await;
     let a_name = a.unique_name().expect("unique name").to_string();
     let a_call = tokio::spawn({
         let a = a.clone();
@@ -109,7 +102,7 @@ async fn a_client_that_leaves_mid_request_is_cancelled_and_others_finish() {
     a.close().await.expect("A leaves the bus");
 
     assert!(served(&b_call.await.unwrap()), "B's request did not finish");
-    let c = connect(&bus).await;
+    let c = bus.connection().await;
     assert!(served(&call(&c, None).await), "a later client was not served");
     let log = daemon.log();
     assert!(
@@ -132,12 +125,12 @@ async fn a_client_that_leaves_mid_request_is_cancelled_and_others_finish() {
 async fn a_request_the_queue_would_make_late_is_refused_at_once() {
     let bus = TestBus::start();
     let _daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\nqueue_size = 4\n", &[FAULTS]);
-    let connection = connect(&bus).await;
+    let connection = bus.connection().await;
     // A 1.5 s request teaches the pool how long a request takes.
     assert!(served(&call(&connection, Some("stall:1500")).await));
     // The next one holds the only worker: a request with a 1 s deadline queued behind it would
     // end after ~3 s, so it is refused now instead of timing out later.
-    let holder = connect(&bus).await;
+    let holder = bus.connection().await;
     let held = tokio::spawn(async move { call(&holder, Some("stall:1500")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let error = call_within(&connection, None, Some(1000))
@@ -154,13 +147,13 @@ async fn a_request_the_queue_would_make_late_is_refused_at_once() {
 async fn a_request_the_queue_made_late_is_refused_at_its_turn_not_run_into_a_timeout() {
     let bus = TestBus::start();
     let daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\nqueue_size = 4\n", &[FAULTS]);
-    let connection = connect(&bus).await;
+    let connection = bus.connection().await;
     // A request of ~0.3 s teaches the pool that a Call takes about that long.
     assert!(served(&call(&connection, Some("stall:300")).await));
     // Another kind of request (a call on a registered toolset) holds the only worker for 5 s:
     // a Call with a 3 s deadline is admitted behind it (the plan says it ends after ~1 s), and
     // at its turn its deadline has passed.
-    let holder = connect(&bus).await;
+    let holder = bus.connection().await;
     let proxy = ToolCall1Proxy::new(&holder).await.unwrap();
     let path = proxy.register_toolset(HOME_TOOLS, HashMap::new()).await.unwrap();
     let toolset = ToolsetProxy::builder(&holder).path(path).build().await.unwrap();
@@ -192,10 +185,10 @@ async fn a_stuck_worker_stops_the_watchdog_while_the_other_serves() {
     let config = "workers = 2\nrequest_timeout_ms = 500\n";
     let mut daemon = Daemon::start_with(&bus, &bundle(TINY), config, &[FAULTS, ("WATCHDOG_USEC", "600000")]);
     daemon.wait_for_notification("WATCHDOG=1", Duration::from_secs(5));
-    let stuck = connect(&bus).await;
+    let stuck = bus.connection().await;
     let stuck_call = tokio::spawn(async move { call(&stuck, Some("stall:20000")).await });
     let started = Instant::now();
-    let other = connect(&bus).await;
+    let other = bus.connection().await;
     assert!(served(&call(&other, None).await), "the healthy worker did not serve");
 
     let mut daemon = tokio::task::spawn_blocking(move || {
@@ -221,13 +214,13 @@ async fn a_stuck_worker_stops_the_watchdog_while_the_other_serves() {
 async fn sigterm_under_load_finishes_in_flight_work_and_refuses_new_work() {
     let bus = TestBus::start();
     let mut daemon = Daemon::start_with(&bus, &bundle(TINY), "workers = 1\n", &[FAULTS]);
-    let busy = connect(&bus).await;
+    let busy = bus.connection().await;
     let in_flight = tokio::spawn(async move { call(&busy, Some("stall:2000")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let late = connect(&bus).await;
+    let late = bus.connection().await;
     let refused = call(&late, None).await.expect_err("a request after SIGTERM was taken");
     assert_eq!(refused.kind(), Some(&ErrorKind::Busy), "{refused}");
     assert!(refused.to_string().contains("shutting down"), "{refused}");
@@ -261,7 +254,7 @@ async fn replacing_the_model_file_under_a_running_daemon_changes_nothing_until_r
         .unwrap()
         .set_len(0)
         .unwrap();
-    let connection = connect(&bus).await;
+    let connection = bus.connection().await;
     assert!(served(&call(&connection, None).await));
     // SIGHUP re-reads the configuration only; the loaded model keeps serving.
     let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);

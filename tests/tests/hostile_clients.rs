@@ -16,13 +16,6 @@ use zbus::Variant;
 
 const FAULTS: (&str, &str) = ("TOOLCALL_TEST_FAULTS", "1");
 
-async fn connect(bus: &TestBus) -> zbus::Connection {
-    zbus::connection::Builder::address(bus.address.as_str())
-        .build()
-        .await
-        .expect("connect to the test bus")
-}
-
 async fn client(bus: &TestBus) -> Client {
     Client::connect(&Bus::Address(bus.address.clone()))
         .await
@@ -97,7 +90,7 @@ async fn leave_during(bus: &TestBus, daemon: &Daemon, a: zbus::Connection, metho
 async fn disconnect_during_register_leaks_nothing() {
     let bus = TestBus::start();
     let daemon = Daemon::start_with(&bus, &bundle(TINY), "max_objects = 2\n", &[FAULTS]);
-    let a = connect(&bus).await;
+    let a = bus.connection().await;
     let a_name = leave_during(&bus, &daemon, a, "RegisterToolset").await;
     // Its compile saw the cancellation and stopped.
     wait_for_log(
@@ -111,7 +104,7 @@ async fn disconnect_during_register_leaks_nothing() {
 async fn disconnect_during_open_session_leaks_nothing() {
     let bus = TestBus::start();
     let daemon = Daemon::start_with(&bus, &bundle(TINY), "max_objects = 2\n", &[FAULTS]);
-    let a = connect(&bus).await;
+    let a = bus.connection().await;
     leave_during(&bus, &daemon, a, "OpenSession").await;
 }
 
@@ -206,7 +199,7 @@ async fn a_long_tool_list_honours_the_deadline_and_the_caller_leaving() {
     assert!(served.is_ok(), "the next request was not served: {served:?}");
 
     // A client leaving 1 s into registering it: the compile stops, the worker serves B.
-    let a = connect(&bus).await;
+    let a = bus.connection().await;
     let a_name = a.unique_name().unwrap().to_string();
     let register = {
         let (a, tools) = (a.clone(), tools.clone());
