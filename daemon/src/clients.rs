@@ -27,6 +27,8 @@ struct Held {
 /// What one client holds.
 #[derive(Default)]
 struct Client {
+    /// The user the bus says the client runs as, once one of its objects was added.
+    uid: Option<u32>,
     objects: Vec<Held>,
     in_flight: Vec<Arc<AtomicBool>>,
 }
@@ -38,25 +40,55 @@ pub struct Departed {
     pub cancelled: usize,
 }
 
+/// The limits an object must fit in when it is added.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Objects one client (connection) may hold.
+    pub per_client: usize,
+    /// Objects all the clients of one user (uid) may hold together.
+    pub per_user: usize,
+    /// Objects all clients may hold together.
+    pub in_all: usize,
+    /// Tokens of KV state all objects may hold together now.
+    pub room: usize,
+}
+
 #[derive(Default)]
 pub struct ClientRegistry {
     clients: Mutex<HashMap<String, Client>>,
 }
 
 impl ClientRegistry {
-    /// Records that `owner` holds the object at `path`, counted for `tokens` of KV state,
-    /// unless that would make it hold more than `per_client` objects or all clients together
-    /// more than `in_all` objects or `room` tokens (`LimitExceeded`).
+    /// Records that `owner` (running as `uid`, when known) holds the object at `path`,
+    /// counted for `tokens` of KV state, unless that would break one of the `caps`
+    /// (`LimitExceeded` naming it).
     pub fn add_object(
         &self,
-        owner: &str,
+        (owner, uid): (&str, Option<u32>),
         (path, kind, tokens): (&OwnedObjectPath, ObjectKind, usize),
-        per_client: usize,
-        in_all: usize,
-        room: usize,
+        caps: &Caps,
     ) -> Result<(), ToolCallError> {
+        let Caps {
+            per_client,
+            per_user,
+            in_all,
+            room,
+        } = *caps;
         let mut clients = self.clients.lock().expect("clients lock");
         check_room(&clients, tokens, room)?;
+        if let Some(uid) = uid {
+            let of_user: usize = clients
+                .iter()
+                .filter(|(name, c)| c.uid == Some(uid) && name.as_str() != owner)
+                .map(|(_, c)| c.objects.len())
+                .sum::<usize>()
+                + clients.get(owner).map_or(0, |c| c.objects.len());
+            if of_user >= per_user {
+                return Err(ToolCallError::LimitExceeded(format!(
+                    "max_objects_per_user: the clients of uid {uid} already hold {of_user} toolsets/sessions"
+                )));
+            }
+        }
         let total: usize = clients.values().map(|c| c.objects.len()).sum();
         if total >= in_all {
             return Err(ToolCallError::LimitExceeded(format!(
@@ -64,6 +96,7 @@ impl ClientRegistry {
             )));
         }
         let client = clients.entry(owner.to_string()).or_default();
+        client.uid = client.uid.or(uid);
         if client.objects.len() >= per_client {
             return Err(ToolCallError::LimitExceeded(format!(
                 "max_objects_per_client: {owner} already holds {per_client} toolsets/sessions"
@@ -194,6 +227,40 @@ impl Drop for InFlight<'_> {
 mod tests {
     use super::*;
 
+    fn caps(per_client: usize, in_all: usize, room: usize) -> Caps {
+        Caps {
+            per_client,
+            per_user: usize::MAX,
+            in_all,
+            room,
+        }
+    }
+
+    #[test]
+    fn the_clients_of_one_user_share_its_cap() {
+        let registry = ClientRegistry::default();
+        let caps = Caps {
+            per_user: 2,
+            ..caps(8, 8, 1000)
+        };
+        registry
+            .add_object((":1.1", Some(1000)), (&path(1), ObjectKind::Toolset, 10), &caps)
+            .unwrap();
+        registry
+            .add_object((":1.2", Some(1000)), (&path(2), ObjectKind::Toolset, 10), &caps)
+            .unwrap();
+        let third = registry.add_object((":1.3", Some(1000)), (&path(3), ObjectKind::Toolset, 10), &caps);
+        assert!(matches!(third, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects_per_user")));
+        // Another user is not held back by the first one's objects.
+        registry
+            .add_object((":1.4", Some(1001)), (&path(4), ObjectKind::Toolset, 10), &caps)
+            .unwrap();
+        registry.forget_object(":1.1", &path(1));
+        registry
+            .add_object((":1.3", Some(1000)), (&path(3), ObjectKind::Toolset, 10), &caps)
+            .unwrap();
+    }
+
     fn path(n: u32) -> OwnedObjectPath {
         OwnedObjectPath::try_from(format!("/t/{n}")).unwrap()
     }
@@ -202,17 +269,17 @@ mod tests {
     fn caps_per_client_and_in_all_and_a_departure_cancels_and_frees() {
         let registry = ClientRegistry::default();
         registry
-            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 100), 2, 3, 1000)
+            .add_object((":1.1", None), (&path(1), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
             .unwrap();
         registry
-            .add_object(":1.1", (&path(2), ObjectKind::Session, 100), 2, 3, 1000)
+            .add_object((":1.1", None), (&path(2), ObjectKind::Session, 100), &caps(2, 3, 1000))
             .unwrap();
-        let per_client = registry.add_object(":1.1", (&path(3), ObjectKind::Toolset, 100), 2, 3, 1000);
+        let per_client = registry.add_object((":1.1", None), (&path(3), ObjectKind::Toolset, 100), &caps(2, 3, 1000));
         assert!(matches!(per_client, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects_per_client")));
         registry
-            .add_object(":1.2", (&path(4), ObjectKind::Toolset, 100), 2, 3, 1000)
+            .add_object((":1.2", None), (&path(4), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
             .unwrap();
-        let in_all = registry.add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), 2, 3, 1000);
+        let in_all = registry.add_object((":1.3", None), (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000));
         assert!(matches!(in_all, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects:")));
 
         let flag = Arc::new(AtomicBool::new(false));
@@ -226,7 +293,7 @@ mod tests {
         // Its objects no longer count, and their tokens are free again.
         assert_eq!(registry.tokens(), 100);
         registry
-            .add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), 2, 3, 1000)
+            .add_object((":1.3", None), (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
             .unwrap();
     }
 
@@ -234,12 +301,12 @@ mod tests {
     fn the_kv_room_is_checked_when_an_object_is_added_or_grows() {
         let registry = ClientRegistry::default();
         registry
-            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 300), 8, 8, 1000)
+            .add_object((":1.1", None), (&path(1), ObjectKind::Toolset, 300), &caps(8, 8, 1000))
             .unwrap();
         registry
-            .add_object(":1.1", (&path(2), ObjectKind::Session, 300), 8, 8, 1000)
+            .add_object((":1.1", None), (&path(2), ObjectKind::Session, 300), &caps(8, 8, 1000))
             .unwrap();
-        let full = registry.add_object(":1.2", (&path(3), ObjectKind::Toolset, 500), 8, 8, 1000);
+        let full = registry.add_object((":1.2", None), (&path(3), ObjectKind::Toolset, 500), &caps(8, 8, 1000));
         assert!(matches!(full, Err(ToolCallError::LimitExceeded(m)) if m.contains("max_kv_mb")));
         // A session grows while there is room, and may always shrink.
         registry.resize(":1.1", &path(2), 700, 1000).unwrap();

@@ -28,6 +28,8 @@ pub struct Settings {
     pub request_timeout_ms: u64,
     /// Toolsets plus sessions one client may hold.
     pub max_objects_per_client: usize,
+    /// Toolsets plus sessions all the clients of one user (uid) may hold together.
+    pub max_objects_per_user: usize,
     /// Toolsets plus sessions all clients together may hold: each keeps its prompt's KV cache
     /// (~14 MB for 300 tokens with the default model), so this bounds their memory.
     pub max_objects: usize,
@@ -62,6 +64,7 @@ impl Default for Settings {
             queue_size: 8,
             request_timeout_ms: 20_000,
             max_objects_per_client: 16,
+            max_objects_per_user: 16,
             max_objects: 32,
             toolset_cache: 8,
             max_kv_mb: 768,
@@ -131,6 +134,7 @@ impl Settings {
             ("threads", self.threads),
             ("max_objects_per_client", self.max_objects_per_client),
             ("max_objects", self.max_objects),
+            ("max_objects_per_user", self.max_objects_per_user),
             ("toolset_cache", self.toolset_cache),
             ("max_tools", self.max_tools),
             ("max_tools_bytes", self.max_tools_bytes),

@@ -76,7 +76,12 @@ impl<'a> NewObject<'a> {
         let path = self.shared.new_path(self.base);
         let (name, on_bus) = (owner.name.clone(), owner.peer.is_none());
         let clients = &self.shared.clients;
-        self.shared.add_object(&name, &path, self.kind, tokens)?;
+        let uid = if on_bus {
+            uid_of(self.connection, &name).await
+        } else {
+            None
+        };
+        self.shared.add_object((&name, uid), &path, self.kind, tokens)?;
         let claim = Claim::new(self.shared.clone(), name.clone(), path.clone());
         let value = match request
             .run(self.shared, move |engine, options| work(engine, options, claim))
@@ -132,6 +137,13 @@ impl Claim {
                 _ => EngineError::Cancelled,
             })
     }
+}
+
+/// The uid the bus says `name` runs as (`None` if it cannot tell).
+async fn uid_of(connection: &Connection, name: &str) -> Option<u32> {
+    let name = zbus::names::BusName::try_from(name).ok()?;
+    let dbus = zbus::fdo::DBusProxy::new(connection).await.ok()?;
+    dbus.get_connection_unix_user(name).await.ok()
 }
 
 /// Whether the bus still knows the unique name `name`.

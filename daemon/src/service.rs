@@ -13,7 +13,7 @@ use toolcall_engine::Engine;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
-use crate::clients::{ClientRegistry, ObjectKind};
+use crate::clients::{Caps, ClientRegistry, ObjectKind};
 use crate::config::Settings;
 use crate::objects::{Manager, SessionObject, ToolsetObject};
 use crate::toolset_cache::ToolsetCache;
@@ -57,15 +57,22 @@ impl Shared {
     /// first). See [`ClientRegistry::add_object`].
     pub fn add_object(
         &self,
-        owner: &str,
+        owner: (&str, Option<u32>),
         path: &OwnedObjectPath,
         kind: ObjectKind,
         tokens: usize,
     ) -> Result<(), ToolCallError> {
-        let (per_client, in_all) = self.object_caps();
         let room = self.make_room(tokens);
-        self.clients
-            .add_object(owner, (path, kind, tokens), per_client, in_all, room)
+        let caps = {
+            let settings = self.settings.read().expect("settings lock");
+            Caps {
+                per_client: settings.max_objects_per_client,
+                per_user: settings.max_objects_per_user,
+                in_all: settings.max_objects,
+                room,
+            }
+        };
+        self.clients.add_object(owner, (path, kind, tokens), &caps)
     }
 
     /// Counts `owner`'s object at `path` for `tokens` (one-shot lists give way first when it
@@ -89,12 +96,6 @@ impl Shared {
     /// Tokens the one-shot cache may hold now: what the objects leave of the budget.
     pub fn cache_room(&self) -> usize {
         self.kv_budget_tokens().saturating_sub(self.clients.tokens())
-    }
-
-    /// (per client, in all): the object caps of the current settings.
-    pub fn object_caps(&self) -> (usize, usize) {
-        let settings = self.settings.read().expect("settings lock");
-        (settings.max_objects_per_client, settings.max_objects)
     }
 }
 

@@ -315,3 +315,27 @@ async fn the_kv_budget_is_checked_before_any_work_and_the_cache_gives_way() {
     session.close().await.unwrap();
     b.register_toolset(HOME_TOOLS).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_cannot_take_every_slot_through_many_connections() {
+    // Every client of this test runs as the same uid: its connections share one cap.
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(
+        &bus,
+        &bundle(TINY),
+        "max_objects_per_user = 3\nmax_objects_per_client = 16\nmax_objects = 32\n",
+    );
+    let mut clients = Vec::new();
+    let mut toolsets = Vec::new();
+    for _ in 0..3 {
+        let c = client(&bus).await;
+        toolsets.push(c.register_toolset(HOME_TOOLS).await.unwrap());
+        clients.push(c);
+    }
+    let fourth = client(&bus).await;
+    let refused = fourth.register_toolset(HOME_TOOLS).await.map(|_| ()).unwrap_err();
+    assert_eq!(refused.kind(), Some(&ErrorKind::LimitExceeded), "{refused}");
+    assert!(refused.to_string().contains("max_objects_per_user"), "{refused}");
+    toolsets.pop().unwrap().release().await.unwrap();
+    fourth.register_toolset(HOME_TOOLS).await.unwrap();
+}
