@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use toolcall_dbus::{BUS_NAME, MANAGER_PATH as OBJECT};
+use toolcall_dbus::{BUS_NAME, MANAGER_PATH as OBJECT, SESSIONS_PATH, TOOLSETS_PATH};
 use toolcalld_tests::installed::*;
 use toolcalld_tests::{HOME_TOOLS, SYSTEM_BUS_CONFIG, TINY, TempDir, binary, copy_bundle, workspace_dir};
 
@@ -360,6 +360,21 @@ fn system_bus_policy_limits_owner_and_callers() {
     )
     .unwrap();
     assert!(xml.contains(&format!("<interface name=\"{BUS_NAME}\">")), "{xml}");
+    // The folders of the clients' objects are not listed, not even to the group.
+    for who in [other, member] {
+        for folder in [TOOLSETS_PATH, SESSIONS_PATH] {
+            let listed = dbus_send(
+                who,
+                &bus,
+                BUS_NAME,
+                folder,
+                "org.freedesktop.DBus.Introspectable.Introspect",
+                &[],
+            )
+            .unwrap_err();
+            assert!(listed.contains(ACCESS_DENIED), "{folder}: {listed}");
+        }
+    }
     let set = dbus_send(
         other,
         &bus,
