@@ -27,7 +27,7 @@ struct Held {
 /// What one client holds.
 #[derive(Default)]
 struct Client {
-    /// The user the bus says the client runs as, once one of its objects was added.
+    /// The user the bus says the client runs as, once known.
     uid: Option<u32>,
     objects: Vec<Held>,
     in_flight: Vec<Arc<AtomicBool>>,
@@ -140,6 +140,24 @@ impl ClientRegistry {
     /// Tokens of KV state all recorded objects are counted for.
     pub fn tokens(&self) -> usize {
         total_tokens(&self.clients.lock().expect("clients lock"))
+    }
+
+    /// Records the uid the bus gave for `name`.
+    pub fn set_uid(&self, name: &str, uid: u32) {
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .entry(name.to_string())
+            .or_default()
+            .uid = Some(uid);
+    }
+
+    /// The queue line `name`'s requests wait in: its user's once the uid is known, else its own.
+    pub fn line_of(&self, name: &str) -> String {
+        match self.clients.lock().expect("clients lock").get(name).and_then(|c| c.uid) {
+            Some(uid) => format!("uid:{uid}"),
+            None => name.to_string(),
+        }
     }
 
     /// Whether `owner` is still recorded as holding `path` (it has not left the bus since).

@@ -11,6 +11,7 @@
 //! - `clients`: which client holds which objects and requests; the object caps;
 //! - `toolset_cache`: one-shot `Call`'s compiled tool lists;
 //! - `worker`: the inference pool: bounded queue, deadline-aware admission, drain on shutdown;
+//! - `fair_queue`: its queue, one line per user, served in turn;
 //! - `fault`: fault injection for the drills, debug builds only.
 //!
 //! Nothing here touches tensors: the engine (`toolcall-engine`) does.
@@ -18,6 +19,7 @@
 pub mod config;
 
 mod clients;
+mod fair_queue;
 mod fault;
 mod objects;
 mod ownership;

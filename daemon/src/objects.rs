@@ -61,7 +61,7 @@ impl Manager {
             caller(&header, &self.peer)?,
             Some(target),
             &options,
-            self.shared.request_timeout_ms(),
+            &self.shared,
         )?;
         let shared = self.shared.clone();
         request
@@ -87,8 +87,13 @@ impl Manager {
             name: caller(&header, &self.peer)?,
             peer: self.peer.clone(),
         };
-        let timeout_ms = self.shared.request_timeout_ms();
-        let request = Request::new(Method::RegisterToolset, owner.name.clone(), None, &options, timeout_ms)?;
+        let request = Request::new(
+            Method::RegisterToolset,
+            owner.name.clone(),
+            None,
+            &options,
+            &self.shared,
+        )?;
         let shared = self.shared.clone();
         NewObject::new(&self.shared, server, connection, ObjectKind::Toolset)
             .create(
@@ -142,13 +147,7 @@ impl ToolsetObject {
     async fn call(&self, query: String, options: Options, #[zbus(header)] header: Header<'_>) -> Result<String> {
         let caller = self.owner.check(&header)?;
         let target = Some(object_path(&header).to_string());
-        let request = Request::new(
-            Method::ToolsetCall,
-            caller,
-            target,
-            &options,
-            self.shared.request_timeout_ms(),
-        )?;
+        let request = Request::new(Method::ToolsetCall, caller, target, &options, &self.shared)?;
         let toolset = self.toolset.clone();
         request
             .answer(&self.shared, move |engine, options| {
@@ -170,8 +169,7 @@ impl ToolsetObject {
             peer: self.owner.peer.clone(),
         };
         let target = Some(object_path(&header).to_string());
-        let timeout_ms = self.shared.request_timeout_ms();
-        let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, timeout_ms)?;
+        let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, &self.shared)?;
         let (shared, toolset) = (self.shared.clone(), self.toolset.clone());
         let prefix_tokens = toolset.prefix_tokens();
         NewObject::new(&self.shared, server, connection, ObjectKind::Session)
@@ -256,7 +254,7 @@ impl SessionObject {
     fn request(&self, method: Method, header: &Header<'_>, options: &Options) -> Result<Request> {
         let caller = self.owner.check(header)?;
         let target = Some(object_path(header).to_string());
-        Request::new(method, caller, target, options, self.shared.request_timeout_ms())
+        Request::new(method, caller, target, options, &self.shared)
     }
 }
 

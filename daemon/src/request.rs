@@ -54,6 +54,8 @@ impl Method {
 pub struct Request {
     method: Method,
     caller: String,
+    /// The queue line it waits in: its caller's user's (see `fair_queue`).
+    line: String,
     /// What the log line names after the method: the object called, or the tool list's hash.
     target: Option<String>,
     /// The engine's options, with the deadline and the cancel flag set.
@@ -74,8 +76,10 @@ impl Request {
         caller: String,
         target: Option<String>,
         options: &ReceivedOptions,
-        request_timeout_ms: u64,
+        shared: &Shared,
     ) -> Result<Request> {
+        let request_timeout_ms = shared.request_timeout_ms();
+        let line = shared.clients.line_of(&caller);
         let started = Instant::now();
         // (The fault drills' `test_fault` is accepted by every method, in debug builds.)
         let own_options = options
@@ -95,6 +99,7 @@ impl Request {
         Ok(Request {
             method,
             caller,
+            line,
             target,
             options: CallOptions {
                 max_calls: wire.max_calls.map(|n| n as usize),
@@ -123,7 +128,7 @@ impl Request {
         let (options, fault, started) = (self.options, self.fault, self.started);
         let outcome = shared
             .pool
-            .run(self.deadline, self.method, move |engine| {
+            .run((self.deadline, self.method, &self.line), move |engine| {
                 let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
                 // The caller may have left the bus while this waited in the queue.
                 if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {

@@ -147,22 +147,28 @@ impl Service {
         tokio::spawn(async move {
             while let Some(signal) = owner_changes.next().await {
                 let Ok(args) = signal.args() else { continue };
-                if args.name().starts_with(':') && args.new_owner().is_none() {
-                    client_gone(&shared, args.name(), connection.object_server()).await;
+                if !args.name().starts_with(':') {
+                    continue;
+                }
+                let name = args.name().to_string();
+                if args.new_owner().is_none() {
+                    client_gone(&shared, &name, connection.object_server()).await;
+                } else if args.old_owner().is_none() {
+                    tokio::spawn(learn_uid(shared.clone(), connection.clone(), name));
                 }
             }
         });
         Ok(())
     }
 
-    /// Serves the manager on a peer-to-peer connection (no bus: messages carry no sender, so
-    /// the peer is the one client of that connection, known by a label of its own). What the
-    /// peer holds stays until it releases it; leaving is seen on the bus only.
-    pub async fn serve_peer(&self, connection: &Connection) -> zbus::Result<()> {
+    /// Serves the manager on the peer-to-peer connection `builder` will build (no bus:
+    /// messages carry no sender, so the peer is the one client of that connection, known by a
+    /// label of its own). The object is set up before the connection reads its first message:
+    /// registered on an already built connection, a call that came first could be lost. What
+    /// the peer holds stays until it releases it; leaving is seen on the bus only.
+    pub fn serve_peer<'a>(&self, builder: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
         let label = format!("peer-{}", self.peers.fetch_add(1, Ordering::SeqCst));
-        let manager = Manager::new(self.shared.clone(), Some(label.into()));
-        connection.object_server().at(MANAGER_PATH, manager).await?;
-        Ok(())
+        builder.serve_at(MANAGER_PATH, Manager::new(self.shared.clone(), Some(label.into())))
     }
 
     /// Applies the reloadable keys of a re-read configuration.
@@ -190,6 +196,24 @@ impl Service {
     pub async fn shutdown(&self) -> bool {
         let grace = Duration::from_millis(self.shared.settings.read().expect("settings lock").shutdown_grace_ms);
         self.shared.pool.shutdown(grace).await
+    }
+}
+
+/// A client came onto the bus: its uid, for its queue line and its user's object cap. Should
+/// it have left meanwhile, its record goes again.
+async fn learn_uid(shared: Arc<Shared>, connection: Connection, name: String) {
+    let Ok(bus_name) = zbus::names::BusName::try_from(name.as_str()) else {
+        return;
+    };
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(&connection).await else {
+        return;
+    };
+    let Ok(uid) = dbus.get_connection_unix_user(bus_name.clone()).await else {
+        return;
+    };
+    shared.clients.set_uid(&name, uid);
+    if !dbus.name_has_owner(bus_name).await.unwrap_or(false) {
+        shared.clients.depart(&name);
     }
 }
 

@@ -7,17 +7,19 @@
 //! error for that caller only; a heartbeat per worker lets the watchdog tell a stuck worker
 //! from an idle one. Each job holds a sender of a drain channel until it has answered, so
 //! shutdown waits for the last one to go (the channel's `recv` ends) rather than polling.
+//! Waiting jobs are served user by user in turn ([`FairQueue`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as drain;
 use toolcall_engine::Engine;
 
+use crate::fair_queue::{FairQueue, Next};
 use crate::request::Method;
 
 type Job = Box<dyn FnOnce(&Engine) + Send>;
@@ -44,7 +46,7 @@ pub enum PoolError {
 
 /// Where jobs go in, while the pool takes them.
 struct Intake {
-    jobs: mpsc::SyncSender<Job>,
+    jobs: Arc<FairQueue<Job>>,
     /// Cloned into each job; dropped with it.
     in_flight: drain::Sender<()>,
 }
@@ -74,8 +76,7 @@ impl Pool {
     /// Starts `workers` threads sharing `engine`; `queue_size` jobs may wait beyond the running ones.
     pub fn start(engine: Arc<Engine>, workers: usize, queue_size: usize) -> Arc<Pool> {
         // The channel holds waiting jobs; admission is counted separately so the limit can change.
-        let (sender, receiver) = mpsc::sync_channel::<Job>(workers + queue_size.max(64));
-        let receiver = Arc::new(Mutex::new(receiver));
+        let queue = Arc::new(FairQueue::<Job>::default());
         let epoch = Instant::now();
         let heartbeats = Arc::new((0..workers).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
         let busy = Arc::new((0..workers).map(|_| AtomicBool::new(false)).collect::<Vec<_>>());
@@ -84,23 +85,21 @@ impl Pool {
         let (in_flight, drained) = drain::channel(1);
         let mut handles = Vec::new();
         for index in 0..workers {
-            let (engine, receiver, heartbeats, busy) =
-                (engine.clone(), receiver.clone(), heartbeats.clone(), busy.clone());
+            let (engine, queue, heartbeats, busy) = (engine.clone(), queue.clone(), heartbeats.clone(), busy.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("toolcalld-worker-{index}"))
                 .spawn(move || {
                     loop {
                         heartbeats[index].store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-                        let next = receiver.lock().expect("queue lock").recv_timeout(IDLE_TICK);
-                        match next {
-                            Ok(job) => {
+                        match queue.pop(IDLE_TICK) {
+                            Next::Job(job) => {
                                 // The job itself leaves the depth count, before it replies.
                                 busy[index].store(true, Ordering::Relaxed);
                                 job(&engine);
                                 busy[index].store(false, Ordering::Relaxed);
                             }
-                            Err(mpsc::RecvTimeoutError::Timeout) => {}
-                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                            Next::Idle => {}
+                            Next::Closed => break,
                         }
                     }
                 })
@@ -108,10 +107,7 @@ impl Pool {
             handles.push(handle);
         }
         Arc::new(Pool {
-            intake: Mutex::new(Some(Intake {
-                jobs: sender,
-                in_flight,
-            })),
+            intake: Mutex::new(Some(Intake { jobs: queue, in_flight })),
             drained: tokio::sync::Mutex::new(drained),
             depth,
             job_times,
@@ -127,13 +123,13 @@ impl Pool {
     /// Runs `work` on a worker and waits for its result without blocking the async executor.
     /// With every worker taken, the job is refused unless it would finish by `deadline`; at its
     /// turn it is refused if the queue left it less time than jobs of its `kind` recently took.
+    /// It waits in `line`'s line of the queue (its user's: see [`FairQueue`]).
     pub async fn run<R: Send + 'static>(
         &self,
-        deadline: Instant,
-        kind: Method,
+        (deadline, kind, line): (Instant, Method, &str),
         work: impl FnOnce(&Engine) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
-        let answer = self.submit(deadline, kind, work)?;
+        let answer = self.submit(deadline, kind, line, work)?;
         answer.await.map_err(|_| PoolError::ShuttingDown)?
     }
 
@@ -142,6 +138,7 @@ impl Pool {
         &self,
         deadline: Instant,
         kind: Method,
+        line: &str,
         work: impl FnOnce(&Engine) -> R + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<R, PoolError>>, PoolError> {
         let intake = self.intake.lock().expect("intake lock");
@@ -208,7 +205,7 @@ impl Pool {
         if !admitted {
             return Err(late.unwrap_or(PoolError::Busy));
         }
-        if intake.jobs.try_send(job).is_err() {
+        if intake.jobs.push(line, job).is_err() {
             self.depth.fetch_sub(1, Ordering::SeqCst);
             return Err(PoolError::Busy);
         }
@@ -241,7 +238,9 @@ impl Pool {
     /// Stops taking jobs (`ShuttingDown`); waits up to `grace` for queued and running ones
     /// to finish. True when they all did; the worker threads have then ended too.
     pub async fn shutdown(&self, grace: Duration) -> bool {
-        self.intake.lock().expect("intake lock").take();
+        if let Some(intake) = self.intake.lock().expect("intake lock").take() {
+            intake.jobs.close();
+        }
         let drained = tokio::time::timeout(grace, self.drained.lock().await.recv())
             .await
             .is_ok();

@@ -45,13 +45,17 @@ impl Connect for InProcess {
     async fn client(&self) -> Client {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
         let guid = zbus::Guid::generate();
+        let served = self
+            .service
+            .serve_peer(zbus::connection::Builder::unix_stream(ours).server(guid).p2p());
         let (server, client) = tokio::join!(
-            zbus::connection::Builder::unix_stream(ours).server(guid).p2p().build(),
+            served.build(),
             zbus::connection::Builder::unix_stream(theirs).p2p().build(),
         );
-        let server = server.expect("the service's end of the peer connection");
-        self.service.serve_peer(&server).await.expect("served");
-        self.peers.lock().unwrap().push(server);
+        self.peers
+            .lock()
+            .unwrap()
+            .push(server.expect("the service's end of the peer connection"));
         Client::with_connection(client.expect("the client's end of the peer connection"))
             .await
             .expect("client")
