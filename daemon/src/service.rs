@@ -225,7 +225,15 @@ async fn client_gone(shared: &Shared, name: &str, server: &ObjectServer) {
     for (path, kind) in &departed.objects {
         remove_object(server, path, *kind).await;
     }
-    log::info!(
+    // Every client of the bus is known by its uid, most never call: only those that held
+    // something are worth a line.
+    let level = if departed.cancelled + departed.objects.len() > 0 {
+        log::Level::Info
+    } else {
+        log::Level::Debug
+    };
+    log::log!(
+        level,
         "client {name} left: cancelled {} request(s), freed {} object(s)",
         departed.cancelled,
         departed.objects.len()
