@@ -140,14 +140,14 @@ impl Claim {
 }
 
 /// The uid the bus says `name` runs as (`None` if it cannot tell).
-async fn uid_of(connection: &Connection, name: &str) -> Option<u32> {
+pub async fn uid_of(connection: &Connection, name: &str) -> Option<u32> {
     let name = zbus::names::BusName::try_from(name).ok()?;
     let dbus = zbus::fdo::DBusProxy::new(connection).await.ok()?;
     dbus.get_connection_unix_user(name).await.ok()
 }
 
 /// Whether the bus still knows the unique name `name`.
-async fn still_on_bus(connection: &Connection, name: &str) -> bool {
+pub async fn still_on_bus(connection: &Connection, name: &str) -> bool {
     let Ok(name) = zbus::names::BusName::try_from(name) else {
         return false;
     };

@@ -16,6 +16,7 @@ use zbus::{Connection, OwnedObjectPath};
 use crate::clients::{Caps, ClientRegistry, ObjectKind};
 use crate::config::Settings;
 use crate::objects::{Manager, SessionObject, ToolsetObject};
+use crate::ownership::{still_on_bus, uid_of};
 use crate::toolset_cache::ToolsetCache;
 use crate::worker::Pool;
 
@@ -202,17 +203,11 @@ impl Service {
 /// A client came onto the bus: its uid, for its queue line and its user's object cap. Should
 /// it have left meanwhile, its record goes again.
 async fn learn_uid(shared: Arc<Shared>, connection: Connection, name: String) {
-    let Ok(bus_name) = zbus::names::BusName::try_from(name.as_str()) else {
-        return;
-    };
-    let Ok(dbus) = zbus::fdo::DBusProxy::new(&connection).await else {
-        return;
-    };
-    let Ok(uid) = dbus.get_connection_unix_user(bus_name.clone()).await else {
+    let Some(uid) = uid_of(&connection, &name).await else {
         return;
     };
     shared.clients.set_uid(&name, uid);
-    if !dbus.name_has_owner(bus_name).await.unwrap_or(false) {
+    if !still_on_bus(&connection, &name).await {
         shared.clients.depart(&name);
     }
 }
