@@ -1,14 +1,14 @@
 //! Who holds what: for each client (its unique bus name, or a peer connection's label) the
 //! toolset and session objects it registered and the cancel flags of its requests in flight.
-//! The caps on objects per client and in all are checked here, and so is each object's share
-//! of the KV budget, in tokens; a client that leaves the bus is taken out whole
+//! The caps on objects per client, per user and in all are checked here, and so are the KV
+//! budgets in all and per user, in tokens; a client that leaves the bus is taken out whole
 //! ([`ClientRegistry::depart`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use toolcall_dbus::ToolCallError;
+use toolcall_engine::{Error as EngineError, Limit};
 use zbus::OwnedObjectPath;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct Departed {
     pub cancelled: usize,
 }
 
-/// The limits an object must fit in when it is added.
+/// The limits an object must fit in when it is added or grows.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
     /// Objects one client (connection) may hold.
@@ -51,6 +51,8 @@ pub struct Caps {
     pub in_all: usize,
     /// Tokens of KV state all objects may hold together now.
     pub room: usize,
+    /// Tokens of KV state the objects of one user's clients may hold together.
+    pub user_room: usize,
 }
 
 #[derive(Default)]
@@ -59,48 +61,41 @@ pub struct ClientRegistry {
 }
 
 impl ClientRegistry {
-    /// Records that `owner` (running as `uid`, when known) holds the object at `path`,
-    /// counted for `tokens` of KV state, unless that would break one of the `caps`
-    /// (`LimitExceeded` naming it).
+    /// Records that `owner` holds the object at `path`, counted for `tokens` of KV state, unless
+    /// that would break one of the `caps` (`LimitExceeded` naming it). The per-user caps apply
+    /// once the owner's uid is known ([`ClientRegistry::set_uid`]).
     pub fn add_object(
         &self,
-        (owner, uid): (&str, Option<u32>),
+        owner: &str,
         (path, kind, tokens): (&OwnedObjectPath, ObjectKind, usize),
         caps: &Caps,
-    ) -> Result<(), ToolCallError> {
-        let Caps {
-            per_client,
-            per_user,
-            in_all,
-            room,
-        } = *caps;
+    ) -> Result<(), EngineError> {
         let mut clients = self.clients.lock().expect("clients lock");
-        check_room(&clients, tokens, room)?;
+        let uid = clients.get(owner).and_then(|c| c.uid);
+        check_room(&clients, tokens, caps.room)?;
         if let Some(uid) = uid {
-            let of_user: usize = clients
-                .iter()
-                .filter(|(name, c)| c.uid == Some(uid) && name.as_str() != owner)
-                .map(|(_, c)| c.objects.len())
-                .sum::<usize>()
-                + clients.get(owner).map_or(0, |c| c.objects.len());
-            if of_user >= per_user {
-                return Err(ToolCallError::LimitExceeded(format!(
-                    "max_objects_per_user: the clients of uid {uid} already hold {of_user} toolsets/sessions"
-                )));
+            check_user_room(&clients, (owner, uid), tokens, caps.user_room)?;
+            let of_user = of_user(&clients, owner, uid).count();
+            if of_user >= caps.per_user {
+                return Err(refuse(
+                    Limit::ObjectsPerUser,
+                    format!("the clients of uid {uid} already hold {of_user} toolsets/sessions"),
+                ));
             }
         }
         let total: usize = clients.values().map(|c| c.objects.len()).sum();
-        if total >= in_all {
-            return Err(ToolCallError::LimitExceeded(format!(
-                "max_objects: the clients hold {total} toolsets/sessions in all; retry after some are released"
-            )));
+        if total >= caps.in_all {
+            return Err(refuse(
+                Limit::Objects,
+                format!("the clients hold {total} toolsets/sessions in all; retry after some are released"),
+            ));
         }
         let client = clients.entry(owner.to_string()).or_default();
-        client.uid = client.uid.or(uid);
-        if client.objects.len() >= per_client {
-            return Err(ToolCallError::LimitExceeded(format!(
-                "max_objects_per_client: {owner} already holds {per_client} toolsets/sessions"
-            )));
+        if client.objects.len() >= caps.per_client {
+            return Err(refuse(
+                Limit::ObjectsPerClient,
+                format!("{owner} already holds {} toolsets/sessions", caps.per_client),
+            ));
         }
         client.objects.push(Held {
             path: path.clone(),
@@ -110,28 +105,26 @@ impl ClientRegistry {
         Ok(())
     }
 
-    /// Counts the object at `path` for `tokens` from now on. Growing past `room` tokens in all
-    /// is `LimitExceeded` (and changes nothing); shrinking always succeeds. An object no longer
-    /// recorded (its owner left) is `Cancelled`.
-    pub fn resize(&self, owner: &str, path: &OwnedObjectPath, tokens: usize, room: usize) -> Result<(), ToolCallError> {
+    /// Counts the object at `path` for `tokens` from now on. Growing past the KV room in all or
+    /// the user's is `LimitExceeded` (and changes nothing); shrinking always succeeds. An object
+    /// no longer recorded (its owner left) is `Cancelled`.
+    pub fn resize(&self, owner: &str, path: &OwnedObjectPath, tokens: usize, caps: &Caps) -> Result<(), EngineError> {
         let mut clients = self.clients.lock().expect("clients lock");
-        let held = |clients: &HashMap<String, Client>| {
-            clients
-                .get(owner)
-                .and_then(|c| c.objects.iter().find(|h| &h.path == path))
-                .map(|h| h.tokens)
+        let Some(client) = clients.get(owner) else {
+            return Err(EngineError::Cancelled);
         };
-        let Some(now) = held(&clients) else {
-            return Err(ToolCallError::Cancelled(format!("{owner} no longer holds {path}")));
+        let Some(now) = client.objects.iter().find(|h| &h.path == path).map(|h| h.tokens) else {
+            return Err(EngineError::Cancelled);
         };
         if tokens > now {
-            check_room(&clients, tokens - now, room)?;
+            check_room(&clients, tokens - now, caps.room)?;
+            if let Some(uid) = client.uid {
+                check_user_room(&clients, (owner, uid), tokens - now, caps.user_room)?;
+            }
         }
-        let client = clients.get_mut(owner).expect("checked above");
-        let record = client
-            .objects
-            .iter_mut()
-            .find(|h| &h.path == path)
+        let record = clients
+            .get_mut(owner)
+            .and_then(|c| c.objects.iter_mut().find(|h| &h.path == path))
             .expect("checked above");
         record.tokens = tokens;
         Ok(())
@@ -140,6 +133,11 @@ impl ClientRegistry {
     /// Tokens of KV state all recorded objects are counted for.
     pub fn tokens(&self) -> usize {
         total_tokens(&self.clients.lock().expect("clients lock"))
+    }
+
+    /// The uid recorded for `name`, if the bus has told it.
+    pub fn uid(&self, name: &str) -> Option<u32> {
+        self.clients.lock().expect("clients lock").get(name).and_then(|c| c.uid)
     }
 
     /// Records the uid the bus gave for `name`.
@@ -152,8 +150,9 @@ impl ClientRegistry {
             .uid = Some(uid);
     }
 
-    /// The queue line `name`'s requests wait in: its user's once the uid is known, else its own.
-    pub fn line_of(&self, name: &str) -> String {
+    /// Whose shares `name`'s requests count against (the queue's line, the one-shot cache):
+    /// its user's once the uid is known, else its own.
+    pub fn user_of(&self, name: &str) -> String {
         match self.clients.lock().expect("clients lock").get(name).and_then(|c| c.uid) {
             Some(uid) => format!("uid:{uid}"),
             None => name.to_string(),
@@ -209,13 +208,48 @@ fn total_tokens(clients: &HashMap<String, Client>) -> usize {
     clients.values().flat_map(|c| &c.objects).map(|h| h.tokens).sum()
 }
 
+/// The objects of `uid`'s clients, `owner`'s included (its uid may not be recorded yet).
+fn of_user<'a>(clients: &'a HashMap<String, Client>, owner: &'a str, uid: u32) -> impl Iterator<Item = &'a Held> {
+    clients
+        .iter()
+        .filter(move |(name, c)| c.uid == Some(uid) || name.as_str() == owner)
+        .flat_map(|(_, c)| &c.objects)
+}
+
+fn refuse(limit: Limit, detail: String) -> EngineError {
+    EngineError::LimitExceeded { limit, detail }
+}
+
 /// `LimitExceeded` (`max_kv_mb`) unless `more` tokens fit in `room` beside what is held.
-fn check_room(clients: &HashMap<String, Client>, more: usize, room: usize) -> Result<(), ToolCallError> {
+fn check_room(clients: &HashMap<String, Client>, more: usize, room: usize) -> Result<(), EngineError> {
     let held = total_tokens(clients);
     if held + more > room {
-        return Err(ToolCallError::LimitExceeded(format!(
-            "limit max_kv_mb exceeded: the toolsets and sessions hold {held} tokens of KV state, this needs {more} more, {room} fit now; retry after some are released"
-        )));
+        return Err(refuse(
+            Limit::KvBudget,
+            format!(
+                "the toolsets and sessions hold {held} tokens of KV state, this needs {more} more, {room} fit now; retry after some are released"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `LimitExceeded` (`max_kv_mb_per_user`) unless `more` tokens fit in `room` beside what the
+/// objects of `uid`'s clients hold.
+fn check_user_room(
+    clients: &HashMap<String, Client>,
+    (owner, uid): (&str, u32),
+    more: usize,
+    room: usize,
+) -> Result<(), EngineError> {
+    let held: usize = of_user(clients, owner, uid).map(|h| h.tokens).sum();
+    if held + more > room {
+        return Err(refuse(
+            Limit::KvBudgetPerUser,
+            format!(
+                "the toolsets and sessions of uid {uid} hold {held} tokens of KV state, this needs {more} more, {room} is one user's share; release some"
+            ),
+        ));
     }
     Ok(())
 }
@@ -251,6 +285,18 @@ mod tests {
             per_user: usize::MAX,
             in_all,
             room,
+            user_room: usize::MAX,
+        }
+    }
+
+    fn path(n: u32) -> OwnedObjectPath {
+        OwnedObjectPath::try_from(format!("/t/{n}")).unwrap()
+    }
+
+    fn refused_by(result: Result<(), EngineError>) -> Limit {
+        match result {
+            Err(EngineError::LimitExceeded { limit, .. }) => limit,
+            other => panic!("not refused by a limit: {other:?}"),
         }
     }
 
@@ -261,44 +307,72 @@ mod tests {
             per_user: 2,
             ..caps(8, 8, 1000)
         };
+        for (name, uid) in [(":1.1", 1000), (":1.2", 1000), (":1.3", 1000), (":1.4", 1001)] {
+            registry.set_uid(name, uid);
+        }
         registry
-            .add_object((":1.1", Some(1000)), (&path(1), ObjectKind::Toolset, 10), &caps)
+            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 10), &caps)
             .unwrap();
         registry
-            .add_object((":1.2", Some(1000)), (&path(2), ObjectKind::Toolset, 10), &caps)
+            .add_object(":1.2", (&path(2), ObjectKind::Toolset, 10), &caps)
             .unwrap();
-        let third = registry.add_object((":1.3", Some(1000)), (&path(3), ObjectKind::Toolset, 10), &caps);
-        assert!(matches!(third, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects_per_user")));
+        let third = registry.add_object(":1.3", (&path(3), ObjectKind::Toolset, 10), &caps);
+        assert_eq!(refused_by(third), Limit::ObjectsPerUser);
         // Another user is not held back by the first one's objects.
         registry
-            .add_object((":1.4", Some(1001)), (&path(4), ObjectKind::Toolset, 10), &caps)
+            .add_object(":1.4", (&path(4), ObjectKind::Toolset, 10), &caps)
             .unwrap();
         registry.forget_object(":1.1", &path(1));
         registry
-            .add_object((":1.3", Some(1000)), (&path(3), ObjectKind::Toolset, 10), &caps)
+            .add_object(":1.3", (&path(3), ObjectKind::Toolset, 10), &caps)
             .unwrap();
     }
 
-    fn path(n: u32) -> OwnedObjectPath {
-        OwnedObjectPath::try_from(format!("/t/{n}")).unwrap()
+    #[test]
+    fn the_clients_of_one_user_share_its_kv_room() {
+        let registry = ClientRegistry::default();
+        let caps = Caps {
+            user_room: 500,
+            ..caps(8, 8, 1000)
+        };
+        for (name, uid) in [(":1.1", 1000), (":1.2", 1000), (":1.3", 1001)] {
+            registry.set_uid(name, uid);
+        }
+        registry
+            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 300), &caps)
+            .unwrap();
+        let over = registry.add_object(":1.2", (&path(2), ObjectKind::Session, 300), &caps);
+        assert_eq!(refused_by(over), Limit::KvBudgetPerUser);
+        registry
+            .add_object(":1.2", (&path(2), ObjectKind::Session, 200), &caps)
+            .unwrap();
+        assert_eq!(
+            refused_by(registry.resize(":1.2", &path(2), 201, &caps)),
+            Limit::KvBudgetPerUser
+        );
+        // Another user has its own share of the room left in all.
+        registry
+            .add_object(":1.3", (&path(3), ObjectKind::Toolset, 400), &caps)
+            .unwrap();
+        assert_eq!(registry.tokens(), 900);
     }
 
     #[test]
     fn caps_per_client_and_in_all_and_a_departure_cancels_and_frees() {
         let registry = ClientRegistry::default();
         registry
-            .add_object((":1.1", None), (&path(1), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
+            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
             .unwrap();
         registry
-            .add_object((":1.1", None), (&path(2), ObjectKind::Session, 100), &caps(2, 3, 1000))
+            .add_object(":1.1", (&path(2), ObjectKind::Session, 100), &caps(2, 3, 1000))
             .unwrap();
-        let per_client = registry.add_object((":1.1", None), (&path(3), ObjectKind::Toolset, 100), &caps(2, 3, 1000));
-        assert!(matches!(per_client, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects_per_client")));
+        let per_client = registry.add_object(":1.1", (&path(3), ObjectKind::Toolset, 100), &caps(2, 3, 1000));
+        assert_eq!(refused_by(per_client), Limit::ObjectsPerClient);
         registry
-            .add_object((":1.2", None), (&path(4), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
+            .add_object(":1.2", (&path(4), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
             .unwrap();
-        let in_all = registry.add_object((":1.3", None), (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000));
-        assert!(matches!(in_all, Err(ToolCallError::LimitExceeded(m)) if m.starts_with("max_objects:")));
+        let in_all = registry.add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000));
+        assert_eq!(refused_by(in_all), Limit::Objects);
 
         let flag = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(AtomicBool::new(false));
@@ -311,7 +385,7 @@ mod tests {
         // Its objects no longer count, and their tokens are free again.
         assert_eq!(registry.tokens(), 100);
         registry
-            .add_object((":1.3", None), (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
+            .add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
             .unwrap();
     }
 
@@ -319,25 +393,25 @@ mod tests {
     fn the_kv_room_is_checked_when_an_object_is_added_or_grows() {
         let registry = ClientRegistry::default();
         registry
-            .add_object((":1.1", None), (&path(1), ObjectKind::Toolset, 300), &caps(8, 8, 1000))
+            .add_object(":1.1", (&path(1), ObjectKind::Toolset, 300), &caps(8, 8, 1000))
             .unwrap();
         registry
-            .add_object((":1.1", None), (&path(2), ObjectKind::Session, 300), &caps(8, 8, 1000))
+            .add_object(":1.1", (&path(2), ObjectKind::Session, 300), &caps(8, 8, 1000))
             .unwrap();
-        let full = registry.add_object((":1.2", None), (&path(3), ObjectKind::Toolset, 500), &caps(8, 8, 1000));
-        assert!(matches!(full, Err(ToolCallError::LimitExceeded(m)) if m.contains("max_kv_mb")));
+        let full = registry.add_object(":1.2", (&path(3), ObjectKind::Toolset, 500), &caps(8, 8, 1000));
+        assert_eq!(refused_by(full), Limit::KvBudget);
         // A session grows while there is room, and may always shrink.
-        registry.resize(":1.1", &path(2), 700, 1000).unwrap();
-        let grown = registry.resize(":1.1", &path(2), 701, 1000);
-        assert!(matches!(grown, Err(ToolCallError::LimitExceeded(_))));
+        registry.resize(":1.1", &path(2), 700, &caps(8, 8, 1000)).unwrap();
+        let grown = registry.resize(":1.1", &path(2), 701, &caps(8, 8, 1000));
+        assert_eq!(refused_by(grown), Limit::KvBudget);
         assert_eq!(registry.tokens(), 1000, "a refused growth changes nothing");
-        registry.resize(":1.1", &path(2), 300, 1000).unwrap();
+        registry.resize(":1.1", &path(2), 300, &caps(8, 8, 1000)).unwrap();
         assert_eq!(registry.tokens(), 600);
         // An object whose owner left cannot be resized.
         registry.depart(":1.1");
         assert!(matches!(
-            registry.resize(":1.1", &path(2), 10, 1000),
-            Err(ToolCallError::Cancelled(_))
+            registry.resize(":1.1", &path(2), 10, &caps(8, 8, 1000)),
+            Err(EngineError::Cancelled)
         ));
     }
 }

@@ -24,6 +24,8 @@ pub struct Settings {
     pub threads: usize,
     /// Requests waiting beyond the running ones before callers get Busy.
     pub queue_size: usize,
+    /// Of those places, how many the requests of one user (uid) may take.
+    pub max_queued_per_user: usize,
     /// Deadline of a request (queue wait included) unless the caller asks for less.
     pub request_timeout_ms: u64,
     /// Toolsets plus sessions one client may hold.
@@ -38,6 +40,8 @@ pub struct Settings {
     /// Megabytes of KV state that toolsets, sessions and the one-shot cache may hold in all
     /// (docs/RELIABILITY.md has the arithmetic against the unit's MemoryMax).
     pub max_kv_mb: usize,
+    /// Megabytes of that KV state the toolsets and sessions of one user's clients may hold.
+    pub max_kv_mb_per_user: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace_ms: u64,
     pub max_tools_bytes: usize,
@@ -62,12 +66,14 @@ impl Default for Settings {
             workers: 1,
             threads: 1,
             queue_size: 8,
+            max_queued_per_user: 4,
             request_timeout_ms: 20_000,
             max_objects_per_client: 16,
             max_objects_per_user: 16,
             max_objects: 32,
             toolset_cache: 8,
             max_kv_mb: 768,
+            max_kv_mb_per_user: 512,
             shutdown_grace_ms: 10_000,
             max_tools_bytes: 256 * 1024,
             max_tools: 64,
@@ -139,6 +145,8 @@ impl Settings {
             ("max_tools", self.max_tools),
             ("max_tools_bytes", self.max_tools_bytes),
             ("max_kv_mb", self.max_kv_mb),
+            ("max_kv_mb_per_user", self.max_kv_mb_per_user),
+            ("max_queued_per_user", self.max_queued_per_user),
             ("max_query_chars", self.max_query_chars),
             ("max_facts_chars", self.max_facts_chars),
             ("max_tool_results_chars", self.max_tool_results_chars),

@@ -14,7 +14,7 @@ use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
 
 use crate::clients::ObjectKind;
-use crate::ownership::{Claim, NewObject, Owner, caller, object_path};
+use crate::ownership::{Claim, NewObject, Owner, known_caller, object_path};
 use crate::request::{Method, Request, Result, engine_error};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
@@ -44,6 +44,7 @@ impl Manager {
         query: String,
         options: Options,
         #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
     ) -> Result<String> {
         // Size first: a long text is neither hashed on the bus thread nor queued.
         let limits = self
@@ -58,15 +59,15 @@ impl Manager {
         let target = format!("tools={}", key.short());
         let request = Request::new(
             Method::Call,
-            caller(&header, &self.peer)?,
+            known_caller(&self.shared, &header, &self.peer, connection).await?,
             Some(target),
             &options,
             &self.shared,
         )?;
-        let shared = self.shared.clone();
+        let (shared, user) = (self.shared.clone(), request.user().to_string());
         request
             .answer(&self.shared, move |engine, options| {
-                let toolset = shared.cache.get_or_compile(&key, shared.cache_room(), || {
+                let toolset = shared.cache.get_or_compile(&key, (&user, shared.cache_room()), || {
                     engine.compile_toolset_for(&tools_json, options)
                 })?;
                 engine.call(&toolset, &query, options)
@@ -84,7 +85,7 @@ impl Manager {
         #[zbus(connection)] connection: &Connection,
     ) -> Result<OwnedObjectPath> {
         let owner = Owner {
-            name: caller(&header, &self.peer)?,
+            name: known_caller(&self.shared, &header, &self.peer, connection).await?,
             peer: self.peer.clone(),
         };
         let request = Request::new(

@@ -12,7 +12,7 @@ use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::ObjectKind;
-use crate::request::{Request, Result};
+use crate::request::{Request, Result, engine_error};
 use crate::service::{Shared, remove_object};
 
 /// Who sent a message: its sender's unique name on a bus; on a peer-to-peer connection, which
@@ -22,6 +22,34 @@ pub fn caller(header: &Header<'_>, peer: &Option<Arc<str>>) -> Result<String> {
         (Some(sender), _) => Ok(sender.to_string()),
         (None, Some(peer)) => Ok(peer.to_string()),
         (None, None) => Err(ToolCallError::Internal("message without a sender".into())),
+    }
+}
+
+/// As [`caller`], for a method of the manager, where a client's first request may come before
+/// the NameOwnerChanged that has the service ask for its uid: then the uid is asked here, so
+/// that the request waits in its user's line and counts against its user's caps.
+pub async fn known_caller(
+    shared: &Shared,
+    header: &Header<'_>,
+    peer: &Option<Arc<str>>,
+    connection: &Connection,
+) -> Result<String> {
+    let name = caller(header, peer)?;
+    if peer.is_none() && shared.clients.uid(&name).is_none() {
+        learn_uid(shared, connection, &name).await;
+    }
+    Ok(name)
+}
+
+/// Asks the bus for `name`'s uid and records it. Should the client have left meanwhile, its
+/// record goes again.
+pub async fn learn_uid(shared: &Shared, connection: &Connection, name: &str) {
+    let Some(uid) = uid_of(connection, name).await else {
+        return;
+    };
+    shared.clients.set_uid(name, uid);
+    if !still_on_bus(connection, name).await {
+        shared.clients.depart(name);
     }
 }
 
@@ -76,12 +104,9 @@ impl<'a> NewObject<'a> {
         let path = self.shared.new_path(self.base);
         let (name, on_bus) = (owner.name.clone(), owner.peer.is_none());
         let clients = &self.shared.clients;
-        let uid = if on_bus {
-            uid_of(self.connection, &name).await
-        } else {
-            None
-        };
-        self.shared.add_object((&name, uid), &path, self.kind, tokens)?;
+        self.shared
+            .add_object(&name, &path, self.kind, tokens)
+            .map_err(engine_error)?;
         let claim = Claim::new(self.shared.clone(), name.clone(), path.clone());
         let value = match request
             .run(self.shared, move |engine, options| work(engine, options, claim))
@@ -125,29 +150,22 @@ impl Claim {
     }
 
     /// Counts the object for `tokens` of KV state from now on: `LimitExceeded` naming
-    /// `max_kv_mb` when that does not fit (checked before the work that would hold them).
+    /// `max_kv_mb` or `max_kv_mb_per_user` when that does not fit (checked before the work
+    /// that would hold them); `Cancelled` once the owner has left.
     pub fn tokens(&self, tokens: usize) -> std::result::Result<(), EngineError> {
-        self.shared
-            .resize_object(&self.owner, &self.path, tokens)
-            .map_err(|e| match e {
-                ToolCallError::LimitExceeded(detail) => EngineError::LimitExceeded {
-                    limit: toolcall_engine::Limit::KvBudget,
-                    detail: detail.trim_start_matches("limit max_kv_mb exceeded: ").to_string(),
-                },
-                _ => EngineError::Cancelled,
-            })
+        self.shared.resize_object(&self.owner, &self.path, tokens)
     }
 }
 
 /// The uid the bus says `name` runs as (`None` if it cannot tell).
-pub async fn uid_of(connection: &Connection, name: &str) -> Option<u32> {
+async fn uid_of(connection: &Connection, name: &str) -> Option<u32> {
     let name = zbus::names::BusName::try_from(name).ok()?;
     let dbus = zbus::fdo::DBusProxy::new(connection).await.ok()?;
     dbus.get_connection_unix_user(name).await.ok()
 }
 
 /// Whether the bus still knows the unique name `name`.
-pub async fn still_on_bus(connection: &Connection, name: &str) -> bool {
+async fn still_on_bus(connection: &Connection, name: &str) -> bool {
     let Ok(name) = zbus::names::BusName::try_from(name) else {
         return false;
     };

@@ -54,8 +54,9 @@ impl Method {
 pub struct Request {
     method: Method,
     caller: String,
-    /// The queue line it waits in: its caller's user's (see `fair_queue`).
-    line: String,
+    /// Whose shares it counts against (its line in the queue, its lists in the one-shot
+    /// cache): `uid:N` once the bus has told the caller's uid, else the caller itself.
+    user: String,
     /// What the log line names after the method: the object called, or the tool list's hash.
     target: Option<String>,
     /// The engine's options, with the deadline and the cancel flag set.
@@ -79,7 +80,7 @@ impl Request {
         shared: &Shared,
     ) -> Result<Request> {
         let request_timeout_ms = shared.request_timeout_ms();
-        let line = shared.clients.line_of(&caller);
+        let user = shared.clients.user_of(&caller);
         let started = Instant::now();
         // (The fault drills' `test_fault` is accepted by every method, in debug builds.)
         let own_options = options
@@ -99,7 +100,7 @@ impl Request {
         Ok(Request {
             method,
             caller,
-            line,
+            user,
             target,
             options: CallOptions {
                 max_calls: wire.max_calls.map(|n| n as usize),
@@ -117,6 +118,11 @@ impl Request {
         })
     }
 
+    /// Whose shares the request counts against (see the field).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
     /// Runs `work` on the pool. Returns its value and the milliseconds the request waited.
     pub async fn run<T: Send + 'static>(
         self,
@@ -128,7 +134,7 @@ impl Request {
         let (options, fault, started) = (self.options, self.fault, self.started);
         let outcome = shared
             .pool
-            .run((self.deadline, self.method, &self.line), move |engine| {
+            .run((self.deadline, self.method, &self.user), move |engine| {
                 let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
                 // The caller may have left the bus while this waited in the queue.
                 if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
@@ -223,6 +229,9 @@ pub fn engine_error(e: EngineError) -> ToolCallError {
 fn pool_error(e: PoolError, timeout_ms: u64) -> ToolCallError {
     match e {
         PoolError::Busy => ToolCallError::Busy("the request queue is full; retry later".into()),
+        PoolError::UserQueueFull { waiting } => ToolCallError::Busy(format!(
+            "max_queued_per_user: {waiting} requests of this user already wait in the queue; retry when one has been answered"
+        )),
         PoolError::WouldMissDeadline { ahead, expected_ms } => ToolCallError::Busy(format!(
             "{ahead} requests ahead: this one would end after ~{expected_ms} ms, past its {timeout_ms} ms deadline; retry later"
         )),

@@ -8,15 +8,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use toolcall_dbus::{MANAGER_PATH, ModelInfo, ToolCallError};
-use toolcall_engine::Engine;
+use toolcall_dbus::{MANAGER_PATH, ModelInfo};
+use toolcall_engine::{Engine, Error as EngineError};
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::{Caps, ClientRegistry, ObjectKind};
 use crate::config::Settings;
 use crate::objects::{Manager, SessionObject, ToolsetObject};
-use crate::ownership::{still_on_bus, uid_of};
+use crate::ownership::learn_uid;
 use crate::toolset_cache::ToolsetCache;
 use crate::worker::Pool;
 
@@ -51,36 +51,44 @@ impl Shared {
     /// Tokens of KV state the budget (`max_kv_mb`) allows in all.
     pub fn kv_budget_tokens(&self) -> usize {
         let mb = self.settings.read().expect("settings lock").max_kv_mb;
+        self.tokens_in_mb(mb)
+    }
+
+    fn tokens_in_mb(&self, mb: usize) -> usize {
         mb * 1024 * 1024 / self.kv_bytes_per_token.max(1)
     }
 
-    /// Records `owner`'s object at `path` (caps and KV budget checked; one-shot lists give way
+    /// Records `owner`'s object at `path` (caps and KV budgets checked; one-shot lists give way
     /// first). See [`ClientRegistry::add_object`].
     pub fn add_object(
         &self,
-        owner: (&str, Option<u32>),
+        owner: &str,
         path: &OwnedObjectPath,
         kind: ObjectKind,
         tokens: usize,
-    ) -> Result<(), ToolCallError> {
-        let room = self.make_room(tokens);
-        let caps = {
-            let settings = self.settings.read().expect("settings lock");
-            Caps {
-                per_client: settings.max_objects_per_client,
-                per_user: settings.max_objects_per_user,
-                in_all: settings.max_objects,
-                room,
-            }
-        };
+    ) -> Result<(), EngineError> {
+        let caps = self.caps(tokens);
         self.clients.add_object(owner, (path, kind, tokens), &caps)
     }
 
     /// Counts `owner`'s object at `path` for `tokens` (one-shot lists give way first when it
     /// grows). See [`ClientRegistry::resize`].
-    pub fn resize_object(&self, owner: &str, path: &OwnedObjectPath, tokens: usize) -> Result<(), ToolCallError> {
-        let room = self.make_room(tokens);
-        self.clients.resize(owner, path, tokens, room)
+    pub fn resize_object(&self, owner: &str, path: &OwnedObjectPath, tokens: usize) -> Result<(), EngineError> {
+        let caps = self.caps(tokens);
+        self.clients.resize(owner, path, tokens, &caps)
+    }
+
+    /// The caps from the settings, with room made in the one-shot cache for `more` tokens.
+    fn caps(&self, more: usize) -> Caps {
+        let room = self.make_room(more);
+        let settings = self.settings.read().expect("settings lock");
+        Caps {
+            per_client: settings.max_objects_per_client,
+            per_user: settings.max_objects_per_user,
+            in_all: settings.max_objects,
+            room,
+            user_room: self.tokens_in_mb(settings.max_kv_mb_per_user),
+        }
     }
 
     /// Drops cached one-shot lists until `more` tokens fit beside the objects, if they can;
@@ -121,7 +129,11 @@ impl Service {
             prompt_format: m.prompt_format.clone(),
         };
         let kv_bytes_per_token = engine.kv_bytes_per_token();
-        let pool = Pool::start(engine, settings.workers, settings.queue_size);
+        let pool = Pool::start(
+            engine,
+            settings.workers,
+            (settings.queue_size, settings.max_queued_per_user),
+        );
         Service {
             shared: Arc::new(Shared {
                 pool,
@@ -155,7 +167,8 @@ impl Service {
                 if args.new_owner().is_none() {
                     client_gone(&shared, &name, connection.object_server()).await;
                 } else if args.old_owner().is_none() {
-                    tokio::spawn(learn_uid(shared.clone(), connection.clone(), name));
+                    let (shared, connection) = (shared.clone(), connection.clone());
+                    tokio::spawn(async move { learn_uid(&shared, &connection, &name).await });
                 }
             }
         });
@@ -174,7 +187,7 @@ impl Service {
 
     /// Applies the reloadable keys of a re-read configuration.
     pub fn reload(&self, new: Settings) {
-        self.shared.pool.set_queue_size(new.queue_size);
+        self.shared.pool.set_queue_size(new.queue_size, new.max_queued_per_user);
         self.shared.cache.set_capacity(new.toolset_cache);
         log::set_max_level(new.log_level.parse().unwrap_or(log::LevelFilter::Info));
         *self.shared.settings.write().expect("settings lock") = new;
@@ -197,18 +210,6 @@ impl Service {
     pub async fn shutdown(&self) -> bool {
         let grace = Duration::from_millis(self.shared.settings.read().expect("settings lock").shutdown_grace_ms);
         self.shared.pool.shutdown(grace).await
-    }
-}
-
-/// A client came onto the bus: its uid, for its queue line and its user's object cap. Should
-/// it have left meanwhile, its record goes again.
-async fn learn_uid(shared: Arc<Shared>, connection: Connection, name: String) {
-    let Some(uid) = uid_of(&connection, &name).await else {
-        return;
-    };
-    shared.clients.set_uid(&name, uid);
-    if !still_on_bus(&connection, &name).await {
-        shared.clients.depart(&name);
     }
 }
 

@@ -1,7 +1,9 @@
-//! One-shot `Call`'s compiled tool lists, keyed by the sha256 of the tools JSON as sent, the
-//! least recently used dropped first. A registered toolset is its own object and not cached.
-//! The cache holds at most `capacity` lists and, inside the KV budget, what the objects leave
-//! (`room`): it gives way to toolsets and sessions ([`ToolsetCache::shrink_to`]).
+//! One-shot `Call`'s compiled tool lists, keyed by the sha256 of the tools JSON as sent. A
+//! registered toolset is its own object and not cached. The cache holds at most `capacity`
+//! lists: a new one takes the place of the least recently used list of the user who has the
+//! most, so one user's stream of new tool lists pushes out its own lists before anyone else's.
+//! Inside the KV budget it holds what the objects leave (`room`): it gives way to toolsets and
+//! sessions ([`ToolsetCache::shrink_to`]), least recently used first.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -36,7 +38,14 @@ pub struct ToolsetCache {
 struct Entries {
     capacity: usize,
     /// Most recently used first.
-    entries: VecDeque<(ToolsKey, Arc<Toolset>)>,
+    entries: VecDeque<Entry>,
+}
+
+struct Entry {
+    key: ToolsKey,
+    /// Who compiled it (the request's user: see `Request::user`).
+    user: String,
+    toolset: Arc<Toolset>,
 }
 
 impl ToolsetCache {
@@ -58,32 +67,32 @@ impl ToolsetCache {
     /// Tokens of KV state the cached lists hold.
     pub fn tokens(&self) -> usize {
         let inner = self.inner.lock().expect("toolset cache lock");
-        inner.entries.iter().map(|(_, t)| t.prefix_tokens()).sum()
+        inner.entries.iter().map(|e| e.toolset.prefix_tokens()).sum()
     }
 
     /// Drops the least recently used lists until the rest hold at most `room` tokens.
     pub fn shrink_to(&self, room: usize) {
         let mut inner = self.inner.lock().expect("toolset cache lock");
-        while inner.entries.iter().map(|(_, t)| t.prefix_tokens()).sum::<usize>() > room {
+        while inner.entries.iter().map(|e| e.toolset.prefix_tokens()).sum::<usize>() > room {
             inner.entries.pop_back();
         }
     }
 
-    /// The toolset compiled for `key`, or `compile`'s, which is then kept if it fits in
-    /// `room` tokens (older lists dropped to make way). The lock is not held while compiling (a
-    /// prefill of the tools' prompt): two callers that miss on the same tools at once both
+    /// The toolset compiled for `key`, or `compile`'s, which is then kept for `user` if it fits
+    /// in `room` tokens (older lists dropped to make way). The lock is not held while compiling
+    /// (a prefill of the tools' prompt): two callers that miss on the same tools at once both
     /// compile, and the later one is kept.
     pub fn get_or_compile(
         &self,
         key: &ToolsKey,
-        room: usize,
+        (user, room): (&str, usize),
         compile: impl FnOnce() -> Result<Toolset, EngineError>,
     ) -> Result<Arc<Toolset>, EngineError> {
         {
             let mut inner = self.inner.lock().expect("toolset cache lock");
-            if let Some(index) = inner.entries.iter().position(|(k, _)| k == key) {
+            if let Some(index) = inner.entries.iter().position(|e| &e.key == key) {
                 let entry = inner.entries.remove(index).expect("index in range");
-                let toolset = entry.1.clone();
+                let toolset = entry.toolset.clone();
                 inner.entries.push_front(entry);
                 return Ok(toolset);
             }
@@ -94,10 +103,51 @@ impl ToolsetCache {
         }
         self.shrink_to(room - toolset.prefix_tokens());
         let mut inner = self.inner.lock().expect("toolset cache lock");
-        inner.entries.retain(|(k, _)| k != key);
-        inner.entries.push_front((key.clone(), toolset.clone()));
-        let capacity = inner.capacity;
-        inner.entries.truncate(capacity);
+        inner.entries.retain(|e| &e.key != key);
+        while inner.entries.len() >= inner.capacity.max(1) {
+            let users: Vec<&str> = inner.entries.iter().map(|e| e.user.as_str()).collect();
+            let victim = victim(&users, user).expect("a full cache has entries");
+            inner.entries.remove(victim);
+        }
+        inner.entries.push_front(Entry {
+            key: key.clone(),
+            user: user.to_string(),
+            toolset: toolset.clone(),
+        });
         Ok(toolset)
+    }
+}
+
+/// Which entry gives way to a new one of `newcomer`'s, given each entry's user (most recently
+/// used first): the least recently used entry of the user who holds the most, counting the
+/// newcomer's one more; between users holding as many, the newcomer's own, then the one whose
+/// last entry is older.
+fn victim(users: &[&str], newcomer: &str) -> Option<usize> {
+    let held = |user: &str| users.iter().filter(|u| **u == user).count() + usize::from(user == newcomer);
+    let most = users.iter().map(|u| held(u)).max()?;
+    let of = |user: &str| users.iter().rposition(|u| *u == user);
+    if held(newcomer) == most
+        && let Some(own) = of(newcomer)
+    {
+        return Some(own);
+    }
+    (0..users.len()).rev().find(|&i| held(users[i]) == most)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::victim;
+
+    #[test]
+    fn a_user_with_many_lists_gives_way_before_one_with_few() {
+        // "a" floods the cache; "b" has one list, used longest ago.
+        let users = ["a", "a", "a", "b"];
+        assert_eq!(victim(&users, "b"), Some(2), "a's oldest goes, not b's only one");
+        assert_eq!(victim(&users, "a"), Some(2), "a replaces its own oldest");
+        assert_eq!(victim(&users, "c"), Some(2));
+        // Even shares: the newcomer's own oldest, else the least recently used.
+        assert_eq!(victim(&["b", "a", "b", "a"], "a"), Some(3));
+        assert_eq!(victim(&["b", "a"], "c"), Some(1));
+        assert_eq!(victim(&[], "a"), None);
     }
 }

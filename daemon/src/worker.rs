@@ -7,7 +7,8 @@
 //! error for that caller only; a heartbeat per worker lets the watchdog tell a stuck worker
 //! from an idle one. Each job holds a sender of a drain channel until it has answered, so
 //! shutdown waits for the last one to go (the channel's `recv` ends) rather than polling.
-//! Waiting jobs are served user by user in turn ([`FairQueue`]).
+//! Waiting jobs are served user by user in turn, and one user's take at most
+//! `max_queued_per_user` of the queue's places ([`FairQueue`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc as drain;
 use toolcall_engine::Engine;
 
-use crate::fair_queue::{FairQueue, Next};
+use crate::fair_queue::{FairQueue, Next, Refused};
 use crate::request::Method;
 
 type Job = Box<dyn FnOnce(&Engine) + Send>;
@@ -29,6 +30,8 @@ type Job = Box<dyn FnOnce(&Engine) + Send>;
 pub enum PoolError {
     /// The queue is full.
     Busy,
+    /// The caller's user already has `waiting` requests waiting, all its places in the queue.
+    UserQueueFull { waiting: usize },
     /// The jobs ahead would, at the recent job time, finish this one after its deadline.
     WouldMissDeadline { ahead: usize, expected_ms: u64 },
     /// It waited `waited_ms` in the queue; the `left_ms` left to its deadline are fewer than
@@ -60,6 +63,8 @@ pub struct Pool {
     /// Recent job run times, for judging whether a request can still make its deadline.
     job_times: Arc<JobTimes>,
     capacity: AtomicUsize,
+    /// Places in the queue the jobs of one line (user) may take.
+    places_per_line: AtomicUsize,
     workers: usize,
     /// Per worker: milliseconds since `epoch` when it last showed life.
     heartbeats: Arc<Vec<AtomicU64>>,
@@ -73,8 +78,9 @@ pub struct Pool {
 const IDLE_TICK: Duration = Duration::from_millis(500);
 
 impl Pool {
-    /// Starts `workers` threads sharing `engine`; `queue_size` jobs may wait beyond the running ones.
-    pub fn start(engine: Arc<Engine>, workers: usize, queue_size: usize) -> Arc<Pool> {
+    /// Starts `workers` threads sharing `engine`; `queue_size` jobs may wait beyond the running
+    /// ones, `per_user` of them from one line.
+    pub fn start(engine: Arc<Engine>, workers: usize, (queue_size, per_user): (usize, usize)) -> Arc<Pool> {
         // The channel holds waiting jobs; admission is counted separately so the limit can change.
         let queue = Arc::new(FairQueue::<Job>::default());
         let epoch = Instant::now();
@@ -112,6 +118,7 @@ impl Pool {
             depth,
             job_times,
             capacity: AtomicUsize::new(workers + queue_size),
+            places_per_line: AtomicUsize::new(per_user),
             workers,
             heartbeats,
             busy,
@@ -205,9 +212,12 @@ impl Pool {
         if !admitted {
             return Err(late.unwrap_or(PoolError::Busy));
         }
-        if intake.jobs.push(line, job).is_err() {
+        if let Err((_, refused)) = intake.jobs.push(line, job, self.places_per_line.load(Ordering::SeqCst)) {
             self.depth.fetch_sub(1, Ordering::SeqCst);
-            return Err(PoolError::Busy);
+            return Err(match refused {
+                Refused::LineFull(waiting) => PoolError::UserQueueFull { waiting },
+                Refused::Closed => PoolError::ShuttingDown,
+            });
         }
         Ok(answer)
     }
@@ -217,8 +227,9 @@ impl Pool {
         self.depth.load(Ordering::SeqCst)
     }
 
-    pub fn set_queue_size(&self, queue_size: usize) {
+    pub fn set_queue_size(&self, queue_size: usize, per_user: usize) {
         self.capacity.store(self.workers + queue_size, Ordering::SeqCst);
+        self.places_per_line.store(per_user, Ordering::SeqCst);
     }
 
     /// True while every worker is either idle and ticking, or inside a job for less than

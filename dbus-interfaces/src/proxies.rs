@@ -21,7 +21,8 @@ pub trait ToolCall1 {
     fn model(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn model_info(&self) -> zbus::Result<HashMap<String, OwnedVariant>>;
-    #[zbus(property)]
+    /// Emits no PropertiesChanged: read from the service each time, never from the proxy's cache.
+    #[zbus(property(emits_changed_signal = "false"))]
     fn queue_depth(&self) -> zbus::Result<u32>;
 }
 

@@ -2,7 +2,9 @@
 
 use thiserror::Error;
 
-/// Which configured limit a request broke.
+/// Which configured limit a request broke. The last ones are a service's limits on what its
+/// clients hold (the engine itself never checks them): they are here so that one error type
+/// carries every refusal from the work that runs inside a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     ToolsBytes,
@@ -15,6 +17,12 @@ pub enum Limit {
     SchemaDepth,
     /// The KV state a service lets its toolsets, sessions and cached tool lists hold.
     KvBudget,
+    /// The KV state the objects of one user's clients may hold together.
+    KvBudgetPerUser,
+    /// Toolsets plus sessions: one client's, one user's clients', everyone's.
+    ObjectsPerClient,
+    ObjectsPerUser,
+    Objects,
 }
 
 impl Limit {
@@ -29,6 +37,10 @@ impl Limit {
             Limit::ContextLength => "context_length",
             Limit::SchemaDepth => "max_schema_depth",
             Limit::KvBudget => "max_kv_mb",
+            Limit::KvBudgetPerUser => "max_kv_mb_per_user",
+            Limit::ObjectsPerClient => "max_objects_per_client",
+            Limit::ObjectsPerUser => "max_objects_per_user",
+            Limit::Objects => "max_objects",
         }
     }
 }

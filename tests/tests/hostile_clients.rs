@@ -2,7 +2,7 @@
 //! or session is being made leaves nothing behind; another client can neither read nor use
 //! someone's objects, nor guess their paths; a long tool list's prefill honours the deadline
 //! and the caller leaving (the worker is free at once); oversized facts and tool results are
-//! refused by name. Faults come from the debug-build-only `test_fault` option
+//! refused by name; one user takes at most its share of the queue. Faults come from the debug-build-only `test_fault` option
 //! (daemon/src/fault.rs).
 
 use std::collections::HashMap;
@@ -338,4 +338,59 @@ async fn one_user_cannot_take_every_slot_through_many_connections() {
     assert!(refused.to_string().contains("max_objects_per_user"), "{refused}");
     toolsets.pop().unwrap().release().await.unwrap();
     fourth.register_toolset(HOME_TOOLS).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_takes_at_most_its_places_in_the_queue() {
+    // One worker, eight places, two for each user: this test's connections are all one user.
+    let bus = TestBus::start();
+    let daemon = Daemon::start_with(
+        &bus,
+        &bundle(TINY),
+        "workers = 1\nqueue_size = 8\nmax_queued_per_user = 2\n",
+        &[FAULTS],
+    );
+    let observer = client(&bus).await;
+    let log = || daemon.log();
+    let wait_for_depth = |depth: u32| {
+        let observer = observer.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while observer.status().await.unwrap().queue_depth != depth {
+                assert!(Instant::now() < deadline, "the queue never held {depth}:\n{}", log());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // One stalled call runs, two wait: each from a connection of its own.
+    let mut calls = Vec::new();
+    for depth in 1..=3 {
+        let c = client(&bus).await;
+        calls.push(tokio::spawn(async move {
+            let manager = ToolCall1Proxy::new(c.connection()).await.unwrap();
+            let stalled = HashMap::from([("test_fault", Variant::from("stall:1500"))]);
+            manager.call(HOME_TOOLS, "turn on the light", stalled).await
+        }));
+        wait_for_depth(depth).await;
+    }
+    let fourth = client(&bus).await;
+    let refused = fourth
+        .call(HOME_TOOLS, "turn on the light", &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), Some(&ErrorKind::Busy), "{refused}");
+    assert!(refused.to_string().contains("max_queued_per_user"), "{refused}");
+    assert_eq!(
+        observer.status().await.unwrap().queue_depth,
+        3,
+        "refused while 6 of the 8 places were free"
+    );
+    for call in calls {
+        call.await.unwrap().expect("the queued calls are answered");
+    }
+    fourth
+        .call(HOME_TOOLS, "turn on the light", &CallOptions::default())
+        .await
+        .expect("a place is free again");
+    drop(daemon);
 }
