@@ -9,6 +9,7 @@
 pub mod in_process;
 pub mod installed;
 pub mod suite;
+pub mod system_bus;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
