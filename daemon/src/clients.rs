@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use toolcall_engine::{Error as EngineError, Limit};
 use zbus::OwnedObjectPath;
@@ -17,11 +18,13 @@ pub enum ObjectKind {
     Session,
 }
 
-/// An object a client holds, and the tokens of KV state it is counted for.
+/// An object a client holds, the tokens of KV state it is counted for, and when it was last
+/// used (made, called, or its turn ended).
 struct Held {
     path: OwnedObjectPath,
     kind: ObjectKind,
     tokens: usize,
+    last_used: Instant,
 }
 
 /// What one client holds.
@@ -101,6 +104,7 @@ impl ClientRegistry {
             path: path.clone(),
             kind,
             tokens,
+            last_used: Instant::now(),
         });
         Ok(())
     }
@@ -127,7 +131,26 @@ impl ClientRegistry {
             .and_then(|c| c.objects.iter_mut().find(|h| &h.path == path))
             .expect("checked above");
         record.tokens = tokens;
+        record.last_used = Instant::now();
         Ok(())
+    }
+
+    /// Marks the object at `path` as used now.
+    pub fn touch(&self, owner: &str, path: &OwnedObjectPath) {
+        let mut clients = self.clients.lock().expect("clients lock");
+        if let Some(held) = clients
+            .get_mut(owner)
+            .and_then(|c| c.objects.iter_mut().find(|h| &h.path == path))
+        {
+            held.last_used = Instant::now();
+        }
+    }
+
+    /// How long the object at `path` has gone unused; `None` once `owner` no longer holds it.
+    pub fn idle_for(&self, owner: &str, path: &OwnedObjectPath) -> Option<Duration> {
+        let clients = self.clients.lock().expect("clients lock");
+        let held = clients.get(owner)?.objects.iter().find(|h| &h.path == path)?;
+        Some(held.last_used.elapsed())
     }
 
     /// Tokens of KV state all recorded objects are counted for.

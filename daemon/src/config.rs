@@ -42,6 +42,9 @@ pub struct Settings {
     pub max_kv_mb: usize,
     /// Megabytes of that KV state the toolsets and sessions of one user's clients may hold.
     pub max_kv_mb_per_user: usize,
+    /// A session not used for this long is closed by the service (0: never). Toolsets do not
+    /// expire.
+    pub session_idle_timeout_s: u64,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace_ms: u64,
     pub max_tools_bytes: usize,
@@ -74,6 +77,7 @@ impl Default for Settings {
             toolset_cache: 8,
             max_kv_mb: 768,
             max_kv_mb_per_user: 512,
+            session_idle_timeout_s: 900,
             shutdown_grace_ms: 10_000,
             max_tools_bytes: 256 * 1024,
             max_tools: 64,

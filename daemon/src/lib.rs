@@ -8,10 +8,12 @@
 //! - `objects`: the D-Bus objects (manager, toolsets, sessions), a few lines a method;
 //! - `ownership`: who called, who owns an object, making objects that cannot leak;
 //! - `request`: one request's way: parsed once, run on the pool, logged, answered;
-//! - `clients`: which client holds which objects and requests; the object caps;
-//! - `toolset_cache`: one-shot `Call`'s compiled tool lists;
+//! - `clients`: which client holds which objects and requests; the object caps and the KV
+//!   budgets, in all and per user;
+//! - `expiry`: idle sessions closed after `session_idle_timeout_s`;
+//! - `toolset_cache`: one-shot `Call`'s compiled tool lists, shared fairly between users;
 //! - `worker`: the inference pool: bounded queue, deadline-aware admission, drain on shutdown;
-//! - `fair_queue`: its queue, one line per user, served in turn;
+//! - `fair_queue`: its queue, one line per user, served in turn, a few places each;
 //! - `fault`: fault injection for the drills, debug builds only.
 //!
 //! Nothing here touches tensors: the engine (`toolcall-engine`) does.
@@ -19,6 +21,7 @@
 pub mod config;
 
 mod clients;
+mod expiry;
 mod fair_queue;
 mod fault;
 mod objects;

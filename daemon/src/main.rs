@@ -25,7 +25,7 @@ use toolcalld::{Overrides, Service, Settings};
 /// environment variables, then these flags. Keys (see the shipped toolcalld.toml): model_dir,
 /// bus, workers, threads, queue_size, max_queued_per_user, request_timeout_ms,
 /// max_objects_per_client, max_objects_per_user, max_objects, toolset_cache, max_kv_mb,
-/// max_kv_mb_per_user, shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth,
+/// max_kv_mb_per_user, session_idle_timeout_s, shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth,
 /// max_query_chars, max_facts_chars, max_tool_results_chars, max_new_tokens, max_calls,
 /// log_level.
 #[derive(Parser, Debug)]

@@ -251,11 +251,13 @@ impl SessionObject {
             .await
     }
 
-    /// A request on this session, checked to come from its owner.
+    /// A request on this session, checked to come from its owner; the session counts as used
+    /// now (see `expiry`).
     fn request(&self, method: Method, header: &Header<'_>, options: &Options) -> Result<Request> {
         let caller = self.owner.check(header)?;
-        let target = Some(object_path(header).to_string());
-        Request::new(method, caller, target, options, &self.shared)
+        let path = object_path(header);
+        self.shared.clients.touch(&caller, &path);
+        Request::new(method, caller, Some(path.to_string()), options, &self.shared)
     }
 }
 

@@ -12,6 +12,7 @@ use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::ObjectKind;
+use crate::expiry::close_when_idle;
 use crate::request::{Request, Result, engine_error};
 use crate::service::{Shared, remove_object};
 
@@ -127,6 +128,9 @@ impl<'a> NewObject<'a> {
         // name). From here on, its departure takes the object down.
         let present = !on_bus || still_on_bus(self.connection, &name).await;
         if present && clients.holds(&name, &path) {
+            if self.kind == ObjectKind::Session {
+                close_when_idle(self.shared.clone(), self.connection.clone(), name, path.clone());
+            }
             return Ok(path);
         }
         clients.forget_object(&name, &path);

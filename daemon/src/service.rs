@@ -48,6 +48,12 @@ impl Shared {
         self.settings.read().expect("settings lock").request_timeout_ms
     }
 
+    /// How long a session may go unused before the service closes it; `None`: never.
+    pub fn session_idle_timeout(&self) -> Option<Duration> {
+        let seconds = self.settings.read().expect("settings lock").session_idle_timeout_s;
+        (seconds > 0).then(|| Duration::from_secs(seconds))
+    }
+
     /// Tokens of KV state the budget (`max_kv_mb`) allows in all.
     pub fn kv_budget_tokens(&self) -> usize {
         let mb = self.settings.read().expect("settings lock").max_kv_mb;

@@ -164,6 +164,31 @@ pub async fn all_clients_together_hold_at_most_max_objects(service: &impl Connec
     assert_eq!(c_toolset.tool_count().await.unwrap(), 3);
 }
 
+pub const IDLE_SESSIONS_CONFIG: &str = "session_idle_timeout_s = 1\nmax_objects = 3\n";
+
+/// A session left unused past `session_idle_timeout_s` is closed by the service and its slot
+/// given back; a session in use and its toolset stay.
+pub async fn an_idle_session_expires_and_frees_its_slot(service: &impl Connect) {
+    let client = service.client().await;
+    let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
+    let forgotten = toolset.open_session().await.unwrap();
+    let in_use = toolset.open_session().await.unwrap();
+    let short = CallOptions {
+        max_new_tokens: Some(16),
+        ..CallOptions::default()
+    };
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert!(answered(&in_use.send("turn on the light", &short).await));
+    }
+    let gone = forgotten.send("turn on the light", &short).await.unwrap_err();
+    assert!(gone.to_string().contains("UnknownObject"), "{gone}");
+    // Its slot is free again (max_objects = 3: the toolset, the session in use, a new one).
+    let again = toolset.open_session().await.expect("the expired session's slot");
+    assert!(answered(&again.send("turn on the light", &short).await));
+    assert!(answered(&in_use.send("turn off the light", &short).await));
+}
+
 pub const NAMED_ERRORS_CONFIG: &str = "max_query_chars = 200\nmax_tools = 4\n";
 
 /// Every named error a caller can cause, then a normal call that still works.

@@ -18,7 +18,7 @@ fn system_bus_policy_limits_owner_and_callers() {
     // The system activation file is read and names the service.
     let activatable = dbus_send(
         As::Root,
-        &bus,
+        bus,
         "org.freedesktop.DBus",
         "/org/freedesktop/DBus",
         "org.freedesktop.DBus.ListActivatableNames",
@@ -30,7 +30,7 @@ fn system_bus_policy_limits_owner_and_callers() {
     // Only the toolcalld user may own the name: root and others get AccessDenied and exit
     // (`timeout` ends a daemon that wrongly got the name, with status 124).
     for (who, label) in [(As::Root, "root"), (member, "a toolcall member"), (other, "nobody")] {
-        let out = output(app.daemon(&["timeout", "30"], who, &bus));
+        let out = output(app.daemon(&["timeout", "30"], who, bus));
         let stderr = text(&out.stderr);
         assert!(
             !out.status.success() && stderr.contains(ACCESS_DENIED) && stderr.contains("not allowed to own"),
@@ -47,12 +47,12 @@ fn system_bus_policy_limits_owner_and_callers() {
     // Method calls: root and members of toolcall get answers, anyone else AccessDenied from
     // the bus (the service never sees the call).
     for (who, label) in [(As::Root, "root"), (member, "a toolcall member")] {
-        let out = app.call(who, &bus);
+        let out = app.call(who, bus);
         assert!(out.status.success(), "{label}: {}\n{}", out.status, text(&out.stderr));
         let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("result JSON");
         assert!(result["function_calls"].is_array(), "{label}: {result}");
     }
-    let out = app.call(other, &bus);
+    let out = app.call(other, bus);
     assert!(
         out.status.code() == Some(4)
             && text(&out.stderr).contains(ACCESS_DENIED)
@@ -66,9 +66,9 @@ fn system_bus_policy_limits_owner_and_callers() {
     // member it reaches the service (which rejects the arguments).
     let call = format!("{BUS_NAME}.Call");
     let args = ["string:tools", "string:query"];
-    let refused = dbus_send(other, &bus, BUS_NAME, OBJECT, &call, &args).unwrap_err();
+    let refused = dbus_send(other, bus, BUS_NAME, OBJECT, &call, &args).unwrap_err();
     assert!(refused.contains(ACCESS_DENIED), "{refused}");
-    let reached = dbus_send(member, &bus, BUS_NAME, OBJECT, &call, &args).unwrap_err();
+    let reached = dbus_send(member, bus, BUS_NAME, OBJECT, &call, &args).unwrap_err();
     assert!(
         !reached.contains(ACCESS_DENIED) && reached.contains("InvalidArgs"),
         "{reached}"
@@ -78,7 +78,7 @@ fn system_bus_policy_limits_owner_and_callers() {
     let props = "org.freedesktop.DBus.Properties";
     let version = dbus_send(
         other,
-        &bus,
+        bus,
         BUS_NAME,
         OBJECT,
         &format!("{props}.Get"),
@@ -91,7 +91,7 @@ fn system_bus_policy_limits_owner_and_callers() {
     );
     let all = dbus_send(
         other,
-        &bus,
+        bus,
         BUS_NAME,
         OBJECT,
         &format!("{props}.GetAll"),
@@ -101,7 +101,7 @@ fn system_bus_policy_limits_owner_and_callers() {
     assert!(all.contains("\"QueueDepth\"") && all.contains("\"Model\""), "{all}");
     let xml = dbus_send(
         other,
-        &bus,
+        bus,
         BUS_NAME,
         OBJECT,
         "org.freedesktop.DBus.Introspectable.Introspect",
@@ -114,7 +114,7 @@ fn system_bus_policy_limits_owner_and_callers() {
         for folder in [TOOLSETS_PATH, SESSIONS_PATH] {
             let listed = dbus_send(
                 who,
-                &bus,
+                bus,
                 BUS_NAME,
                 folder,
                 "org.freedesktop.DBus.Introspectable.Introspect",
@@ -126,7 +126,7 @@ fn system_bus_policy_limits_owner_and_callers() {
     }
     let set = dbus_send(
         other,
-        &bus,
+        bus,
         BUS_NAME,
         OBJECT,
         &format!("{props}.Set"),

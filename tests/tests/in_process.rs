@@ -25,6 +25,12 @@ async fn all_clients_together_hold_at_most_max_objects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_expires_and_frees_its_slot() {
+    let service = InProcess::start(TINY, suite::IDLE_SESSIONS_CONFIG);
+    suite::an_idle_session_expires_and_frees_its_slot(&service).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_named_error_then_a_normal_call() {
     let service = InProcess::start(TINY, suite::NAMED_ERRORS_CONFIG);
     suite::every_named_error_then_a_normal_call(&service).await;

@@ -44,6 +44,12 @@ async fn all_clients_together_hold_at_most_max_objects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_expires_and_frees_its_slot() {
+    let (bus, _daemon) = start(suite::IDLE_SESSIONS_CONFIG);
+    suite::an_idle_session_expires_and_frees_its_slot(&bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_named_error_then_a_normal_call() {
     let (bus, _daemon) = start(suite::NAMED_ERRORS_CONFIG);
     suite::every_named_error_then_a_normal_call(&bus).await;

@@ -12,15 +12,19 @@
 //! (one sample a minute) and every error other than `Busy`. `--fill-kv TOOLS` instead has one
 //! client register a toolset of TOOLS long tools and open sessions on it, a turn each, until
 //! the KV budget (`max_kv_mb`) refuses one; it prints the objects held, the refusal and the
-//! daemon's peak RSS against the budget. Output is markdown for
-//! docs/RELIABILITY.md. Not part of the test command: it measures, it does not assert.
+//! daemon's peak RSS against the budget. `--mix MINUTES` has the clients (the largest N) make
+//! and drop toolsets of 5 to 20 long tools, sessions with facts and tool results, and one-shot
+//! calls of long lists, for that long, and prints every answer and refusal by name with the
+//! daemon's RSS against the budget (`budget.rs`). Output is markdown for docs/RELIABILITY.md. Not part of the test command: it measures, it does not assert.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use toolcall_client::{Bus, CallOptions, Client, ErrorKind};
-use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TestBus, bundle, long_tools};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TestBus, bundle};
+
+mod budget;
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// Toolsets the clients hold right now: each keeps its tools' prompt prefill (KV cache) in the
@@ -57,7 +61,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn rss_mb(pid: u32) -> f64 {
+pub(crate) fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -167,7 +171,7 @@ async fn round(
 }
 
 /// The daemon's peak RSS so far (VmHWM), MB.
-fn peak_rss_mb(pid: u32) -> f64 {
+pub(crate) fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -175,52 +179,6 @@ fn peak_rss_mb(pid: u32) -> f64 {
             line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// `--fill-kv`: a toolset of `tools` long tools, then sessions on it until one is refused.
-async fn fill_kv(address: &str, pid: u32, tools: usize) {
-    let client = Client::connect(&Bus::Address(address.to_string()))
-        .await
-        .expect("client");
-    let started = Instant::now();
-    let toolset = match client.register_toolset(&long_tools(tools)).await {
-        Ok(toolset) => toolset,
-        Err(e) => return println!("RegisterToolset of {tools} tools refused: {e}"),
-    };
-    let status = client.status().await.expect("status");
-    println!(
-        "toolset of {tools} tools registered in {:.1} s; RSS {:.1} MB, peak {:.1} MB ({})",
-        started.elapsed().as_secs_f64(),
-        rss_mb(pid),
-        peak_rss_mb(pid),
-        status.model
-    );
-    let options = CallOptions {
-        max_new_tokens: Some(64),
-        ..CallOptions::default()
-    };
-    let mut sessions = Vec::new();
-    loop {
-        let session = match toolset.open_session().await {
-            Ok(session) => session,
-            Err(e) => {
-                println!("session {} refused: {e}", sessions.len() + 1);
-                break;
-            }
-        };
-        let turn = session.send("set device 3 to level 40", &options).await;
-        println!(
-            "session {}: turn {}; RSS {:.1} MB, peak {:.1} MB",
-            sessions.len() + 1,
-            turn.map_or_else(|e| format!("refused: {e}"), |_| "answered".into()),
-            rss_mb(pid),
-            peak_rss_mb(pid)
-        );
-        sessions.push(session);
-        if sessions.len() >= 64 {
-            break;
-        }
-    }
 }
 
 fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -257,7 +215,11 @@ async fn main() {
     );
     println!("RSS after start: {:.1} MB\n", rss_mb(pid));
     if let Some(tools) = arg(&args, "--fill-kv") {
-        return fill_kv(&bus.address, pid, tools.parse().expect("--fill-kv TOOLS")).await;
+        return budget::fill_kv(&bus.address, pid, tools.parse().expect("--fill-kv TOOLS")).await;
+    }
+    if let Some(minutes) = arg(&args, "--mix") {
+        let n = *clients.iter().max().unwrap();
+        return budget::mix(&bus.address, pid, n, minutes.parse().expect("--mix MINUTES")).await;
     }
     println!(
         "| clients | answered | Busy | other errors | answers/s | p50 ms | p95 ms | p99 ms | RSS max MB | RSS after MB |"
