@@ -29,6 +29,11 @@ impl Client {
         Ok(Toolset { client: self, inner })
     }
 
+    /// See [`crate::Client::cancel`]; callable from another thread while a call blocks.
+    pub fn cancel(&self, request_id: &str) -> Result<bool> {
+        self.runtime.block_on(self.inner.cancel(request_id))
+    }
+
     pub fn status(&self) -> Result<Status> {
         self.runtime.block_on(self.inner.status())
     }

@@ -149,6 +149,13 @@ impl Client {
         })
     }
 
+    /// Ends this client's requests that carry `request_id` (`CallOptions::request_id`) with
+    /// `Cancelled`, queued or running; its toolsets and sessions stay. Whether one was in
+    /// flight.
+    pub async fn cancel(&self, request_id: &str) -> Result<bool> {
+        Ok(self.manager.cancel(request_id).await?)
+    }
+
     pub async fn status(&self) -> Result<Status> {
         let model_info = ModelInfo::from_wire(&self.manager.model_info().await?).map_err(Error::BadReply)?;
         Ok(Status {

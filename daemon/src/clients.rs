@@ -1,12 +1,11 @@
-//! Who holds what: for each client (its unique bus name, or a peer connection's label) the
-//! toolset and session objects it registered and the cancel flags of its requests in flight.
+//! Who holds what: for each client (its unique bus name, or a peer connection's label) its uid
+//! and the toolset and session objects it registered (its requests in flight: `in_flight`).
 //! The caps on objects per client, per user and in all are checked here, and so are the KV
 //! budgets in all and per user, in tokens; a client that leaves the bus is taken out whole
 //! ([`ClientRegistry::depart`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use toolcall_engine::{Error as EngineError, Limit};
@@ -33,14 +32,6 @@ struct Client {
     /// The user the bus says the client runs as, once known.
     uid: Option<u32>,
     objects: Vec<Held>,
-    in_flight: Vec<Arc<AtomicBool>>,
-}
-
-/// What a departed client held: its objects, to take off the bus, and how many of its requests
-/// were cancelled.
-pub struct Departed {
-    pub objects: Vec<(OwnedObjectPath, ObjectKind)>,
-    pub cancelled: usize,
 }
 
 /// The limits an object must fit in when it is added or grows.
@@ -197,33 +188,12 @@ impl ClientRegistry {
         }
     }
 
-    /// Keeps `cancel` with the caller's requests until the returned guard is dropped: if the
-    /// caller leaves meanwhile, the flag is set.
-    pub fn track(&self, caller: &str, cancel: Arc<AtomicBool>) -> InFlight<'_> {
-        self.clients
-            .lock()
-            .expect("clients lock")
-            .entry(caller.to_string())
-            .or_default()
-            .in_flight
-            .push(cancel.clone());
-        InFlight {
-            registry: self,
-            caller: caller.to_string(),
-            cancel,
-        }
-    }
-
-    /// The client `name` left: its requests are cancelled and its record removed.
-    pub fn depart(&self, name: &str) -> Option<Departed> {
-        let client = self.clients.lock().expect("clients lock").remove(name)?;
-        for flag in &client.in_flight {
-            flag.store(true, Ordering::SeqCst);
-        }
-        Some(Departed {
-            objects: client.objects.into_iter().map(|h| (h.path, h.kind)).collect(),
-            cancelled: client.in_flight.len(),
-        })
+    /// The client `name` left: its record goes; what it held, to take off the bus.
+    pub fn depart(&self, name: &str) -> Vec<(OwnedObjectPath, ObjectKind)> {
+        let client = self.clients.lock().expect("clients lock").remove(name);
+        client
+            .map(|c| c.objects.into_iter().map(|h| (h.path, h.kind)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -275,27 +245,6 @@ fn check_user_room(
         ));
     }
     Ok(())
-}
-
-/// A request in flight; dropping it takes its cancel flag off the caller's record.
-pub struct InFlight<'a> {
-    registry: &'a ClientRegistry,
-    caller: String,
-    cancel: Arc<AtomicBool>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if let Some(client) = self
-            .registry
-            .clients
-            .lock()
-            .expect("clients lock")
-            .get_mut(&self.caller)
-        {
-            client.in_flight.retain(|c| !Arc::ptr_eq(c, &self.cancel));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -381,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn caps_per_client_and_in_all_and_a_departure_cancels_and_frees() {
+    fn caps_per_client_and_in_all_and_a_departure_frees() {
         let registry = ClientRegistry::default();
         registry
             .add_object(":1.1", (&path(1), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
@@ -397,14 +346,7 @@ mod tests {
         let in_all = registry.add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000));
         assert_eq!(refused_by(in_all), Limit::Objects);
 
-        let flag = Arc::new(AtomicBool::new(false));
-        let finished = Arc::new(AtomicBool::new(false));
-        let _running = registry.track(":1.1", flag.clone());
-        drop(registry.track(":1.1", finished.clone()));
-        let departed = registry.depart(":1.1").expect("the client was known");
-        assert_eq!(departed.objects.len(), 2);
-        assert_eq!(departed.cancelled, 1, "a finished request is no longer tracked");
-        assert!(flag.load(Ordering::SeqCst) && !finished.load(Ordering::SeqCst));
+        assert_eq!(registry.depart(":1.1").len(), 2);
         // Its objects no longer count, and their tokens are free again.
         assert_eq!(registry.tokens(), 100);
         registry

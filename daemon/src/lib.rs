@@ -11,6 +11,7 @@
 //! - `clients`: which client holds which objects and requests; the object caps and the KV
 //!   budgets, in all and per user;
 //! - `expiry`: idle sessions closed after `session_idle_timeout_s`;
+//! - `in_flight`: the requests in flight per caller, ended by `Cancel` or the caller leaving;
 //! - `toolset_cache`: one-shot `Call`'s compiled tool lists, shared fairly between users;
 //! - `worker`: the inference pool: bounded queue, deadline-aware admission, drain on shutdown;
 //! - `fair_queue`: its queue, one line per user, served in turn, a few places each;
@@ -24,6 +25,7 @@ mod clients;
 mod expiry;
 mod fair_queue;
 mod fault;
+mod in_flight;
 mod objects;
 mod ownership;
 mod request;

@@ -14,7 +14,7 @@ use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
 
 use crate::clients::ObjectKind;
-use crate::ownership::{Claim, NewObject, Owner, known_caller, object_path};
+use crate::ownership::{Claim, NewObject, Owner, caller, known_caller, object_path};
 use crate::request::{Method, Request, Result, engine_error};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
@@ -112,6 +112,18 @@ impl Manager {
                 },
             )
             .await
+    }
+
+    /// Ends the caller's requests that carry `request_id`, without queueing.
+    #[zbus(out_args("found"))]
+    fn cancel(&self, request_id: String, #[zbus(header)] header: Header<'_>) -> Result<bool> {
+        let caller = caller(&header, &self.peer)?;
+        let found = self.shared.requests.cancel(&caller, &request_id);
+        log::info!(
+            "{caller} Cancel {request_id:?}: {}",
+            if found { "cancelled" } else { "none in flight" }
+        );
+        Ok(found)
     }
 
     #[zbus(property(emits_changed_signal = "const"))]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use toolcall_dbus::{CallOptions as WireOptions, ReceivedOptions, TEST_FAULT_OPTION, ToolCallError};
+use toolcall_dbus::{CallOptions as WireOptions, REQUEST_ID_OPTION, ReceivedOptions, TEST_FAULT_OPTION, ToolCallError};
 use toolcall_engine::{CallOptions, Engine, Error as EngineError};
 
 use crate::fault::{self, Fault};
@@ -44,7 +44,8 @@ impl Method {
         }
     }
 
-    /// Whether the method has options of its own; those that have none yet refuse any.
+    /// Whether the method has options of its own; those that have none yet refuse any but
+    /// `request_id`.
     fn takes_options(self) -> bool {
         !matches!(self, Method::RegisterToolset | Method::OpenSession | Method::Reset)
     }
@@ -61,6 +62,8 @@ pub struct Request {
     target: Option<String>,
     /// The engine's options, with the deadline and the cancel flag set.
     options: CallOptions,
+    /// The caller's name for it, by which `Cancel` ends it.
+    request_id: Option<String>,
     deadline: Instant,
     timeout_ms: u64,
     started: Instant,
@@ -82,10 +85,10 @@ impl Request {
         let request_timeout_ms = shared.request_timeout_ms();
         let user = shared.clients.user_of(&caller);
         let started = Instant::now();
-        // (The fault drills' `test_fault` is accepted by every method, in debug builds.)
+        // `request_id` is every method's, and so is the fault drills' `test_fault` in debug builds.
         let own_options = options
             .keys()
-            .filter(|k| !(k.as_str() == TEST_FAULT_OPTION && fault::enabled()));
+            .filter(|k| k.as_str() != REQUEST_ID_OPTION && !(k.as_str() == TEST_FAULT_OPTION && fault::enabled()));
         if !method.takes_options() && own_options.count() > 0 {
             return Err(ToolCallError::InvalidOptions(format!(
                 "{} takes no options yet",
@@ -111,6 +114,7 @@ impl Request {
                 deadline: Some(deadline),
                 cancel: Some(Arc::new(AtomicBool::new(false))),
             },
+            request_id: wire.request_id,
             deadline,
             timeout_ms,
             started,
@@ -130,9 +134,9 @@ impl Request {
         work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
     ) -> Result<(T, f64)> {
         let cancel = self.options.cancel.clone().expect("a request has a cancel flag");
-        let _in_flight = shared.clients.track(&self.caller, cancel);
+        let in_flight = shared.requests.track(&self.caller, cancel, self.request_id.clone());
         let (options, fault, started) = (self.options, self.fault, self.started);
-        let outcome = shared
+        let job = shared
             .pool
             .run((self.deadline, self.method, &self.user), move |engine| {
                 let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -144,8 +148,13 @@ impl Request {
                     fault.strike()?;
                 }
                 work(engine, &options).map(|v| (v, queue_ms))
-            })
-            .await;
+            });
+        // Cancelled by its id, the caller hears at once; the job, queued or at its next check,
+        // sees the flag and ends.
+        let outcome = tokio::select! {
+            outcome = job => outcome,
+            () = in_flight.cancelled() => Ok(Err(EngineError::Cancelled)),
+        };
         let timeout_ms = self.timeout_ms;
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),

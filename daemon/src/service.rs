@@ -1,5 +1,6 @@
 //! The service as a whole: [`Service`] owns the worker pool and the state every object shares
-//! ([`Shared`]: settings, the model's info, the one-shot toolset cache, the client registry),
+//! ([`Shared`]: settings, the model's info, the one-shot toolset cache, the client registry, the
+//! requests in flight),
 //! serves the manager object on a bus connection or on peer-to-peer ones, frees what a client
 //! held when it leaves the bus, and shuts down by draining the pool.
 
@@ -15,6 +16,7 @@ use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::{Caps, ClientRegistry, ObjectKind};
 use crate::config::Settings;
+use crate::in_flight::InFlightRequests;
 use crate::objects::{Manager, SessionObject, ToolsetObject};
 use crate::ownership::learn_uid;
 use crate::toolset_cache::ToolsetCache;
@@ -29,6 +31,7 @@ pub struct Shared {
     pub model_name: String,
     pub cache: ToolsetCache,
     pub clients: ClientRegistry,
+    pub requests: InFlightRequests,
     /// Bytes of KV state per token of the loaded model.
     kv_bytes_per_token: usize,
     next_id: AtomicU64,
@@ -148,6 +151,7 @@ impl Service {
                 cache: ToolsetCache::new(settings.toolset_cache),
                 settings: RwLock::new(settings),
                 clients: ClientRegistry::default(),
+                requests: InFlightRequests::default(),
                 kv_bytes_per_token,
                 next_id: AtomicU64::new(1),
             }),
@@ -221,24 +225,22 @@ impl Service {
 
 /// A client left the bus: cancel its requests, drop its objects.
 async fn client_gone(shared: &Shared, name: &str, server: &ObjectServer) {
-    let Some(departed) = shared.clients.depart(name) else {
-        return;
-    };
-    for (path, kind) in &departed.objects {
+    let cancelled = shared.requests.depart(name);
+    let objects = shared.clients.depart(name);
+    for (path, kind) in &objects {
         remove_object(server, path, *kind).await;
     }
     // Every client of the bus is known by its uid, most never call: only those that held
     // something are worth a line.
-    let level = if departed.cancelled + departed.objects.len() > 0 {
+    let level = if cancelled + objects.len() > 0 {
         log::Level::Info
     } else {
         log::Level::Debug
     };
     log::log!(
         level,
-        "client {name} left: cancelled {} request(s), freed {} object(s)",
-        departed.cancelled,
-        departed.objects.len()
+        "client {name} left: cancelled {cancelled} request(s), freed {} object(s)",
+        objects.len()
     );
 }
 

@@ -9,7 +9,7 @@ mod proxies;
 mod replies;
 
 pub use errors::{ErrorKind, ToolCallError};
-pub use options::{CallOptions, Options, ReceivedOptions, TEST_FAULT_OPTION};
+pub use options::{CallOptions, Options, REQUEST_ID_OPTION, ReceivedOptions, TEST_FAULT_OPTION};
 pub use proxies::{SessionProxy, ToolCall1Proxy, ToolsetProxy};
 pub use replies::{CallResult, FunctionCall, ModelInfo, Timings};
 

@@ -15,7 +15,8 @@ pub type Options<'a> = HashMap<&'a str, Variant<'a>>;
 pub type ReceivedOptions = HashMap<String, OwnedVariant>;
 
 /// Per-request options of Call, Send and SubmitToolResults; `None` leaves the service's
-/// default. The keys and D-Bus types are those of the introspection XML.
+/// default. The keys and D-Bus types are those of the introspection XML. `request_id` names
+/// the request for the manager's `Cancel` and is taken by every method.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallOptions {
@@ -25,7 +26,11 @@ pub struct CallOptions {
     pub timeout_ms: Option<u32>,
     pub facts: Option<String>,
     pub call_margin: Option<f64>,
+    pub request_id: Option<String>,
 }
+
+/// The option every method takes: the caller's name for the request, for `Cancel`.
+pub const REQUEST_ID_OPTION: &str = "request_id";
 
 /// The option toolcalld's debug builds accept for the fault drills (see the daemon's `fault`
 /// module); never part of the public contract.
@@ -52,6 +57,9 @@ impl CallOptions {
         }
         if let Some(v) = self.call_margin {
             map.insert("call_margin", Variant::from(v));
+        }
+        if let Some(v) = &self.request_id {
+            map.insert(REQUEST_ID_OPTION, Variant::from(v.as_str()));
         }
         map
     }
@@ -93,10 +101,11 @@ impl CallOptions {
                 "call_margin" => {
                     parsed.call_margin = Some(value.downcast_ref::<f64>().map_err(|_| wrong_type(key, value, "d"))?)
                 }
+                REQUEST_ID_OPTION => parsed.request_id = Some(string_of(key, value)?),
                 TEST_FAULT_OPTION if accept_test_fault => test_fault = Some(string_of(key, value)?),
                 other => {
                     return Err(ToolCallError::InvalidOptions(format!(
-                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin)"
+                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id)"
                     )));
                 }
             }
@@ -125,6 +134,7 @@ mod tests {
             timeout_ms: Some(1500),
             facts: Some("date: 2026-11-26".into()),
             call_margin: Some(1.5),
+            request_id: Some("turn-7".into()),
         };
         let (back, test_fault) = CallOptions::from_wire(&received(sent.to_wire()), false).unwrap();
         assert_eq!(back, sent);
@@ -133,11 +143,12 @@ mod tests {
 
     #[test]
     fn wrong_types_unknown_keys_and_a_zero_timeout_are_invalid() {
-        let cases: [(&str, Variant<'_>, &str); 5] = [
+        let cases: [(&str, Variant<'_>, &str); 6] = [
             ("max_calls", Variant::from("3"), "must have D-Bus type u, got s"),
             ("allow_empty", Variant::from(1u32), "must have D-Bus type b, got u"),
             ("timeout_ms", Variant::from(0u32), "timeout_ms must be at least 1"),
             ("call_margin", Variant::from(1u32), "must have D-Bus type d, got u"),
+            ("request_id", Variant::from(7u32), "must have D-Bus type s, got u"),
             ("temperature", Variant::from(0.5f64), "unknown option \"temperature\""),
         ];
         for (key, value, expected) in cases {

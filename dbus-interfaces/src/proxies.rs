@@ -15,6 +15,7 @@ use crate::Options;
 pub trait ToolCall1 {
     fn call(&self, tools_json: &str, query: &str, options: Options<'_>) -> zbus::Result<String>;
     fn register_toolset(&self, tools_json: &str, options: Options<'_>) -> zbus::Result<OwnedObjectPath>;
+    fn cancel(&self, request_id: &str) -> zbus::Result<bool>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
     #[zbus(property)]

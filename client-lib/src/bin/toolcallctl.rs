@@ -96,6 +96,9 @@ impl OptionArgs {
             timeout_ms: self.timeout_ms,
             facts: self.facts.clone(),
             call_margin: self.call_margin,
+            // toolcallctl makes one request at a time on its own connection: Ctrl-C (leaving
+            // the bus) is its cancel.
+            request_id: None,
         }
     }
 }

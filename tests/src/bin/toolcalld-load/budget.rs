@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use toolcall_client::{Bus, CallOptions, Client, Error};
+use toolcall_client::{Bus, CallOptions, Client, Error, ErrorKind};
 use toolcalld_tests::long_tools;
 
 use crate::{SAMPLE_EVERY, peak_rss_mb, rss_mb};
@@ -60,10 +60,21 @@ pub async fn fill_kv(address: &str, pid: u32, tools: usize) {
 /// What one `--mix` client saw: answers and refusals by name.
 type Outcomes = BTreeMap<String, usize>;
 
+/// Counts an outcome: "answered", or the error's name; a `LimitExceeded` with the limit it
+/// names (`max_kv_mb`, or `max_new_tokens` for an answer the token limit cut short).
 fn count(outcomes: &mut Outcomes, result: Result<(), Error>) {
     let name = match result {
         Ok(()) => "answered".to_string(),
         Err(e) => match e.kind() {
+            Some(ErrorKind::LimitExceeded) => {
+                let text = e.to_string();
+                let limit = text
+                    .split("limit ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .unwrap_or("?");
+                format!("LimitExceeded {limit}")
+            }
             Some(kind) => format!("{kind:?}"),
             None => format!("other: {e}"),
         },
