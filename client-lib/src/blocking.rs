@@ -1,22 +1,34 @@
 //! A blocking wrapper of [`crate::Client`] for programs without an async runtime (and for the
-//! C ABI): each method runs the async call on the client's private single-threaded tokio
-//! runtime. Toolsets and sessions borrow their client, so they cannot outlive its connection.
+//! C ABI): each method runs the async call to completion on the calling thread, while the
+//! client's private tokio runtime (one thread of its own) reads the connection. So one client
+//! may be used from several threads at once, e.g. a call blocking in one and `cancel` in
+//! another. Toolsets and sessions share the runtime and may outlive their client value; the
+//! connection lives as long as any of them.
+
+use std::sync::Arc;
+
+use tokio::runtime::Runtime;
 
 use crate::{Bus, CallOptions, CallResult, RemoteSession, RemoteToolset, Result, Status};
 
 pub struct Client {
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<Runtime>,
     inner: crate::Client,
 }
 
 impl Client {
     pub fn connect(bus: &Bus) -> Result<Client> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("toolcall-client")
             .enable_all()
             .build()
             .map_err(|e| crate::Error::Bus(zbus::Error::InputOutput(e.into())))?;
         let inner = runtime.block_on(crate::Client::connect(bus))?;
-        Ok(Client { runtime, inner })
+        Ok(Client {
+            runtime: Arc::new(runtime),
+            inner,
+        })
     }
 
     pub fn call(&self, tools_json: &str, query: &str, options: &CallOptions) -> Result<CallResult> {
@@ -24,9 +36,12 @@ impl Client {
     }
 
     /// Registers tools once for many calls (freed by [`Toolset::release`] or on disconnect).
-    pub fn register_toolset(&self, tools_json: &str) -> Result<Toolset<'_>> {
+    pub fn register_toolset(&self, tools_json: &str) -> Result<Toolset> {
         let inner = self.runtime.block_on(self.inner.register_toolset(tools_json))?;
-        Ok(Toolset { client: self, inner })
+        Ok(Toolset {
+            runtime: self.runtime.clone(),
+            inner,
+        })
     }
 
     /// See [`crate::Client::cancel`]; callable from another thread while a call blocks.
@@ -40,63 +55,62 @@ impl Client {
 }
 
 /// A registered toolset; see [`RemoteToolset`].
-pub struct Toolset<'c> {
-    client: &'c Client,
+pub struct Toolset {
+    runtime: Arc<Runtime>,
     inner: RemoteToolset,
 }
 
-impl<'c> Toolset<'c> {
+impl Toolset {
     pub fn path(&self) -> &str {
         self.inner.path()
     }
 
     pub fn call(&self, query: &str, options: &CallOptions) -> Result<CallResult> {
-        self.client.runtime.block_on(self.inner.call(query, options))
+        self.runtime.block_on(self.inner.call(query, options))
     }
 
-    pub fn open_session(&self) -> Result<Session<'c>> {
-        let inner = self.client.runtime.block_on(self.inner.open_session())?;
+    pub fn open_session(&self) -> Result<Session> {
+        let inner = self.runtime.block_on(self.inner.open_session())?;
         Ok(Session {
-            client: self.client,
+            runtime: self.runtime.clone(),
             inner,
         })
     }
 
     pub fn tool_count(&self) -> Result<u32> {
-        self.client.runtime.block_on(self.inner.tool_count())
+        self.runtime.block_on(self.inner.tool_count())
     }
 
     pub fn release(self) -> Result<()> {
-        self.client.runtime.block_on(self.inner.release())
+        self.runtime.block_on(self.inner.release())
     }
 }
 
 /// A multi-turn session; see [`RemoteSession`].
-pub struct Session<'c> {
-    client: &'c Client,
+pub struct Session {
+    runtime: Arc<Runtime>,
     inner: RemoteSession,
 }
 
-impl Session<'_> {
+impl Session {
     pub fn path(&self) -> &str {
         self.inner.path()
     }
 
     pub fn send(&self, text: &str, options: &CallOptions) -> Result<CallResult> {
-        self.client.runtime.block_on(self.inner.send(text, options))
+        self.runtime.block_on(self.inner.send(text, options))
     }
 
     pub fn submit_tool_results(&self, results_json: &str, options: &CallOptions) -> Result<CallResult> {
-        self.client
-            .runtime
+        self.runtime
             .block_on(self.inner.submit_tool_results(results_json, options))
     }
 
     pub fn reset(&self) -> Result<()> {
-        self.client.runtime.block_on(self.inner.reset())
+        self.runtime.block_on(self.inner.reset())
     }
 
     pub fn close(self) -> Result<()> {
-        self.client.runtime.block_on(self.inner.close())
+        self.runtime.block_on(self.inner.close())
     }
 }

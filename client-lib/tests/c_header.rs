@@ -1,4 +1,4 @@
-//! include/toolcall.h is what cbindgen generates from src/ffi.rs (set TOOLCALL_UPDATE_HEADER=1
+//! include/toolcall.h is what cbindgen generates from src/ffi/ (set TOOLCALL_UPDATE_HEADER=1
 //! to rewrite it after changing the C ABI).
 
 use std::path::PathBuf;

@@ -1,7 +1,9 @@
-/* Minimal C client of toolcalld: one call, result JSON on stdout.
- *   cc -I /usr/include toolcall_example.c -ltoolcall -o toolcall_example   (after make install)
+/* C client of toolcalld: a one-shot call, then a registered toolset with a call, and a
+ * session on it with a turn, a reset and another turn.
+ *   cc toolcall_example.c $(pkg-config --cflags --libs toolcall) -o toolcall_example
  *   ./toolcall_example ADDRESS TOOLS_JSON_FILE "QUERY"
- * ADDRESS is a D-Bus address, or "session" / "system". */
+ * ADDRESS is a D-Bus address, or "session" / "system". Each answer is printed as one JSON
+ * line; a failure prints "step: ERROR_NAME: message" and exits 1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,17 @@ static char *read_file(const char *path) {
     return text;
 }
 
+/* Prints an answer and frees it; on NULL reports the error. Returns 0 on an answer. */
+static int answer(const char *step, char *result, const toolcall_error *error) {
+    if (!result) {
+        fprintf(stderr, "%s: %s: %s\n", step, error->name, error->message);
+        return 1;
+    }
+    printf("%s\n", result);
+    toolcall_string_free(result);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s ADDRESS|session|system TOOLS_JSON_FILE QUERY\n", argv[0]);
@@ -29,28 +42,47 @@ int main(int argc, char **argv) {
     char *tools = read_file(argv[2]);
     if (!tools) { perror(argv[2]); return 2; }
 
-    ToolcallBus bus = TOOLCALL_BUS_ADDRESS;
+    int bus = TOOLCALL_BUS_ADDRESS;
     if (strcmp(argv[1], "session") == 0) bus = TOOLCALL_BUS_SESSION;
     if (strcmp(argv[1], "system") == 0) bus = TOOLCALL_BUS_SYSTEM;
 
-    char *error_name = NULL, *error_message = NULL;
-    toolcall_client *client = toolcall_connect(bus, argv[1], &error_name, &error_message);
+    toolcall_error error = {0};
+    toolcall_client *client = toolcall_connect(bus, argv[1], &error);
     if (!client) {
-        fprintf(stderr, "connect: %s: %s\n", error_name, error_message);
+        fprintf(stderr, "connect: %s: %s\n", error.name, error.message);
+        toolcall_error_clear(&error);
+        free(tools);
         return 3;
     }
-    char *result = toolcall_call(client, tools, argv[3], "{\"allow_empty\": false}", &error_name, &error_message);
-    int status = 0;
-    if (result) {
-        printf("%s\n", result);
-        toolcall_string_free(result);
-    } else {
-        fprintf(stderr, "%s: %s\n", error_name, error_message);
-        toolcall_string_free(error_name);
-        toolcall_string_free(error_message);
-        status = 1;
+    const char *options = "{\"max_new_tokens\": 64}";
+    int failed = answer("call", toolcall_call(client, tools, argv[3], options, &error), &error);
+
+    toolcall_toolset *toolset = failed ? NULL : toolcall_toolset_register(client, tools, &error);
+    if (!failed && !toolset) {
+        fprintf(stderr, "register: %s: %s\n", error.name, error.message);
+        failed = 1;
     }
+    toolcall_session *session = NULL;
+    if (!failed) failed = answer("toolset call", toolcall_toolset_call(toolset, argv[3], options, &error), &error);
+    if (!failed) {
+        session = toolcall_session_open(toolset, &error);
+        if (!session) {
+            fprintf(stderr, "open session: %s: %s\n", error.name, error.message);
+            failed = 1;
+        }
+    }
+    if (!failed) failed = answer("send", toolcall_session_send(session, argv[3], options, &error), &error);
+    if (!failed && toolcall_session_reset(session, &error) != 0) {
+        fprintf(stderr, "reset: %s: %s\n", error.name, error.message);
+        failed = 1;
+    }
+    if (!failed) failed = answer("send again", toolcall_session_send(session, argv[3], options, &error), &error);
+    if (toolcall_session_close(session, &error) != 0 || toolcall_toolset_release(toolset, &error) != 0) {
+        fprintf(stderr, "close: %s: %s\n", error.name, error.message);
+        failed = 1;
+    }
+    toolcall_error_clear(&error);
     toolcall_disconnect(client);
     free(tools);
-    return status;
+    return failed;
 }
