@@ -23,6 +23,10 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DBUSDIR     ?= $(DATADIR)/dbus-1
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MODELDIR    ?= $(DATADIR)/toolcalld/models
+MANDIR      ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 TARGET_DIR  ?= target/debug
 
 MODEL_DIR   ?= model/bundles/smollm2-135m-toolcall
@@ -36,6 +40,11 @@ SECURITY_THRESHOLD ?= 2
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SONAME  := libtoolcall.so.0
 BUS_NAME := org.toolcalld.ToolCall1
+
+# Man pages and completions, generated from the code and committed (tests/src/manuals.rs).
+MAN1 := $(wildcard docs/man/*.1)
+MAN5 := $(wildcard docs/man/*.5)
+MAN8 := $(wildcard docs/man/*.8)
 
 # Rewrites the default paths in the shipped files to the configured ones.
 SUBST = sed -e 's|/usr/bin/toolcalld|$(BINDIR)/toolcalld|g' \
@@ -84,6 +93,14 @@ install-data:
 	$(INSTALL) -m 0644 systemd/sysusers.d/toolcalld.conf $(DESTDIR)$(SYSUSERSDIR)/toolcalld.conf
 	$(INSTALL) -m 0644 dbus-interfaces/$(BUS_NAME).conf $(DESTDIR)$(DBUSDIR)/system.d/
 	$(INSTALL) -m 0644 dbus-interfaces/xml/*.xml $(DESTDIR)$(DBUSDIR)/interfaces/
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(INSTALL) -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 completions/toolcallctl.bash $(DESTDIR)$(BASHCOMPDIR)/toolcallctl
+	$(INSTALL) -m 0644 completions/_toolcallctl $(DESTDIR)$(ZSHCOMPDIR)/_toolcallctl
+	$(INSTALL) -m 0644 completions/toolcallctl.fish $(DESTDIR)$(FISHCOMPDIR)/toolcallctl.fish
 
 # A model bundle: bundle.json and the files model/'s exporter writes, which bundle.json lists
 # with their sha256 (the daemon checks them at start-up).
@@ -137,5 +154,10 @@ uninstall:
 	    $(DESTDIR)$(DBUSDIR)/services/$(BUS_NAME).service \
 	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).xml \
 	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).Toolset.xml \
-	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).Session.xml
+	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).Session.xml \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+	    $(DESTDIR)$(BASHCOMPDIR)/toolcallctl $(DESTDIR)$(ZSHCOMPDIR)/_toolcallctl \
+	    $(DESTDIR)$(FISHCOMPDIR)/toolcallctl.fish
 	@echo "left in place: $(SYSCONFDIR)/toolcalld/toolcalld.toml and $(MODELDIR)"

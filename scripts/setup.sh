@@ -18,7 +18,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "system packages (Debian)"
 need=()
-for pkg in dbus dbus-bin systemd python3-venv python3-pip gcc libc6-dev pkg-config valgrind; do
+for pkg in dbus dbus-bin systemd python3-venv python3-pip gcc libc6-dev pkg-config valgrind groff-base; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -349,6 +349,9 @@ EXPECTED_PACKAGE = {
     "/etc/toolcalld/toolcalld.toml": "toolcalld",
     "/usr/share/dbus-1/system.d/org.toolcalld.ToolCall1.conf": "toolcalld",
     "/usr/share/dbus-1/system-services/org.toolcalld.ToolCall1.service": "toolcalld",
+    "/usr/share/man/man8/toolcalld.8": "toolcalld-doc",
+    "/usr/share/man/man1/toolcallctl.1": "toolcalld-doc",
+    "/usr/share/bash-completion/completions/toolcallctl": "toolcalld-client",
 }
 
 

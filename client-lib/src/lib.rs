@@ -1,9 +1,10 @@
 //! toolcall-client: the Rust client of toolcalld (async [`Client`] and [`blocking::Client`]),
 //! the C ABI behind `libtoolcall.so` ([`ffi`], header `include/toolcall.h`), and the library
-//! half of the `toolcallctl` CLI. Errors come back typed, mapped from the service's named
+//! half of the `toolcallctl` CLI ([`cli`]). Errors come back typed, mapped from the service's named
 //! D-Bus errors.
 
 pub mod blocking;
+pub mod cli;
 pub mod ffi;
 
 use std::collections::HashMap;

@@ -3,6 +3,7 @@
 //! in-process end-to-end tests).
 //!
 //! Layout:
+//! - [`cli`]: the command line;
 //! - [`config`]: the configuration, validated once into [`Settings`];
 //! - `service`: [`Service`], which owns the worker pool and the state all objects share;
 //! - `objects`: the D-Bus objects (manager, toolsets, sessions), a few lines a method;
@@ -19,6 +20,7 @@
 //!
 //! Nothing here touches tensors: the engine (`toolcall-engine`) does.
 
+pub mod cli;
 pub mod config;
 
 mod clients;
@@ -33,5 +35,6 @@ mod service;
 mod toolset_cache;
 mod worker;
 
+pub use cli::Cli;
 pub use config::{Overrides, Settings};
 pub use service::Service;

@@ -6,7 +6,6 @@
 //! exit 0. SIGHUP: re-read the configuration's reloadable keys. With `WatchdogSec=`, WATCHDOG=1
 //! is sent only while every worker is alive.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,30 +16,7 @@ use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use toolcall_dbus::BUS_NAME;
 use toolcall_engine::Engine;
-use toolcalld::{Overrides, Service, Settings};
-
-/// On-device function calling over D-Bus: a request plus tool schemas in, validated tool calls out.
-///
-/// Configuration: /etc/toolcalld/toolcalld.toml (or --config), then TOOLCALLD_<KEY>
-/// environment variables, then these flags. Keys (see the shipped toolcalld.toml): model_dir,
-/// bus, workers, threads, queue_size, max_queued_per_user, request_timeout_ms,
-/// max_objects_per_client, max_objects_per_user, max_objects, toolset_cache, max_kv_mb,
-/// max_kv_mb_per_user, session_idle_timeout_s, shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth,
-/// max_query_chars, max_facts_chars, max_tool_results_chars, max_new_tokens, max_calls,
-/// log_level.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Cli {
-    /// Bus to serve on: system, session, or a D-Bus address (unix:path=...).
-    #[arg(long)]
-    bus: Option<String>,
-    /// Model bundle directory.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Configuration file (default /etc/toolcalld/toolcalld.toml if present).
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
+use toolcalld::{Cli, Overrides, Service, Settings};
 
 fn main() -> ExitCode {
     toolcall_engine::memory::bound_heap_growth();

@@ -131,12 +131,13 @@ impl Manager {
         env!("CARGO_PKG_VERSION").to_string()
     }
 
-    #[zbus(property)]
+    /// Const: a toolcalld serves one model from start to exit.
+    #[zbus(property(emits_changed_signal = "const"))]
     fn model(&self) -> String {
         self.shared.model_name.clone()
     }
 
-    #[zbus(property)]
+    #[zbus(property(emits_changed_signal = "const"))]
     fn model_info(&self) -> HashMap<String, OwnedVariant> {
         self.shared.model.to_wire()
     }

@@ -18,9 +18,9 @@ pub trait ToolCall1 {
     fn cancel(&self, request_id: &str) -> zbus::Result<bool>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
-    #[zbus(property)]
+    #[zbus(property(emits_changed_signal = "const"))]
     fn model(&self) -> zbus::Result<String>;
-    #[zbus(property)]
+    #[zbus(property(emits_changed_signal = "const"))]
     fn model_info(&self) -> zbus::Result<HashMap<String, OwnedVariant>>;
     /// Emits no PropertiesChanged: read from the service each time, never from the proxy's cache.
     #[zbus(property(emits_changed_signal = "false"))]

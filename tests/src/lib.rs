@@ -8,6 +8,7 @@
 
 pub mod in_process;
 pub mod installed;
+pub mod manuals;
 pub mod suite;
 pub mod system_bus;
 

@@ -32,6 +32,14 @@ const INSTALLED: &[&str] = &[
     "usr/share/dbus-1/interfaces/org.toolcalld.ToolCall1.Toolset.xml",
     "usr/share/dbus-1/interfaces/org.toolcalld.ToolCall1.Session.xml",
     "etc/toolcalld/toolcalld.toml",
+    "usr/share/man/man8/toolcalld.8",
+    "usr/share/man/man1/toolcallctl.1",
+    "usr/share/man/man1/toolcallctl-call.1",
+    "usr/share/man/man5/toolcalld.toml.5",
+    "usr/share/man/man5/org.toolcalld.ToolCall1.5",
+    "usr/share/bash-completion/completions/toolcallctl",
+    "usr/share/zsh/site-functions/_toolcallctl",
+    "usr/share/fish/vendor_completions.d/toolcallctl.fish",
 ];
 
 #[test]

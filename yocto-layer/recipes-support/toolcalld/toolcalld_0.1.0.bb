@@ -47,6 +47,7 @@ do_install() {
         LIBDIR=${libdir} \
         INCLUDEDIR=${includedir} \
         DATADIR=${datadir} \
+        MANDIR=${mandir} \
         SYSCONFDIR=${sysconfdir} \
         SYSTEMD_SYSTEM_UNITDIR=${systemd_system_unitdir} \
         SYSTEMD_USER_UNITDIR=${systemd_user_unitdir} \
@@ -78,6 +79,9 @@ FILES:${PN} += "\
 FILES:${PN}-client += "\
     ${bindir}/toolcallctl \
     ${libdir}/libtoolcall.so.0 \
+    ${datadir}/bash-completion/completions/toolcallctl \
+    ${datadir}/zsh/site-functions/_toolcallctl \
+    ${datadir}/fish/vendor_completions.d/toolcallctl.fish \
 "
 
 CONFFILES:${PN} = "${sysconfdir}/toolcalld/toolcalld.toml"

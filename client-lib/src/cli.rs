@@ -1,0 +1,217 @@
+//! toolcallctl's command line and how it prints results. In the library so that the man page
+//! and the shell completions (`docs/man/toolcallctl.1`, `completions/`) are generated from the
+//! same definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{CallOptions, CallResult, Status};
+
+#[derive(Parser)]
+#[command(
+    name = "toolcallctl",
+    version,
+    about = "Command-line client of toolcalld (org.toolcalld.ToolCall1)"
+)]
+pub struct Cli {
+    /// Use the session bus.
+    #[arg(long, global = true, conflicts_with_all = ["system", "address"])]
+    pub session: bool,
+    /// Use the system bus (the default).
+    #[arg(long, global = true, conflicts_with = "address")]
+    pub system: bool,
+    /// Use the bus at this D-Bus address (unix:path=...).
+    #[arg(long, global = true)]
+    pub address: Option<String>,
+    /// Print results as JSON, one line each (short, the default off a terminal) or indented
+    /// (pretty). On a terminal, without this flag, results are printed for people.
+    #[arg(long, global = true, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "short")]
+    pub json: Option<JsonStyle>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// One-shot call: prints the result.
+    Call {
+        #[command(flatten)]
+        tools: ToolsArg,
+        #[command(flatten)]
+        options: OptionArgs,
+        /// The request, e.g. "dim the kitchen to 30".
+        query: String,
+    },
+    /// Registers the tools once and runs each query on the registered toolset (a result each).
+    Register {
+        #[command(flatten)]
+        tools: ToolsArg,
+        #[command(flatten)]
+        options: OptionArgs,
+        /// Queries to run on the toolset.
+        queries: Vec<String>,
+    },
+    /// Multi-turn session: reads turns from stdin, one per line. A line `results: JSON`
+    /// submits tool results; any other line is a user turn. A result per turn.
+    Session {
+        #[command(flatten)]
+        tools: ToolsArg,
+        #[command(flatten)]
+        options: OptionArgs,
+    },
+    /// Service version, model and queue depth.
+    Status,
+}
+
+#[derive(Args)]
+pub struct ToolsArg {
+    /// JSON file with the tool list ([{"name", "description", "parameters"}]); - for stdin.
+    #[arg(long, short)]
+    pub tools: PathBuf,
+}
+
+#[derive(Args)]
+pub struct OptionArgs {
+    /// Most calls in one answer.
+    #[arg(long)]
+    pub max_calls: Option<u32>,
+    /// Require at least one call (no empty answer).
+    #[arg(long)]
+    pub require_call: bool,
+    /// Most generated tokens.
+    #[arg(long)]
+    pub max_new_tokens: Option<u32>,
+    /// Deadline in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u32>,
+    /// Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom".
+    #[arg(long)]
+    pub facts: Option<String>,
+    /// How much more (in logits) the model must prefer another call than ending the answer.
+    #[arg(long)]
+    pub call_margin: Option<f64>,
+}
+
+impl OptionArgs {
+    pub fn to_options(&self) -> CallOptions {
+        CallOptions {
+            max_calls: self.max_calls,
+            allow_empty: self.require_call.then_some(false),
+            max_new_tokens: self.max_new_tokens,
+            timeout_ms: self.timeout_ms,
+            facts: self.facts.clone(),
+            call_margin: self.call_margin,
+            // toolcallctl makes one request at a time on its own connection: Ctrl-C (leaving
+            // the bus) is its cancel.
+            request_id: None,
+        }
+    }
+}
+
+/// `--json`'s forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JsonStyle {
+    Short,
+    Pretty,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Json(JsonStyle),
+    Human,
+}
+
+impl Style {
+    /// `--json`'s form if given; else for people on a terminal, short JSON elsewhere.
+    pub fn choose(json: Option<JsonStyle>, on_terminal: bool) -> Style {
+        match (json, on_terminal) {
+            (Some(style), _) => Style::Json(style),
+            (None, true) => Style::Human,
+            (None, false) => Style::Json(JsonStyle::Short),
+        }
+    }
+
+    fn json(self, value: &impl serde::Serialize) -> String {
+        match self {
+            Style::Json(JsonStyle::Pretty) => serde_json::to_string_pretty(value),
+            _ => serde_json::to_string(value),
+        }
+        .expect("serialises")
+    }
+
+    /// A result: JSON, or one line per call, `name(key=value, ...)`, then a line of figures.
+    pub fn result(self, result: &CallResult) -> String {
+        if self != Style::Human {
+            return self.json(result);
+        }
+        let mut lines: Vec<String> = result
+            .function_calls
+            .iter()
+            .map(|call| {
+                let arguments = call.arguments.as_object().map_or_else(
+                    || call.arguments.to_string(),
+                    |map| {
+                        map.iter()
+                            .map(|(key, value)| format!("{key}={value}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                );
+                format!("{}({arguments})", call.name)
+            })
+            .collect();
+        if lines.is_empty() {
+            lines.push("no call".into());
+        }
+        lines.push(format!(
+            "  (confidence {:.2}, {:.0} ms, {})",
+            result.confidence, result.timings.total_ms, result.model
+        ));
+        lines.join("\n")
+    }
+
+    /// The service's status: JSON, or a line of it.
+    pub fn status(self, status: &Status) -> String {
+        if self != Style::Human {
+            return self.json(status);
+        }
+        format!(
+            "toolcalld {}, model {}, {} request(s) queued or running",
+            status.version, status.model, status.queue_depth
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result() -> CallResult {
+        serde_json::from_value(serde_json::json!({
+            "function_calls": [{"name": "set_timer", "arguments": {"minutes": 5, "label": "tea"}}],
+            "confidence": 0.934,
+            "model": "smollm2-135m-toolcall 0.9",
+            "timings": {"queue_ms": 0.0, "prefill_ms": 50.0, "decode_ms": 300.0, "total_ms": 412.2,
+                        "prompt_tokens": 315, "cached_tokens": 302, "generated_tokens": 12}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn people_get_calls_as_lines_and_scripts_get_json() {
+        assert_eq!(
+            Style::choose(None, true).result(&result()),
+            "set_timer(minutes=5, label=\"tea\")\n  (confidence 0.93, 412 ms, smollm2-135m-toolcall 0.9)"
+        );
+        let short = Style::choose(None, false).result(&result());
+        assert_eq!(serde_json::from_str::<CallResult>(&short).unwrap(), result());
+        assert!(!short.contains('\n'));
+        let pretty = Style::choose(Some(JsonStyle::Pretty), true).result(&result());
+        assert!(pretty.contains("\n  \"function_calls\""), "{pretty}");
+        let mut empty = result();
+        empty.function_calls.clear();
+        assert!(Style::Human.result(&empty).starts_with("no call\n"));
+    }
+}

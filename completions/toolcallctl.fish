@@ -1,0 +1,88 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_toolcallctl_global_optspecs
+    string join \n session system address= json= h/help V/version
+end
+
+function __fish_toolcallctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_toolcallctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_toolcallctl_using_subcommand
+    set -l cmd (__fish_toolcallctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -s V -l version -d 'Print version'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "call" -d 'One-shot call: prints the result'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "register" -d 'Registers the tools once and runs each query on the registered toolset (a result each)'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "session" -d 'Multi-turn session: reads turns from stdin, one per line. A line `results: JSON` submits tool results; any other line is a user turn. A result per turn'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "status" -d 'Service version, model and queue depth'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -s t -l tools -d 'JSON file with the tool list ([{"name", "description", "parameters"}]); - for stdin' -r -F
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l max-calls -d 'Most calls in one answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l max-new-tokens -d 'Most generated tokens' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l timeout-ms -d 'Deadline in milliseconds' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l require-call -d 'Require at least one call (no empty answer)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -s t -l tools -d 'JSON file with the tool list ([{"name", "description", "parameters"}]); - for stdin' -r -F
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l max-calls -d 'Most calls in one answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l max-new-tokens -d 'Most generated tokens' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l timeout-ms -d 'Deadline in milliseconds' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l require-call -d 'Require at least one call (no empty answer)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -s t -l tools -d 'JSON file with the tool list ([{"name", "description", "parameters"}]); - for stdin' -r -F
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l max-calls -d 'Most calls in one answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l max-new-tokens -d 'Most generated tokens' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l timeout-ms -d 'Deadline in milliseconds' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l require-call -d 'Require at least one call (no empty answer)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "call" -d 'One-shot call: prints the result'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "register" -d 'Registers the tools once and runs each query on the registered toolset (a result each)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "session" -d 'Multi-turn session: reads turns from stdin, one per line. A line `results: JSON` submits tool results; any other line is a user turn. A result per turn'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "status" -d 'Service version, model and queue depth'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,29 @@
+//! toolcalld's command line. In the library so that the man page and the shell completions
+//! (`docs/man/toolcalld.8`, `completions/`) are generated from the same definition.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// On-device function calling over D-Bus: a request plus tool schemas in, validated tool calls out.
+///
+/// Configuration: /etc/toolcalld/toolcalld.toml (or --config), then TOOLCALLD_<KEY>
+/// environment variables, then these flags. Keys (see the shipped toolcalld.toml): model_dir,
+/// bus, workers, threads, queue_size, max_queued_per_user, request_timeout_ms,
+/// max_objects_per_client, max_objects_per_user, max_objects, toolset_cache, max_kv_mb,
+/// max_kv_mb_per_user, session_idle_timeout_s, shutdown_grace_ms, max_tools_bytes, max_tools, max_schema_depth,
+/// max_query_chars, max_facts_chars, max_tool_results_chars, max_new_tokens, max_calls,
+/// log_level.
+#[derive(Parser, Debug)]
+#[command(name = "toolcalld", version)]
+pub struct Cli {
+    /// Bus to serve on: system, session, or a D-Bus address (unix:path=...).
+    #[arg(long)]
+    pub bus: Option<String>,
+    /// Model bundle directory.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Configuration file (default /etc/toolcalld/toolcalld.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
