@@ -75,7 +75,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__call)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -107,6 +107,10 @@ _toolcallctl() {
                     ;;
                 --call-margin)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
                     return 0
                     ;;
                 --address)
@@ -209,7 +213,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__register)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,6 +245,10 @@ _toolcallctl() {
                     ;;
                 --call-margin)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
                     return 0
                     ;;
                 --address)
@@ -259,7 +267,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__session)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,6 +299,10 @@ _toolcallctl() {
                     ;;
                 --call-margin)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
                     return 0
                     ;;
                 --address)

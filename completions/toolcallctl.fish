@@ -42,6 +42,8 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l max-new
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l timeout-ms -d 'Deadline in milliseconds' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
+openai\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
@@ -55,6 +57,8 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l max
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l timeout-ms -d 'Deadline in milliseconds' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
+openai\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
@@ -68,6 +72,8 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l max-
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l timeout-ms -d 'Deadline in milliseconds' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
+openai\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"

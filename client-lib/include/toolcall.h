@@ -86,8 +86,9 @@ struct toolcall_client *toolcall_connect(int bus,
 
 /**
  * One-shot call. `options_json` is NULL or a JSON object with any of `max_calls`,
- * `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`. Returns
- * the result JSON (free it with `toolcall_string_free`), or NULL on failure.
+ * `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`,
+ * `format` (`"openai"` for an OpenAI-shaped assistant message). Returns the result JSON as the
+ * service sent it (free it with `toolcall_string_free`), or NULL on failure.
  *
  * # Safety
  * `client` from `toolcall_connect`; strings NULL or valid; `error` as documented there.

@@ -35,6 +35,11 @@ impl Client {
         self.runtime.block_on(self.inner.call(tools_json, query, options))
     }
 
+    /// The result JSON as the service sent it; see [`crate::Client::call_json`].
+    pub fn call_json(&self, tools_json: &str, query: &str, options: &CallOptions) -> Result<String> {
+        self.runtime.block_on(self.inner.call_json(tools_json, query, options))
+    }
+
     /// Registers tools once for many calls (freed by [`Toolset::release`] or on disconnect).
     pub fn register_toolset(&self, tools_json: &str) -> Result<Toolset> {
         let inner = self.runtime.block_on(self.inner.register_toolset(tools_json))?;
@@ -69,6 +74,10 @@ impl Toolset {
         self.runtime.block_on(self.inner.call(query, options))
     }
 
+    pub fn call_json(&self, query: &str, options: &CallOptions) -> Result<String> {
+        self.runtime.block_on(self.inner.call_json(query, options))
+    }
+
     pub fn open_session(&self) -> Result<Session> {
         let inner = self.runtime.block_on(self.inner.open_session())?;
         Ok(Session {
@@ -101,9 +110,18 @@ impl Session {
         self.runtime.block_on(self.inner.send(text, options))
     }
 
+    pub fn send_json(&self, text: &str, options: &CallOptions) -> Result<String> {
+        self.runtime.block_on(self.inner.send_json(text, options))
+    }
+
     pub fn submit_tool_results(&self, results_json: &str, options: &CallOptions) -> Result<CallResult> {
         self.runtime
             .block_on(self.inner.submit_tool_results(results_json, options))
+    }
+
+    pub fn submit_tool_results_json(&self, results_json: &str, options: &CallOptions) -> Result<String> {
+        self.runtime
+            .block_on(self.inner.submit_tool_results_json(results_json, options))
     }
 
     pub fn reset(&self) -> Result<()> {

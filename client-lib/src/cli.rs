@@ -91,6 +91,10 @@ pub struct OptionArgs {
     /// How much more (in logits) the model must prefer another call than ending the answer.
     #[arg(long)]
     pub call_margin: Option<f64>,
+    /// The result JSON's shape: toolcalld's own, or an OpenAI chat completion's assistant
+    /// message with `tool_calls`.
+    #[arg(long, value_parser = ["toolcalld", "openai"])]
+    pub format: Option<String>,
 }
 
 impl OptionArgs {
@@ -105,6 +109,7 @@ impl OptionArgs {
             // toolcallctl makes one request at a time on its own connection: Ctrl-C (leaving
             // the bus) is its cancel.
             request_id: None,
+            format: self.format.clone(),
         }
     }
 }
@@ -141,11 +146,21 @@ impl Style {
         .expect("serialises")
     }
 
-    /// A result: JSON, or one line per call, `name(key=value, ...)`, then a line of figures.
-    pub fn result(self, result: &CallResult) -> String {
-        if self != Style::Human {
-            return self.json(result);
+    /// A result JSON as the service sent it: as it is, indented, or for people (one line per
+    /// call, `name(key=value, ...)`, then a line of figures). A reply that is no result JSON
+    /// of either shape is an error.
+    pub fn result_json(self, json: &str) -> Result<String, String> {
+        match self {
+            Style::Json(JsonStyle::Short) => Ok(json.to_string()),
+            Style::Json(JsonStyle::Pretty) => {
+                let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("{e}: {json}"))?;
+                Ok(self.json(&value))
+            }
+            Style::Human => Ok(Style::human(&CallResult::from_json(json)?)),
         }
+    }
+
+    fn human(result: &CallResult) -> String {
         let mut lines: Vec<String> = result
             .function_calls
             .iter()
@@ -201,17 +216,18 @@ mod tests {
 
     #[test]
     fn people_get_calls_as_lines_and_scripts_get_json() {
-        assert_eq!(
-            Style::choose(None, true).result(&result()),
-            "set_timer(minutes=5, label=\"tea\")\n  (confidence 0.93, 412 ms, smollm2-135m-toolcall 0.9)"
-        );
-        let short = Style::choose(None, false).result(&result());
-        assert_eq!(serde_json::from_str::<CallResult>(&short).unwrap(), result());
-        assert!(!short.contains('\n'));
-        let pretty = Style::choose(Some(JsonStyle::Pretty), true).result(&result());
+        let json = serde_json::to_string(&result()).unwrap();
+        let human = "set_timer(minutes=5, label=\"tea\")\n  (confidence 0.93, 412 ms, smollm2-135m-toolcall 0.9)";
+        assert_eq!(Style::choose(None, true).result_json(&json).unwrap(), human);
+        // The OpenAI shape reads the same for people.
+        let openai = serde_json::to_string(&result().to_openai("call_x")).unwrap();
+        assert_eq!(Style::Human.result_json(&openai).unwrap(), human);
+        assert_eq!(Style::choose(None, false).result_json(&openai).unwrap(), openai);
+        let pretty = Style::choose(Some(JsonStyle::Pretty), true).result_json(&json).unwrap();
         assert!(pretty.contains("\n  \"function_calls\""), "{pretty}");
         let mut empty = result();
         empty.function_calls.clear();
-        assert!(Style::Human.result(&empty).starts_with("no call\n"));
+        assert!(Style::human(&empty).starts_with("no call\n"));
+        assert!(Style::Human.result_json("{}").is_err());
     }
 }

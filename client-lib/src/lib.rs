@@ -90,8 +90,9 @@ pub fn tools_json(tools: &[Tool]) -> String {
     serde_json::to_string(tools).expect("tools serialise")
 }
 
+/// A result JSON of either format (`CallOptions::format`) as a [`CallResult`].
 fn parse_result(json: &str) -> Result<CallResult> {
-    serde_json::from_str(json).map_err(|e| Error::BadReply(format!("{e}: {json}")))
+    CallResult::from_json(json).map_err(Error::BadReply)
 }
 
 /// What `status` reports.
@@ -133,7 +134,13 @@ impl Client {
 
     /// One-shot call: tools (JSON array) + query -> tool calls.
     pub async fn call(&self, tools_json: &str, query: &str, options: &CallOptions) -> Result<CallResult> {
-        parse_result(&self.manager.call(tools_json, query, options.to_wire()).await?)
+        parse_result(&self.call_json(tools_json, query, options).await?)
+    }
+
+    /// As [`Client::call`], the result JSON as the service sent it (in the shape
+    /// `options.format` asked for). Every call has such a `_json` twin.
+    pub async fn call_json(&self, tools_json: &str, query: &str, options: &CallOptions) -> Result<String> {
+        Ok(self.manager.call(tools_json, query, options.to_wire()).await?)
     }
 
     /// Registers a tool list once; calls on it reuse its pre-filled prompt.
@@ -181,7 +188,11 @@ impl RemoteToolset {
     }
 
     pub async fn call(&self, query: &str, options: &CallOptions) -> Result<CallResult> {
-        parse_result(&self.proxy.call(query, options.to_wire()).await?)
+        parse_result(&self.call_json(query, options).await?)
+    }
+
+    pub async fn call_json(&self, query: &str, options: &CallOptions) -> Result<String> {
+        Ok(self.proxy.call(query, options.to_wire()).await?)
     }
 
     pub async fn open_session(&self) -> Result<RemoteSession> {
@@ -214,12 +225,20 @@ impl RemoteSession {
     }
 
     pub async fn send(&self, text: &str, options: &CallOptions) -> Result<CallResult> {
-        parse_result(&self.proxy.send(text, options.to_wire()).await?)
+        parse_result(&self.send_json(text, options).await?)
+    }
+
+    pub async fn send_json(&self, text: &str, options: &CallOptions) -> Result<String> {
+        Ok(self.proxy.send(text, options.to_wire()).await?)
     }
 
     /// Results of the last answer's calls (JSON); the model may call again or answer `[]`.
     pub async fn submit_tool_results(&self, results_json: &str, options: &CallOptions) -> Result<CallResult> {
-        parse_result(&self.proxy.submit_tool_results(results_json, options.to_wire()).await?)
+        parse_result(&self.submit_tool_results_json(results_json, options).await?)
+    }
+
+    pub async fn submit_tool_results_json(&self, results_json: &str, options: &CallOptions) -> Result<String> {
+        Ok(self.proxy.submit_tool_results(results_json, options.to_wire()).await?)
     }
 
     pub async fn reset(&self) -> Result<()> {

@@ -2,13 +2,16 @@
 //! arguments: the caller, the options parsed into the engine's type, one clock and one
 //! deadline. [`Request::run`] takes it through the worker pool: admission, fault injection
 //! (debug builds), cancellation when its caller leaves, errors mapped to named D-Bus errors, and
-//! one log line. [`Request::answer`] also turns the engine's result into the wire's JSON.
+//! one log line. [`Request::answer`] also turns the engine's result into the wire's JSON, in
+//! the shape the caller asked for (`format`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use toolcall_dbus::{CallOptions as WireOptions, REQUEST_ID_OPTION, ReceivedOptions, TEST_FAULT_OPTION, ToolCallError};
+use toolcall_dbus::{
+    CallOptions as WireOptions, REQUEST_ID_OPTION, ReceivedOptions, ResultFormat, TEST_FAULT_OPTION, ToolCallError,
+};
 use toolcall_engine::{CallOptions, Engine, Error as EngineError};
 
 use crate::fault::{self, Fault};
@@ -64,6 +67,8 @@ pub struct Request {
     options: CallOptions,
     /// The caller's name for it, by which `Cancel` ends it.
     request_id: Option<String>,
+    /// The shape of the result JSON.
+    format: ResultFormat,
     deadline: Instant,
     timeout_ms: u64,
     started: Instant,
@@ -115,6 +120,7 @@ impl Request {
                 cancel: Some(Arc::new(AtomicBool::new(false))),
             },
             request_id: wire.request_id,
+            format: ResultFormat::from_option(wire.format.as_deref())?,
             deadline,
             timeout_ms,
             started,
@@ -181,11 +187,23 @@ impl Request {
         + Send
         + 'static,
     ) -> Result<String> {
-        let started = self.started;
+        let (started, format) = (self.started, self.format);
         let (result, queue_ms) = self.run(shared, work).await?;
         let wire = wire_result(result, queue_ms, started, shared.model_name.clone());
-        Ok(serde_json::to_string(&wire).expect("result serialises"))
+        let json = match format {
+            ResultFormat::Toolcalld => serde_json::to_string(&wire),
+            ResultFormat::OpenAi => serde_json::to_string(&wire.to_openai(&call_id_base())),
+        };
+        Ok(json.expect("result serialises"))
     }
+}
+
+/// The base of the ids of an answer's calls in the OpenAI shape: `call_` and 64 random bits
+/// (std's randomly keyed SipHash of nothing), so that ids do not repeat across answers.
+fn call_id_base() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("call_{random:016x}")
 }
 
 /// The engine's answer as the wire has it, with the service's own times.

@@ -1,14 +1,17 @@
 //! toolcall-dbus: the wire contract of `org.toolcalld.ToolCall1`, shared by the daemon and
 //! its clients: names, introspection XML (the source of truth, installed to
-//! `/usr/share/dbus-1/interfaces/`), the named error enum, the result JSON type, and proxies.
+//! `/usr/share/dbus-1/interfaces/`), the named error enum, the result JSON types (toolcalld's and the OpenAI-shaped one), and
+//! proxies.
 //! No model code here, so clients stay light.
 
 mod errors;
+mod openai;
 mod options;
 mod proxies;
 mod replies;
 
 pub use errors::{ErrorKind, ToolCallError};
+pub use openai::{OpenAiFunction, OpenAiMessage, OpenAiToolCall, ResultFormat};
 pub use options::{CallOptions, Options, REQUEST_ID_OPTION, ReceivedOptions, TEST_FAULT_OPTION};
 pub use proxies::{SessionProxy, ToolCall1Proxy, ToolsetProxy};
 pub use replies::{CallResult, FunctionCall, ModelInfo, Timings};

@@ -27,6 +27,8 @@ pub struct CallOptions {
     pub facts: Option<String>,
     pub call_margin: Option<f64>,
     pub request_id: Option<String>,
+    /// The result JSON's shape: "toolcalld" (the default) or "openai" ([`crate::ResultFormat`]).
+    pub format: Option<String>,
 }
 
 /// The option every method takes: the caller's name for the request, for `Cancel`.
@@ -60,6 +62,9 @@ impl CallOptions {
         }
         if let Some(v) = &self.request_id {
             map.insert(REQUEST_ID_OPTION, Variant::from(v.as_str()));
+        }
+        if let Some(v) = &self.format {
+            map.insert("format", Variant::from(v.as_str()));
         }
         map
     }
@@ -102,10 +107,11 @@ impl CallOptions {
                     parsed.call_margin = Some(value.downcast_ref::<f64>().map_err(|_| wrong_type(key, value, "d"))?)
                 }
                 REQUEST_ID_OPTION => parsed.request_id = Some(string_of(key, value)?),
+                "format" => parsed.format = Some(string_of(key, value)?),
                 TEST_FAULT_OPTION if accept_test_fault => test_fault = Some(string_of(key, value)?),
                 other => {
                     return Err(ToolCallError::InvalidOptions(format!(
-                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id)"
+                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format)"
                     )));
                 }
             }
@@ -135,6 +141,7 @@ mod tests {
             facts: Some("date: 2026-11-26".into()),
             call_margin: Some(1.5),
             request_id: Some("turn-7".into()),
+            format: Some("openai".into()),
         };
         let (back, test_fault) = CallOptions::from_wire(&received(sent.to_wire()), false).unwrap();
         assert_eq!(back, sent);

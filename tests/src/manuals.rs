@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::CommandFactory;
 use clap_complete::Shell;
 use roff::{Roff, bold, roman};
+use toolcall_dbus::{BUS_NAME, MANAGER_PATH, SESSIONS_PATH, TOOLSETS_PATH};
 
 use crate::workspace_dir;
 
@@ -32,7 +33,7 @@ pub fn generated() -> Vec<(PathBuf, Vec<u8>)> {
     files.extend([
         (PathBuf::from("docs/man/toolcalld.toml.5"), config_page().into_bytes()),
         (
-            PathBuf::from("docs/man/org.toolcalld.ToolCall1.5"),
+            PathBuf::from(format!("docs/man/{BUS_NAME}.5")),
             interface_page().into_bytes(),
         ),
     ]);
@@ -176,15 +177,15 @@ fn config_page() -> String {
 /// under /usr/share/dbus-1/interfaces, comments included.
 fn interface_page() -> String {
     let mut roff = Roff::new();
-    title(&mut roff, "org.toolcalld.ToolCall1", "5");
+    title(&mut roff, BUS_NAME, "5");
     roff.control("SH", ["NAME"]);
-    roff.text([roman(
-        "org.toolcalld.ToolCall1 - the D-Bus interfaces of toolcalld: the manager, toolsets and sessions",
-    )]);
+    roff.text([roman(format!(
+        "{BUS_NAME} - the D-Bus interfaces of toolcalld: the manager, toolsets and sessions"
+    ))]);
     roff.control("SH", ["DESCRIPTION"]);
-    roff.text([roman(
-        "toolcalld owns the bus name org.toolcalld.ToolCall1 and serves the manager at /org/toolcalld/ToolCall1, each client's toolsets under /org/toolcalld/ToolCall1/toolsets and its sessions under /org/toolcalld/ToolCall1/sessions. The interfaces follow, as their introspection XML (installed in /usr/share/dbus-1/interfaces).",
-    )]);
+    roff.text([roman(format!(
+        "toolcalld owns the bus name {BUS_NAME} and serves the manager at {MANAGER_PATH}, each client's toolsets under {TOOLSETS_PATH} and its sessions under {SESSIONS_PATH}. The interfaces follow, as their introspection XML (installed in /usr/share/dbus-1/interfaces)."
+    ))]);
     for (name, xml) in toolcall_dbus::INTERFACE_XML {
         roff.control("SH", [name.to_uppercase().as_str()]);
         roff.control("nf", []);

@@ -189,6 +189,67 @@ pub async fn an_idle_session_expires_and_frees_its_slot(service: &impl Connect) 
     assert!(answered(&in_use.send("turn off the light", &short).await));
 }
 
+pub const OPENAI_FORMAT_CONFIG: &str = "";
+
+/// `format: "openai"` answers with an OpenAI assistant message: `tool_calls` with distinct ids,
+/// type "function" and the arguments as JSON text, which the typed client reads back as a
+/// result like any other; an unknown format is `InvalidOptions`.
+pub async fn the_openai_format_answers_with_tool_calls_and_ids(service: &impl Connect) {
+    let client = service.client().await;
+    let toolset = client.register_toolset(HOME_TOOLS).await.unwrap();
+    let options = CallOptions {
+        format: Some("openai".into()),
+        allow_empty: Some(false),
+        max_new_tokens: Some(256),
+        ..CallOptions::default()
+    };
+    // The tiny bundle's random weights may ramble past the token limit: try a few requests.
+    let mut ids = BTreeSet::new();
+    for query in [
+        "turn on the light",
+        "set a timer",
+        "dim the lamp",
+        "play music",
+        "lock the door",
+    ] {
+        let Ok(json) = toolset.call_json(query, &options).await else {
+            continue;
+        };
+        let message: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(message["role"], "assistant", "{message}");
+        assert!(
+            message["content"].is_null() && message.get("function_calls").is_none(),
+            "{message}"
+        );
+        for call in message["tool_calls"].as_array().expect("tool_calls") {
+            assert_eq!(call["type"], "function", "{call}");
+            let arguments = call["function"]["arguments"].as_str().expect("arguments as text");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(arguments)
+                    .unwrap()
+                    .is_object()
+            );
+            assert!(
+                ids.insert(call["id"].as_str().unwrap().to_string()),
+                "repeated id {call}"
+            );
+        }
+        assert!(
+            answered(&toolset.call(query, &options).await),
+            "the typed client reads it"
+        );
+    }
+    assert!(!ids.is_empty(), "no answer with a call in five tries");
+    let wrong = CallOptions {
+        format: Some("xml".into()),
+        ..CallOptions::default()
+    };
+    assert_eq!(
+        kind(client.call(HOME_TOOLS, "turn on the light", &wrong).await),
+        ErrorKind::InvalidOptions
+    );
+}
+
 pub const NAMED_ERRORS_CONFIG: &str = "max_query_chars = 200\nmax_tools = 4\n";
 
 /// Every named error a caller can cause, then a normal call that still works.

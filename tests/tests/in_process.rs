@@ -31,6 +31,12 @@ async fn an_idle_session_expires_and_frees_its_slot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_format_answers_with_tool_calls_and_ids() {
+    let service = InProcess::start(TINY, suite::OPENAI_FORMAT_CONFIG);
+    suite::the_openai_format_answers_with_tool_calls_and_ids(&service).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_named_error_then_a_normal_call() {
     let service = InProcess::start(TINY, suite::NAMED_ERRORS_CONFIG);
     suite::every_named_error_then_a_normal_call(&service).await;

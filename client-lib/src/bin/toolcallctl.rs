@@ -73,6 +73,15 @@ fn read_tools(arg: &ToolsArg) -> Result<String, Failure> {
     Ok(text)
 }
 
+/// Prints a result JSON in `style`.
+fn show(style: Style, json: &str) -> Result<(), Failure> {
+    let text = style
+        .result_json(json)
+        .map_err(|e| Failure::Service(Error::BadReply(e)))?;
+    println!("{text}");
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let bus = match (&cli.address, cli.session) {
         (Some(address), _) => Bus::Address(address.clone()),
@@ -84,10 +93,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Call { tools, options, query } => {
             let tools = read_tools(&tools)?;
-            println!(
-                "{}",
-                style.result(&client.call(&tools, &query, &options.to_options()).await?)
-            );
+            show(style, &client.call_json(&tools, &query, &options.to_options()).await?)?;
         }
         Command::Register {
             tools,
@@ -96,7 +102,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let toolset = client.register_toolset(&read_tools(&tools)?).await?;
             for query in queries {
-                println!("{}", style.result(&toolset.call(&query, &options.to_options()).await?));
+                show(style, &toolset.call_json(&query, &options.to_options()).await?)?;
             }
             toolset.release().await?;
         }
@@ -111,12 +117,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 let result = match line.strip_prefix("results:") {
                     Some(results) => {
                         session
-                            .submit_tool_results(results.trim(), &options.to_options())
+                            .submit_tool_results_json(results.trim(), &options.to_options())
                             .await?
                     }
-                    None => session.send(&line, &options.to_options()).await?,
+                    None => session.send_json(&line, &options.to_options()).await?,
                 };
-                println!("{}", style.result(&result));
+                show(style, &result)?;
             }
             session.close().await?;
             toolset.release().await?;

@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString, c_char, c_int};
 use std::ptr;
 
 use crate::blocking::Client;
-use crate::{Bus, CallOptions, CallResult, Error};
+use crate::{Bus, CallOptions, Error};
 
 pub use objects::*;
 
@@ -106,10 +106,11 @@ unsafe fn options_arg(options_json: *const c_char) -> Result<CallOptions, String
     serde_json::from_str(json).map_err(|e| format!("options_json: {e}"))
 }
 
-/// A result as the JSON string the caller frees, or NULL with `error` filled.
-fn result_out(result: crate::Result<CallResult>, error: *mut ToolcallError) -> *mut c_char {
+/// The result JSON as the service sent it, as a string the caller frees; or NULL with `error`
+/// filled.
+fn result_out(result: crate::Result<String>, error: *mut ToolcallError) -> *mut c_char {
     match result {
-        Ok(result) => c_string(&serde_json::to_string(&result).expect("result serialises")),
+        Ok(json) => c_string(&json),
         Err(e) => {
             report(&e, error);
             ptr::null_mut()
@@ -154,8 +155,9 @@ pub unsafe extern "C" fn toolcall_connect(
 }
 
 /// One-shot call. `options_json` is NULL or a JSON object with any of `max_calls`,
-/// `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`. Returns
-/// the result JSON (free it with `toolcall_string_free`), or NULL on failure.
+/// `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`,
+/// `format` (`"openai"` for an OpenAI-shaped assistant message). Returns the result JSON as the
+/// service sent it (free it with `toolcall_string_free`), or NULL on failure.
 ///
 /// # Safety
 /// `client` from `toolcall_connect`; strings NULL or valid; `error` as documented there.
@@ -175,7 +177,7 @@ pub unsafe extern "C" fn toolcall_call(
         return invalid(error, "tools_json and query must be UTF-8 strings", ptr::null_mut());
     };
     match unsafe { options_arg(options_json) } {
-        Ok(options) => result_out(client.inner.call(tools, query, &options), error),
+        Ok(options) => result_out(client.inner.call_json(tools, query, &options), error),
         Err(what) => invalid(error, &what, ptr::null_mut()),
     }
 }

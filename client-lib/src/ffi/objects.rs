@@ -75,7 +75,7 @@ pub unsafe extern "C" fn toolcall_toolset_call(
         return invalid(error, "query must be a UTF-8 string", ptr::null_mut());
     };
     match unsafe { options_arg(options_json) } {
-        Ok(options) => result_out(toolset.inner.call(query, &options), error),
+        Ok(options) => result_out(toolset.inner.call_json(query, &options), error),
         Err(what) => invalid(error, &what, ptr::null_mut()),
     }
 }
@@ -137,7 +137,7 @@ pub unsafe extern "C" fn toolcall_session_send(
         return invalid(error, "text must be a UTF-8 string", ptr::null_mut());
     };
     match unsafe { options_arg(options_json) } {
-        Ok(options) => result_out(session.inner.send(text, &options), error),
+        Ok(options) => result_out(session.inner.send_json(text, &options), error),
         Err(what) => invalid(error, &what, ptr::null_mut()),
     }
 }
@@ -161,7 +161,7 @@ pub unsafe extern "C" fn toolcall_session_submit_tool_results(
         return invalid(error, "results_json must be a UTF-8 string", ptr::null_mut());
     };
     match unsafe { options_arg(options_json) } {
-        Ok(options) => result_out(session.inner.submit_tool_results(results, &options), error),
+        Ok(options) => result_out(session.inner.submit_tool_results_json(results, &options), error),
         Err(what) => invalid(error, &what, ptr::null_mut()),
     }
 }
