@@ -58,11 +58,16 @@ fn the_c_example_makes_a_call_a_toolset_and_a_session() {
     assert_eq!(answers.len(), 4, "call, toolset call, two turns: {answers:?}");
     let tools: Vec<serde_json::Value> = serde_json::from_str(HOME_TOOLS).unwrap();
     for answer in &answers {
-        let calls = answer["function_calls"].as_array().expect("function_calls");
-        assert!(
-            calls.iter().all(|c| tools.iter().any(|t| t["name"] == c["name"])),
-            "a call of no such tool: {answer}"
-        );
+        for call in answer["function_calls"].as_array().expect("function_calls") {
+            let tool = tools
+                .iter()
+                .find(|t| t["name"] == call["name"])
+                .unwrap_or_else(|| panic!("a call of no such tool: {answer}"));
+            assert!(
+                jsonschema::is_valid(&tool["parameters"], &call["arguments"]),
+                "arguments against the tool's schema: {answer}"
+            );
+        }
     }
 }
 

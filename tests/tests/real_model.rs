@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use toolcall_client::{Bus, CallOptions, CallResult, Client};
-use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, bin_dir, binary, bundle, workspace_dir};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, binary, bundle};
 
 fn validate(result: &CallResult) {
     let tools: serde_json::Value = serde_json::from_str(HOME_TOOLS).unwrap();
@@ -127,31 +127,7 @@ async fn one_request_through_every_client() {
     assert!(out.status.success(), "busctl: {}", String::from_utf8_lossy(&out.stderr));
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     validate(&parse(reply["data"][0].as_str().unwrap().as_bytes()));
-
-    // The C example against libtoolcall, laid out as `make install` does (SONAME libtoolcall.so.0).
-    let lib = scratch.0.join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    for name in ["libtoolcall.so.0", "libtoolcall.so"] {
-        std::os::unix::fs::symlink(bin_dir().join("libtoolcall_client.so"), lib.join(name)).unwrap();
-    }
-    let example = scratch.0.join("toolcall_example");
-    let cc = Command::new("cc")
-        .arg(workspace_dir().join("client-lib/examples/c/toolcall_example.c"))
-        .arg("-I")
-        .arg(workspace_dir().join("client-lib/include"))
-        .arg("-L")
-        .arg(&lib)
-        .args(["-ltoolcall", "-Wall", "-Werror", "-o"])
-        .arg(&example)
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .output()
-        .unwrap();
-    assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
-    let stdout = succeed(
-        Command::new(&example).arg(&bus.address).arg(&tools_file).arg(query),
-        "C example",
-    );
-    validate(&parse(&stdout));
+    // The C library: tests/c_client.rs runs the C example against the same model.
 }
 
 /// The model-quality issue's end-to-end check: plain voice-assistant requests (timers, lights,
