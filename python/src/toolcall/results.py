@@ -1,0 +1,49 @@
+"""Typed results: what a call answers, and the service's status."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FunctionCall:
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass
+class Timings:
+    queue_ms: float = 0.0
+    prefill_ms: float = 0.0
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+
+
+@dataclass
+class CallResult:
+    function_calls: list[FunctionCall]
+    confidence: float
+    model: str
+    timings: Timings = field(default_factory=Timings)
+
+    @staticmethod
+    def from_json(text: str) -> "CallResult":
+        """A result JSON of either shape: toolcalld's, or the OpenAI assistant message
+        (`format="openai"`)."""
+        data = json.loads(text)
+        if "function_calls" in data:
+            calls = [FunctionCall(c["name"], c["arguments"]) for c in data["function_calls"]]
+        else:
+            calls = [FunctionCall(c["function"]["name"], json.loads(c["function"]["arguments"]))
+                     for c in data.get("tool_calls", [])]
+        return CallResult(calls, data["confidence"], data["model"], Timings(**data["timings"]))
+
+
+@dataclass
+class Status:
+    version: str
+    model: str
+    queue_depth: int

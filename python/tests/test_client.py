@@ -1,0 +1,117 @@
+"""The asyncio client and its blocking wrapper against the real toolcalld on a private bus."""
+
+import asyncio
+import json
+import time
+import unittest
+
+from dbus_fast import Variant
+
+import toolcall
+from harness import HOME_TOOLS, Service
+
+TOOL_NAMES = {tool["name"] for tool in json.loads(HOME_TOOLS)}
+
+
+def answered(result: toolcall.CallResult) -> bool:
+    return all(call.name in TOOL_NAMES and isinstance(call.arguments, dict) for call in result.function_calls)
+
+
+class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
+    def setUp(self) -> None:
+        self.service = Service(self)
+
+    async def asyncSetUp(self) -> None:
+        self.client = await toolcall.connect(address=self.service.address)
+        self.addCleanup(self.client.disconnect)
+
+    async def test_a_call_a_toolset_and_a_session(self) -> None:
+        # The tiny bundle's random weights may not finish within a short limit: its named error
+        # is an answer of the service too.
+        try:
+            self.assertTrue(answered(await self.client.call(HOME_TOOLS, "turn on the light", max_new_tokens=256)))
+        except toolcall.LimitExceeded as e:
+            self.assertIn("not complete", e.message)
+        async with await self.client.register_toolset(json.loads(HOME_TOOLS)) as toolset:
+            result = await toolset.call("set a timer for 5 minutes", allow_empty=True, max_new_tokens=256)
+            self.assertTrue(answered(result))
+            self.assertTrue(result.model.startswith("toolcalld-tiny"))
+            async with await toolset.open_session() as session:
+                self.assertTrue(answered(await session.send("turn off the lamp", max_new_tokens=256)))
+                await session.reset()
+                openai = json.loads(await session.send_json("turn on the lamp", format="openai", max_new_tokens=256))
+                self.assertEqual(openai["role"], "assistant")
+        status = await self.client.status()
+        self.assertEqual(status.queue_depth, 0)
+        self.assertTrue(status.model.startswith("toolcalld-tiny"))
+
+    async def test_errors_are_named_exceptions(self) -> None:
+        with self.assertRaises(toolcall.InvalidTools) as raised:
+            await self.client.call("not json", "turn on the light")
+        self.assertEqual(raised.exception.name, "org.toolcalld.ToolCall1.Error.InvalidTools")
+        with self.assertRaises(toolcall.InvalidQuery):
+            await self.client.call(HOME_TOOLS, "")
+        with self.assertRaises(toolcall.InvalidOptions):
+            await self.client.call(HOME_TOOLS, "turn on the light", format="xml")
+        with self.assertRaises(TypeError):
+            await self.client.call(HOME_TOOLS, "turn on the light", temperature=0.5)
+        toolset = await self.client.register_toolset(HOME_TOOLS)
+        await toolset.release()
+        with self.assertRaises(toolcall.BusError) as raised:
+            await toolset.call("turn on the light")
+        self.assertIn("UnknownObject", raised.exception.name)
+        # Still serving.
+        self.assertEqual((await self.client.status()).queue_depth, 0)
+
+
+class CancelTest(unittest.IsolatedAsyncioTestCase):
+    def setUp(self) -> None:
+        self.service = Service(self, config="workers = 1\n", faults=True)
+
+    async def test_cancel_ends_a_queued_request_and_nothing_else(self) -> None:
+        service = self.service
+        client = await toolcall.connect(address=service.address)
+        self.addCleanup(client.disconnect)
+        other = await toolcall.connect(address=service.address)
+        self.addCleanup(other.disconnect)
+        # This client's first request holds the only worker for 1.5 s (a debug-build stall)...
+        stalled = {"test_fault": Variant("s", "stall:1500"), "request_id": Variant("s", "a")}
+        first = asyncio.create_task(client._call("Call", "ssa{sv}", HOME_TOOLS, "turn on the light", stalled))
+        await self.depth(client, 1)
+        # ...its second waits behind it and is cancelled by its id, at once.
+        second = asyncio.create_task(client.call(HOME_TOOLS, "turn off the light", request_id="b"))
+        await self.depth(client, 2)
+        self.assertFalse(await other.cancel("b"), "another client's request is not its to cancel")
+        started = time.monotonic()
+        self.assertTrue(await client.cancel("b"))
+        with self.assertRaises(toolcall.Cancelled):
+            await second
+        self.assertLess(time.monotonic() - started, 1.0)
+        await first
+
+    @staticmethod
+    async def depth(client: toolcall.Client, depth: int) -> None:
+        deadline = time.monotonic() + 20
+        while (await client.status()).queue_depth != depth:
+            assert time.monotonic() < deadline, f"the queue never held {depth}"
+            await asyncio.sleep(0.02)
+
+
+class SyncClientTest(unittest.TestCase):
+    def test_the_blocking_wrapper(self) -> None:
+        service = Service(self)
+        client = toolcall.sync.connect(address=service.address)
+        self.addCleanup(client.disconnect)
+        toolset = client.register_toolset(HOME_TOOLS)
+        self.assertTrue(answered(toolset.call("set a timer for 10 minutes", max_new_tokens=256)))
+        session = toolset.open_session()
+        self.assertTrue(answered(session.send("turn on the light", max_new_tokens=256)))
+        session.close()
+        toolset.release()
+        self.assertFalse(client.cancel("nothing"))
+        with self.assertRaises(toolcall.InvalidQuery):
+            client.call(HOME_TOOLS, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
