@@ -89,8 +89,11 @@ fn units_pass_systemd_analyze_verify() {
     // package), with its program where `pip install` as root puts it.
     let local_bin = r.join("usr/local/bin");
     fs::create_dir_all(&local_bin).unwrap();
-    fs::copy(workspace_dir().join(".venv/bin/toolcall-wyoming"), local_bin.join("toolcall-wyoming"))
-        .expect("toolcall-wyoming in .venv: run scripts/setup.sh");
+    fs::copy(
+        workspace_dir().join(".venv/bin/toolcall-wyoming"),
+        local_bin.join("toolcall-wyoming"),
+    )
+    .expect("toolcall-wyoming in .venv: run scripts/setup.sh");
     fs::copy(
         workspace_dir().join("systemd/toolcall-wyoming.service"),
         units.join("toolcall-wyoming.service"),
