@@ -213,38 +213,36 @@ fn refuse(limit: Limit, detail: String) -> EngineError {
     EngineError::LimitExceeded { limit, detail }
 }
 
-/// `LimitExceeded` (`max_kv_mb`) unless `more` tokens fit in `room` beside what is held.
-fn check_room(clients: &HashMap<String, Client>, more: usize, room: usize) -> Result<(), EngineError> {
-    let held = total_tokens(clients);
+/// `LimitExceeded` naming `limit` unless `more` tokens of KV state fit in `room` beside the
+/// `held` ones of `whose` objects.
+fn check_fits(limit: Limit, whose: &str, held: usize, more: usize, room: usize) -> Result<(), EngineError> {
     if held + more > room {
         return Err(refuse(
-            Limit::KvBudget,
+            limit,
             format!(
-                "the toolsets and sessions hold {held} tokens of KV state, this needs {more} more, {room} fit now; retry after some are released"
+                "{whose} hold {held} tokens of KV state, this needs {more} more, {room} fit; retry after some are released"
             ),
         ));
     }
     Ok(())
 }
 
-/// `LimitExceeded` (`max_kv_mb_per_user`) unless `more` tokens fit in `room` beside what the
-/// objects of `uid`'s clients hold.
+/// `max_kv_mb`: all objects together.
+fn check_room(clients: &HashMap<String, Client>, more: usize, room: usize) -> Result<(), EngineError> {
+    let held = total_tokens(clients);
+    check_fits(Limit::KvBudget, "the toolsets and sessions", held, more, room)
+}
+
+/// `max_kv_mb_per_user`: the objects of `uid`'s clients.
 fn check_user_room(
     clients: &HashMap<String, Client>,
     (owner, uid): (&str, u32),
     more: usize,
     room: usize,
 ) -> Result<(), EngineError> {
-    let held: usize = of_user(clients, owner, uid).map(|h| h.tokens).sum();
-    if held + more > room {
-        return Err(refuse(
-            Limit::KvBudgetPerUser,
-            format!(
-                "the toolsets and sessions of uid {uid} hold {held} tokens of KV state, this needs {more} more, {room} is one user's share; release some"
-            ),
-        ));
-    }
-    Ok(())
+    let held = of_user(clients, owner, uid).map(|h| h.tokens).sum();
+    let whose = format!("the toolsets and sessions of uid {uid}");
+    check_fits(Limit::KvBudgetPerUser, &whose, held, more, room)
 }
 
 #[cfg(test)]

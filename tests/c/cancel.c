@@ -1,5 +1,5 @@
 /* toolcall_cancel from another thread ends a call blocked in toolcall_call.
- *   cancel ADDRESS LONG_TOOLS_JSON_FILE
+ *   cancel ADDRESS < LONG_TOOLS_JSON
  * A thread calls with a tool list whose prefill takes minutes and request_id "long"; the main
  * thread cancels it after a second. Prints what it checked; exit 0 when all held. */
 #include <pthread.h>
@@ -24,16 +24,16 @@ static void *run_call(void *arg) {
     return NULL;
 }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)n + 1);
-    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) { free(text); text = NULL; }
-    if (text) text[n] = '\0';
-    fclose(f);
+/* All of stdin, NUL-terminated (NULL on failure). */
+static char *read_stdin(void) {
+    size_t size = 0, capacity = 1 << 16;
+    char *text = malloc(capacity);
+    size_t got;
+    while (text && (got = fread(text + size, 1, capacity - size - 1, stdin)) > 0) {
+        size += got;
+        if (capacity - size <= 1) text = realloc(text, capacity *= 2);
+    }
+    if (text) text[size] = '\0';
     return text;
 }
 
@@ -44,9 +44,9 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: %s ADDRESS LONG_TOOLS_JSON_FILE\n", argv[0]); return 2; }
-    char *tools = read_file(argv[2]);
-    if (!tools) { perror(argv[2]); return 2; }
+    if (argc != 2) { fprintf(stderr, "usage: %s ADDRESS < LONG_TOOLS_JSON\n", argv[0]); return 2; }
+    char *tools = read_stdin();
+    if (!tools) { perror("stdin"); return 2; }
     toolcall_error error = {0};
     toolcall_client *client = toolcall_connect(TOOLCALL_BUS_ADDRESS, argv[1], &error);
     if (!client) { fprintf(stderr, "connect: %s: %s\n", error.name, error.message); return 3; }

@@ -79,7 +79,11 @@ fn a_call_blocked_in_one_thread_is_cancelled_from_another() {
     std::fs::write(&tools, long_tools(40)).unwrap();
     let bus = TestBus::start();
     let _daemon = Daemon::start(&bus, &bundle(DEFAULT), "workers = 1\n");
-    let out = output(Command::new(&program).arg(&bus.address).arg(&tools));
+    let out = output(
+        Command::new(&program)
+            .arg(&bus.address)
+            .stdin(std::fs::File::open(&tools).unwrap()),
+    );
     assert!(
         out.status.success(),
         "{}\n{}{}",
