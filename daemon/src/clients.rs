@@ -105,15 +105,12 @@ impl ClientRegistry {
     /// no longer recorded (its owner left) is `Cancelled`.
     pub fn resize(&self, owner: &str, path: &OwnedObjectPath, tokens: usize, caps: &Caps) -> Result<(), EngineError> {
         let mut clients = self.clients.lock().expect("clients lock");
-        let Some(client) = clients.get(owner) else {
-            return Err(EngineError::Cancelled);
-        };
-        let Some(now) = client.objects.iter().find(|h| &h.path == path).map(|h| h.tokens) else {
+        let Some(now) = held(&clients, owner, path).map(|h| h.tokens) else {
             return Err(EngineError::Cancelled);
         };
         if tokens > now {
             check_room(&clients, tokens - now, caps.room)?;
-            if let Some(uid) = client.uid {
+            if let Some(uid) = clients[owner].uid {
                 check_user_room(&clients, (owner, uid), tokens - now, caps.user_room)?;
             }
         }
@@ -139,9 +136,7 @@ impl ClientRegistry {
 
     /// How long the object at `path` has gone unused; `None` once `owner` no longer holds it.
     pub fn idle_for(&self, owner: &str, path: &OwnedObjectPath) -> Option<Duration> {
-        let clients = self.clients.lock().expect("clients lock");
-        let held = clients.get(owner)?.objects.iter().find(|h| &h.path == path)?;
-        Some(held.last_used.elapsed())
+        held(&self.clients.lock().expect("clients lock"), owner, path).map(|h| h.last_used.elapsed())
     }
 
     /// Tokens of KV state all recorded objects are counted for.
@@ -175,11 +170,12 @@ impl ClientRegistry {
 
     /// Whether `owner` is still recorded as holding `path` (it has not left the bus since).
     pub fn holds(&self, owner: &str, path: &OwnedObjectPath) -> bool {
-        self.clients
-            .lock()
-            .expect("clients lock")
-            .get(owner)
-            .is_some_and(|c| c.objects.iter().any(|h| &h.path == path))
+        self.tokens_of(owner, path).is_some()
+    }
+
+    /// The tokens `owner`'s object at `path` is counted for; `None` once it is not recorded.
+    pub fn tokens_of(&self, owner: &str, path: &OwnedObjectPath) -> Option<usize> {
+        held(&self.clients.lock().expect("clients lock"), owner, path).map(|h| h.tokens)
     }
 
     pub fn forget_object(&self, owner: &str, path: &OwnedObjectPath) {
@@ -195,6 +191,11 @@ impl ClientRegistry {
             .map(|c| c.objects.into_iter().map(|h| (h.path, h.kind)).collect())
             .unwrap_or_default()
     }
+}
+
+/// The record of `owner`'s object at `path`.
+fn held<'a>(clients: &'a HashMap<String, Client>, owner: &str, path: &OwnedObjectPath) -> Option<&'a Held> {
+    clients.get(owner)?.objects.iter().find(|h| &h.path == path)
 }
 
 fn total_tokens(clients: &HashMap<String, Client>) -> usize {

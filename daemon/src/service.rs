@@ -80,10 +80,11 @@ impl Shared {
         self.clients.add_object(owner, (path, kind, tokens), &caps)
     }
 
-    /// Counts `owner`'s object at `path` for `tokens` (one-shot lists give way first when it
-    /// grows). See [`ClientRegistry::resize`].
+    /// Counts `owner`'s object at `path` for `tokens` (one-shot lists give way first for what it
+    /// grows by). See [`ClientRegistry::resize`].
     pub fn resize_object(&self, owner: &str, path: &OwnedObjectPath, tokens: usize) -> Result<(), EngineError> {
-        let caps = self.caps(tokens);
+        let now = self.clients.tokens_of(owner, path).unwrap_or(0);
+        let caps = self.caps(tokens.saturating_sub(now));
         self.clients.resize(owner, path, tokens, &caps)
     }
 
