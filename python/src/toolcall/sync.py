@@ -71,7 +71,8 @@ class Client:
         return self._loop.run(self._inner.status())
 
     def disconnect(self) -> None:
-        self._inner.disconnect()
+        # On the loop's own thread, in this order: dbus-fast is not thread-safe.
+        self._loop.loop.call_soon_threadsafe(self._inner.disconnect)
         self._loop.loop.call_soon_threadsafe(self._loop.loop.stop)
 
 
