@@ -9,14 +9,15 @@ answers each connection's events:
 
 - `describe`: `info` advertising one program, an intent recognizer (`--mode intent`, the
   default) or a handler (`--mode handle`);
-- `recognize` (text): `intent` named after the first call, its arguments as entities (all the
-  calls in `context["function_calls"]`), or `not-recognized` when no tool fits or toolcalld
-  refuses (its error in `text`);
-- `transcript` (text): `handled`, whose `text` names the calls and whose
+- `recognize`, and `transcript` in intent mode (Home Assistant's Wyoming conversation agent
+  sends its text as a `transcript`): an `intent` per call, named after the tool with the call's
+  arguments as entities (several calls come between `intents-start` and `intents-stop`), or
+  `not-recognized` when no tool fits or toolcalld refuses (its error in `text`);
+- `transcript` in handle mode: `handled`, whose `text` names the calls and whose
   `context["function_calls"]` holds them for the pipeline to carry out, or `not-handled`.
 
-With Home Assistant's intents as tools, an `intent` is what Home Assistant's own intent
-handlers execute (its slot names are the entities). toolcall-wyoming itself executes nothing.
+With Home Assistant's intents as tools, the intents are what Home Assistant's own intent
+handlers execute (the entities are their slots). toolcall-wyoming itself executes nothing.
 """
 
 import argparse
@@ -33,7 +34,7 @@ from wyoming.asr import Transcript
 from wyoming.event import Event
 from wyoming.handle import Handled, NotHandled
 from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info, IntentModel, IntentProgram
-from wyoming.intent import Entity, Intent, NotRecognized, Recognize
+from wyoming.intent import Entity, Intent, IntentsStart, IntentsStop, NotRecognized, Recognize
 from wyoming.server import AsyncEventHandler, AsyncServer
 
 from . import client as toolcall
@@ -103,25 +104,35 @@ class Handler(AsyncEventHandler):
                 _LOG.warning("toolcalld not reachable yet: %s", e)
             await self.write_event(self.info().event())
         elif Recognize.is_type(event.type):
-            await self.write_event((await self.recognize(Recognize.from_event(event).text)).event())
+            await self.write_events(await self.recognize(Recognize.from_event(event).text))
         elif Transcript.is_type(event.type):
-            await self.write_event((await self.handle(Transcript.from_event(event).text)).event())
+            text = Transcript.from_event(event).text
+            if self.mode == "handle":
+                await self.write_events([await self.handle(text)])
+            else:
+                await self.write_events(await self.recognize(text))
         return True
 
-    async def recognize(self, text: str) -> Intent | NotRecognized:
+    async def write_events(self, answers: list[Any]) -> None:
+        for answer in answers:
+            await self.write_event(answer.event())
+
+    async def recognize(self, text: str) -> list[Any]:
+        """An intent per call (bracketed by intents-start/-stop when there are several), or
+        not-recognized."""
         try:
             result = await self.recognizer.calls(text)
         except (ToolcallError, OSError) as e:
-            return NotRecognized(text=str(e))
+            return [NotRecognized(text=str(e))]
         if not result.function_calls:
-            return NotRecognized(text="no tool fits the request")
-        first = result.function_calls[0]
-        return Intent(
-            name=first.name,
-            entities=[Entity(name=k, value=v) for k, v in first.arguments.items()],
-            context={"function_calls": [asdict(c) for c in result.function_calls],
-                     "confidence": result.confidence},
-        )
+            return [NotRecognized(text="no tool fits the request")]
+        context = {"confidence": result.confidence}
+        intents = [Intent(name=c.name, entities=[Entity(name=k, value=v) for k, v in c.arguments.items()],
+                          context=context)
+                   for c in result.function_calls]
+        if len(intents) == 1:
+            return intents
+        return [IntentsStart(context=context), *intents, IntentsStop(context=context)]
 
     async def handle(self, text: str) -> Handled | NotHandled:
         try:
