@@ -34,6 +34,17 @@ struct Client {
     objects: Vec<Held>,
 }
 
+/// What [`ClientRegistry::expire_if_idle`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Idleness {
+    /// The object is no longer recorded (released, or its owner left).
+    Gone,
+    /// It was idle past the timeout and is forgotten now.
+    Expired,
+    /// It may go unused this much longer.
+    Wait(Duration),
+}
+
 /// The limits an object must fit in when it is added or grows.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
@@ -134,9 +145,20 @@ impl ClientRegistry {
         }
     }
 
-    /// How long the object at `path` has gone unused; `None` once `owner` no longer holds it.
-    pub fn idle_for(&self, owner: &str, path: &OwnedObjectPath) -> Option<Duration> {
-        held(&self.clients.lock().expect("clients lock"), owner, path).map(|h| h.last_used.elapsed())
+    /// Forgets `owner`'s object at `path` if it has gone unused for `timeout`, checked and
+    /// done under one lock (a call that touches it meanwhile keeps it).
+    pub fn expire_if_idle(&self, owner: &str, path: &OwnedObjectPath, timeout: Duration) -> Idleness {
+        let mut clients = self.clients.lock().expect("clients lock");
+        let Some(idle) = held(&clients, owner, path).map(|h| h.last_used.elapsed()) else {
+            return Idleness::Gone;
+        };
+        if idle < timeout {
+            return Idleness::Wait(timeout - idle);
+        }
+        if let Some(client) = clients.get_mut(owner) {
+            client.objects.retain(|h| &h.path != path);
+        }
+        Idleness::Expired
     }
 
     /// Tokens of KV state all recorded objects are counted for.
@@ -181,6 +203,14 @@ impl ClientRegistry {
     pub fn forget_object(&self, owner: &str, path: &OwnedObjectPath) {
         if let Some(client) = self.clients.lock().expect("clients lock").get_mut(owner) {
             client.objects.retain(|h| &h.path != path);
+        }
+    }
+
+    /// Drops `name`'s record if it holds no objects (a record only a uid lookup made).
+    pub fn forget_if_empty(&self, name: &str) {
+        let mut clients = self.clients.lock().expect("clients lock");
+        if clients.get(name).is_some_and(|c| c.objects.is_empty()) {
+            clients.remove(name);
         }
     }
 

@@ -165,6 +165,12 @@ impl Settings {
         if self.request_timeout_ms == 0 {
             return Err("configuration: request_timeout_ms must be at least 1".into());
         }
+        if self.session_idle_timeout_s != 0 && self.session_idle_timeout_s * 1000 <= self.request_timeout_ms {
+            return Err(format!(
+                "configuration: session_idle_timeout_s ({} s) must be 0 or longer than request_timeout_ms ({} ms): a session would expire while a turn of it waits or runs",
+                self.session_idle_timeout_s, self.request_timeout_ms
+            ));
+        }
         if self.log_level.parse::<log::LevelFilter>().is_err() {
             return Err(format!("configuration: unknown log_level {:?}", self.log_level));
         }
@@ -225,6 +231,24 @@ mod tests {
                 .unwrap_err()
                 .contains("does not exist")
         );
+    }
+
+    #[test]
+    fn a_session_may_not_expire_while_its_turn_runs() {
+        let environment = |idle: &str| {
+            HashMap::from([
+                ("TOOLCALLD_SESSION_IDLE_TIMEOUT_S".to_string(), idle.to_string()),
+                ("TOOLCALLD_REQUEST_TIMEOUT_MS".to_string(), "20000".to_string()),
+            ])
+        };
+        let overrides = Overrides {
+            config_file: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("toolcalld.toml")),
+            ..Overrides::default()
+        };
+        let err = Settings::load(&overrides, environment("20")).unwrap_err();
+        assert!(err.contains("session_idle_timeout_s"), "{err}");
+        assert!(Settings::load(&overrides, environment("21")).is_ok());
+        assert!(Settings::load(&overrides, environment("0")).is_ok());
     }
 
     #[test]

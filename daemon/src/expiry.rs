@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use zbus::{Connection, OwnedObjectPath};
 
-use crate::clients::ObjectKind;
+use crate::clients::{Idleness, ObjectKind};
 use crate::service::{Shared, remove_object};
 
 /// How often a session's watch looks again while expiry is off (a reload may turn it on).
@@ -20,17 +20,17 @@ const WHILE_OFF: Duration = Duration::from_secs(60);
 pub fn close_when_idle(shared: Arc<Shared>, connection: Connection, owner: String, path: OwnedObjectPath) {
     tokio::spawn(async move {
         loop {
-            let Some(idle) = shared.clients.idle_for(&owner, &path) else {
-                return;
-            };
             let wait = match shared.session_idle_timeout() {
-                None => WHILE_OFF,
-                Some(timeout) if idle >= timeout => break,
-                Some(timeout) => timeout - idle,
+                None if shared.clients.holds(&owner, &path) => WHILE_OFF,
+                None => return,
+                Some(timeout) => match shared.clients.expire_if_idle(&owner, &path, timeout) {
+                    Idleness::Gone => return,
+                    Idleness::Expired => break,
+                    Idleness::Wait(left) => left,
+                },
             };
             tokio::time::sleep(wait).await;
         }
-        shared.clients.forget_object(&owner, &path);
         remove_object(connection.object_server(), &path, ObjectKind::Session).await;
         log::info!("{owner}'s session {path} expired: unused for session_idle_timeout_s");
     });

@@ -1,21 +1,13 @@
 //! The worker pool's queue: jobs wait in one line per key (a user, or a client whose user is
 //! not known), and the workers take the lines in turn, so a user who queues many requests,
 //! from one connection or several, does not make another user wait behind all of them.
-//! Within a line, first come, first served; a line holds at most the places it is given, so
-//! one user cannot take every place either. Closing it lets the workers finish what is queued
-//! and then stop.
+//! Within a line, first come, first served. Closing it lets the workers finish what is queued
+//! and then stop. [`LineCounts`] caps how many jobs of one line are admitted at once (queued or
+//! running), so one user cannot take every place either.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-
-/// Why [`FairQueue::push`] gave a job back.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    Closed,
-    /// The line already holds this many waiting jobs, all it may.
-    LineFull(usize),
-}
 
 /// What a worker gets from [`FairQueue::pop`].
 pub enum Next<T> {
@@ -52,21 +44,13 @@ impl<T> Default for FairQueue<T> {
 }
 
 impl<T> FairQueue<T> {
-    /// Queues `job` in `key`'s line if fewer than `places` of that line's jobs wait; refused
-    /// (given back) when the line is full or the queue closed.
-    pub fn push(&self, key: &str, job: T, places: usize) -> Result<(), (T, Refused)> {
+    /// Queues `job` in `key`'s line; refused (given back) once the queue is closed.
+    pub fn push(&self, key: &str, job: T) -> Result<(), T> {
         let mut state = self.state.lock().expect("queue lock");
         if state.closed {
-            return Err((job, Refused::Closed));
+            return Err(job);
         }
         let line = state.lines.entry(key.to_string()).or_default();
-        if line.len() >= places {
-            let waiting = line.len();
-            if waiting == 0 {
-                state.lines.remove(key);
-            }
-            return Err((job, Refused::LineFull(waiting)));
-        }
         line.push_back(job);
         if line.len() == 1 {
             state.turns.push_back(key.to_string());
@@ -102,6 +86,45 @@ impl<T> FairQueue<T> {
     }
 }
 
+/// How many jobs of each line are admitted now, queued or running.
+#[derive(Default)]
+pub struct LineCounts(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One admitted job's place in its line's count, given back when dropped (the job ended, or
+/// was never queued).
+pub struct LineSlot {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    line: String,
+}
+
+impl LineCounts {
+    /// Counts one more job of `line`, unless it already has `cap` (then that count).
+    pub fn admit(&self, line: &str, cap: usize) -> Result<LineSlot, usize> {
+        let mut counts = self.0.lock().expect("line counts lock");
+        let count = counts.entry(line.to_string()).or_default();
+        if *count >= cap {
+            return Err(*count);
+        }
+        *count += 1;
+        Ok(LineSlot {
+            counts: self.0.clone(),
+            line: line.to_string(),
+        })
+    }
+}
+
+impl Drop for LineSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().expect("line counts lock");
+        if let Some(count) = counts.get_mut(&self.line) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.line);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,36 +141,32 @@ mod tests {
     fn users_are_served_in_turn_and_each_in_order() {
         let queue = FairQueue::default();
         for job in ["a1", "a2", "a3", "a4"] {
-            queue.push("uid:1000", job, 8).unwrap();
+            queue.push("uid:1000", job).unwrap();
         }
-        queue.push("uid:1001", "b1", 8).unwrap();
-        queue.push("uid:1001", "b2", 8).unwrap();
-        queue.push(":1.7", "c1", 8).unwrap();
+        queue.push("uid:1001", "b1").unwrap();
+        queue.push("uid:1001", "b2").unwrap();
+        queue.push(":1.7", "c1").unwrap();
         assert_eq!(drain(&queue), ["a1", "b1", "c1", "a2", "b2", "a3", "a4"]);
     }
 
     #[test]
-    fn a_full_line_refuses_while_other_lines_take_jobs() {
-        let queue = FairQueue::default();
-        queue.push("uid:1000", "a1", 2).unwrap();
-        queue.push("uid:1000", "a2", 2).unwrap();
-        assert_eq!(
-            queue.push("uid:1000", "a3", 2).unwrap_err(),
-            ("a3", Refused::LineFull(2))
-        );
-        queue.push("uid:1001", "b1", 2).unwrap();
-        assert!(matches!(queue.pop(Duration::ZERO), Next::Job("a1")));
-        // A place freed in the line is a place again.
-        queue.push("uid:1000", "a3", 2).unwrap();
-        assert_eq!(drain(&queue), ["b1", "a2", "a3"]);
+    fn a_line_at_its_cap_is_refused_while_others_are_admitted() {
+        let counts = LineCounts::default();
+        let a1 = counts.admit("uid:1000", 2).unwrap();
+        let _a2 = counts.admit("uid:1000", 2).unwrap();
+        assert_eq!(counts.admit("uid:1000", 2).err(), Some(2));
+        let _b1 = counts.admit("uid:1001", 2).unwrap();
+        // A job that ended gives its place back.
+        drop(a1);
+        let _a3 = counts.admit("uid:1000", 2).unwrap();
     }
 
     #[test]
     fn a_closed_queue_refuses_new_jobs_and_hands_out_the_rest() {
         let queue = FairQueue::default();
-        queue.push("k", "queued", 8).unwrap();
+        queue.push("k", "queued").unwrap();
         queue.close();
-        assert_eq!(queue.push("k", "late", 8).unwrap_err(), ("late", Refused::Closed));
+        assert_eq!(queue.push("k", "late").unwrap_err(), "late");
         assert!(matches!(queue.pop(Duration::ZERO), Next::Job("queued")));
         assert!(matches!(queue.pop(Duration::ZERO), Next::Closed));
     }

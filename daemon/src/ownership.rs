@@ -42,15 +42,16 @@ pub async fn known_caller(
     Ok(name)
 }
 
-/// Asks the bus for `name`'s uid and records it. Should the client have left meanwhile, its
-/// record goes again.
+/// Asks the bus for `name`'s uid and records it. Should the client have left meanwhile, the
+/// record this made goes again; one that holds objects is the departure's to clear (its
+/// NameOwnerChanged takes them off the bus), never this lookup's.
 pub async fn learn_uid(shared: &Shared, connection: &Connection, name: &str) {
     let Some(uid) = uid_of(connection, name).await else {
         return;
     };
     shared.clients.set_uid(name, uid);
     if !still_on_bus(connection, name).await {
-        shared.clients.depart(name);
+        shared.clients.forget_if_empty(name);
     }
 }
 
@@ -133,7 +134,10 @@ impl<'a> NewObject<'a> {
             }
             return Ok(path);
         }
+        // The record goes too if this object was all it held (recording the object after the
+        // owner's departure made it anew); other objects are the departure's to clear.
         clients.forget_object(&name, &path);
+        clients.forget_if_empty(&name);
         remove_object(self.server, &path, self.kind).await;
         Err(ToolCallError::Cancelled(format!(
             "{name} left the bus before its object was ready"

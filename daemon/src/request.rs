@@ -156,8 +156,10 @@ impl Request {
                 work(engine, &options).map(|v| (v, queue_ms))
             });
         // Cancelled by its id, the caller hears at once; the job, queued or at its next check,
-        // sees the flag and ends.
+        // sees the flag and ends. An answer that is ready wins over a cancel that comes with it
+        // (a session turn that ended stays answered, since the session took it).
         let outcome = tokio::select! {
+            biased;
             outcome = job => outcome,
             () = in_flight.cancelled() => Ok(Err(EngineError::Cancelled)),
         };
@@ -256,8 +258,8 @@ pub fn engine_error(e: EngineError) -> ToolCallError {
 fn pool_error(e: PoolError, timeout_ms: u64) -> ToolCallError {
     match e {
         PoolError::Busy => ToolCallError::Busy("the request queue is full; retry later".into()),
-        PoolError::UserQueueFull { waiting } => ToolCallError::Busy(format!(
-            "max_queued_per_user: {waiting} requests of this user already wait in the queue; retry when one has been answered"
+        PoolError::UserQueueFull { admitted } => ToolCallError::Busy(format!(
+            "max_queued_per_user: {admitted} requests of this user are already running or queued; retry when one has been answered"
         )),
         PoolError::WouldMissDeadline { ahead, expected_ms } => ToolCallError::Busy(format!(
             "{ahead} requests ahead: this one would end after ~{expected_ms} ms, past its {timeout_ms} ms deadline; retry later"

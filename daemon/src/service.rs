@@ -67,8 +67,8 @@ impl Shared {
         mb * 1024 * 1024 / self.kv_bytes_per_token.max(1)
     }
 
-    /// Records `owner`'s object at `path` (caps and KV budgets checked; one-shot lists give way
-    /// first). See [`ClientRegistry::add_object`].
+    /// Records `owner`'s object at `path` (caps and KV budgets checked), then one-shot lists
+    /// give way to it. See [`ClientRegistry::add_object`].
     pub fn add_object(
         &self,
         owner: &str,
@@ -76,40 +76,31 @@ impl Shared {
         kind: ObjectKind,
         tokens: usize,
     ) -> Result<(), EngineError> {
-        let caps = self.caps(tokens);
-        self.clients.add_object(owner, (path, kind, tokens), &caps)
+        self.clients.add_object(owner, (path, kind, tokens), &self.caps())?;
+        self.cache.shrink_to(self.cache_room());
+        Ok(())
     }
 
-    /// Counts `owner`'s object at `path` for `tokens` (one-shot lists give way first for what it
-    /// grows by). See [`ClientRegistry::resize`].
+    /// Counts `owner`'s object at `path` for `tokens`, then one-shot lists give way to what it
+    /// grew by. See [`ClientRegistry::resize`].
     pub fn resize_object(&self, owner: &str, path: &OwnedObjectPath, tokens: usize) -> Result<(), EngineError> {
-        let now = self.clients.tokens_of(owner, path).unwrap_or(0);
-        let caps = self.caps(tokens.saturating_sub(now));
-        self.clients.resize(owner, path, tokens, &caps)
+        self.clients.resize(owner, path, tokens, &self.caps())?;
+        self.cache.shrink_to(self.cache_room());
+        Ok(())
     }
 
-    /// The caps from the settings, with room made in the one-shot cache for `more` tokens.
-    fn caps(&self, more: usize) -> Caps {
-        let room = self.make_room(more);
+    /// The caps from the settings. Objects may use the whole KV budget: the one-shot cache
+    /// holds only what they leave, and gives way once an object is admitted (so a refused
+    /// request evicts nothing).
+    fn caps(&self) -> Caps {
         let settings = self.settings.read().expect("settings lock");
         Caps {
             per_client: settings.max_objects_per_client,
             per_user: settings.max_objects_per_user,
             in_all: settings.max_objects,
-            room,
+            room: self.tokens_in_mb(settings.max_kv_mb),
             user_room: self.tokens_in_mb(settings.max_kv_mb_per_user),
         }
-    }
-
-    /// Drops cached one-shot lists until `more` tokens fit beside the objects, if they can;
-    /// returns the tokens objects may hold now.
-    fn make_room(&self, more: usize) -> usize {
-        let budget = self.kv_budget_tokens();
-        let free_for_cache = budget.saturating_sub(self.clients.tokens() + more);
-        if self.cache.tokens() > free_for_cache {
-            self.cache.shrink_to(free_for_cache);
-        }
-        budget.saturating_sub(self.cache.tokens())
     }
 
     /// Tokens the one-shot cache may hold now: what the objects leave of the budget.

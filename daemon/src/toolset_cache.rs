@@ -64,12 +64,6 @@ impl ToolsetCache {
         inner.entries.truncate(capacity);
     }
 
-    /// Tokens of KV state the cached lists hold.
-    pub fn tokens(&self) -> usize {
-        let inner = self.inner.lock().expect("toolset cache lock");
-        inner.entries.iter().map(|e| e.toolset.prefix_tokens()).sum()
-    }
-
     /// Drops the least recently used lists until the rest hold at most `room` tokens.
     pub fn shrink_to(&self, room: usize) {
         let mut inner = self.inner.lock().expect("toolset cache lock");

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc as drain;
 use toolcall_engine::Engine;
 
-use crate::fair_queue::{FairQueue, Next, Refused};
+use crate::fair_queue::{FairQueue, LineCounts, Next};
 use crate::request::Method;
 
 type Job = Box<dyn FnOnce(&Engine) + Send>;
@@ -30,8 +30,8 @@ type Job = Box<dyn FnOnce(&Engine) + Send>;
 pub enum PoolError {
     /// The queue is full.
     Busy,
-    /// The caller's user already has `waiting` requests waiting, all its places in the queue.
-    UserQueueFull { waiting: usize },
+    /// The caller's user already has `admitted` requests queued or running, all it may.
+    UserQueueFull { admitted: usize },
     /// The jobs ahead would, at the recent job time, finish this one after its deadline.
     WouldMissDeadline { ahead: usize, expected_ms: u64 },
     /// It waited `waited_ms` in the queue; the `left_ms` left to its deadline are fewer than
@@ -63,8 +63,10 @@ pub struct Pool {
     /// Recent job run times, for judging whether a request can still make its deadline.
     job_times: Arc<JobTimes>,
     capacity: AtomicUsize,
-    /// Places in the queue the jobs of one line (user) may take.
+    /// Places in the queue the jobs of one line (user) may take, beyond the workers.
     places_per_line: AtomicUsize,
+    /// Jobs of each line admitted now.
+    lines: LineCounts,
     workers: usize,
     /// Per worker: milliseconds since `epoch` when it last showed life.
     heartbeats: Arc<Vec<AtomicU64>>,
@@ -119,6 +121,7 @@ impl Pool {
             job_times,
             capacity: AtomicUsize::new(workers + queue_size),
             places_per_line: AtomicUsize::new(per_user),
+            lines: LineCounts::default(),
             workers,
             heartbeats,
             busy,
@@ -152,13 +155,20 @@ impl Pool {
         let Some(intake) = intake.as_ref() else {
             return Err(PoolError::ShuttingDown);
         };
+        // A user may have a job on every worker and its places in the queue (counted from
+        // admission, so a job a worker has not yet taken does not count twice).
+        let per_line = self.workers + self.places_per_line.load(Ordering::SeqCst);
+        let slot = self
+            .lines
+            .admit(line, per_line)
+            .map_err(|admitted| PoolError::UserQueueFull { admitted })?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let (depth, job_times) = (self.depth.clone(), self.job_times.clone());
         let queued = Instant::now();
         let budget = deadline.saturating_duration_since(queued);
         let in_flight = intake.in_flight.clone();
         let job: Job = Box::new(move |engine| {
-            let _in_flight = in_flight;
+            let (_in_flight, _slot) = (in_flight, slot);
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
             // Refuse only a request the queue made late. One whose whole budget is shorter than
@@ -212,12 +222,9 @@ impl Pool {
         if !admitted {
             return Err(late.unwrap_or(PoolError::Busy));
         }
-        if let Err((_, refused)) = intake.jobs.push(line, job, self.places_per_line.load(Ordering::SeqCst)) {
+        if intake.jobs.push(line, job).is_err() {
             self.depth.fetch_sub(1, Ordering::SeqCst);
-            return Err(match refused {
-                Refused::LineFull(waiting) => PoolError::UserQueueFull { waiting },
-                Refused::Closed => PoolError::ShuttingDown,
-            });
+            return Err(PoolError::ShuttingDown);
         }
         Ok(answer)
     }

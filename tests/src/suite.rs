@@ -164,7 +164,8 @@ pub async fn all_clients_together_hold_at_most_max_objects(service: &impl Connec
     assert_eq!(c_toolset.tool_count().await.unwrap(), 3);
 }
 
-pub const IDLE_SESSIONS_CONFIG: &str = "session_idle_timeout_s = 1\nmax_objects = 3\n";
+// The timeout must be longer than a request may take: 900 ms is plenty for the tiny bundle.
+pub const IDLE_SESSIONS_CONFIG: &str = "session_idle_timeout_s = 1\nrequest_timeout_ms = 900\nmax_objects = 3\n";
 
 /// A session left unused past `session_idle_timeout_s` is closed by the service and its slot
 /// given back; a session in use and its toolset stay.
