@@ -10,8 +10,9 @@
  * Threads: every handle may be used from several threads at once; a call blocks the calling
  * thread only, so toolcall_cancel from another thread can end it. A handle must not be freed
  * while another thread uses it.
- * Results are JSON: {"function_calls": [{"name", "arguments"}], "confidence", "model",
- * "timings"}. */
+ * Results are JSON as the service sends them: {"function_calls": [{"name", "arguments"}],
+ * "confidence", "model", "timings"}, or with the option "format": "openai" an OpenAI
+ * assistant message ({"role", "content", "tool_calls": [{"id", "type", "function"}], ...}). */
 
 #ifndef TOOLCALL_H
 #define TOOLCALL_H

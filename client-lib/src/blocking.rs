@@ -3,7 +3,8 @@
 //! client's private tokio runtime (one thread of its own) reads the connection. So one client
 //! may be used from several threads at once, e.g. a call blocking in one and `cancel` in
 //! another. Toolsets and sessions share the runtime and may outlive their client value; the
-//! connection lives as long as any of them.
+//! connection lives as long as any of them. Not for use inside an async runtime (its runtime
+//! cannot be dropped there): use [`crate::Client`].
 
 use std::sync::Arc;
 
@@ -11,9 +12,11 @@ use tokio::runtime::Runtime;
 
 use crate::{Bus, CallOptions, CallResult, RemoteSession, RemoteToolset, Result, Status};
 
+// In each handle the connection's half (`inner`) comes first: fields drop in order, and the
+// connection's clean-up runs before the runtime it uses shuts down.
 pub struct Client {
-    runtime: Arc<Runtime>,
     inner: crate::Client,
+    runtime: Arc<Runtime>,
 }
 
 impl Client {
@@ -26,8 +29,8 @@ impl Client {
             .map_err(|e| crate::Error::Bus(zbus::Error::InputOutput(e.into())))?;
         let inner = runtime.block_on(crate::Client::connect(bus))?;
         Ok(Client {
-            runtime: Arc::new(runtime),
             inner,
+            runtime: Arc::new(runtime),
         })
     }
 
@@ -44,8 +47,8 @@ impl Client {
     pub fn register_toolset(&self, tools_json: &str) -> Result<Toolset> {
         let inner = self.runtime.block_on(self.inner.register_toolset(tools_json))?;
         Ok(Toolset {
-            runtime: self.runtime.clone(),
             inner,
+            runtime: self.runtime.clone(),
         })
     }
 
@@ -61,8 +64,8 @@ impl Client {
 
 /// A registered toolset; see [`RemoteToolset`].
 pub struct Toolset {
-    runtime: Arc<Runtime>,
     inner: RemoteToolset,
+    runtime: Arc<Runtime>,
 }
 
 impl Toolset {
@@ -81,8 +84,8 @@ impl Toolset {
     pub fn open_session(&self) -> Result<Session> {
         let inner = self.runtime.block_on(self.inner.open_session())?;
         Ok(Session {
-            runtime: self.runtime.clone(),
             inner,
+            runtime: self.runtime.clone(),
         })
     }
 
@@ -97,8 +100,8 @@ impl Toolset {
 
 /// A multi-turn session; see [`RemoteSession`].
 pub struct Session {
-    runtime: Arc<Runtime>,
     inner: RemoteSession,
+    runtime: Arc<Runtime>,
 }
 
 impl Session {

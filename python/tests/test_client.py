@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from dbus_fast import Variant
 
@@ -14,7 +15,9 @@ TOOL_NAMES = {tool["name"] for tool in json.loads(HOME_TOOLS)}
 
 
 def answered(result: toolcall.CallResult) -> bool:
-    return all(call.name in TOOL_NAMES and isinstance(call.arguments, dict) for call in result.function_calls)
+    """At least one call (the requests below ask with allow_empty=False), each of a known tool."""
+    calls = result.function_calls
+    return bool(calls) and all(call.name in TOOL_NAMES and isinstance(call.arguments, dict) for call in calls)
 
 
 class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
@@ -29,15 +32,16 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
         # The tiny bundle's random weights may not finish within a short limit: its named error
         # is an answer of the service too.
         try:
-            self.assertTrue(answered(await self.client.call(HOME_TOOLS, "turn on the light", max_new_tokens=256)))
+            self.assertTrue(answered(await self.client.call(HOME_TOOLS, "turn on the light", allow_empty=False,
+                                                            max_new_tokens=256)))
         except toolcall.LimitExceeded as e:
             self.assertIn("not complete", e.message)
         async with await self.client.register_toolset(json.loads(HOME_TOOLS)) as toolset:
-            result = await toolset.call("set a timer for 5 minutes", allow_empty=True, max_new_tokens=256)
+            result = await toolset.call("set a timer for 5 minutes", allow_empty=False, max_new_tokens=256)
             self.assertTrue(answered(result))
             self.assertTrue(result.model.startswith("toolcalld-tiny"))
             async with await toolset.open_session() as session:
-                self.assertTrue(answered(await session.send("turn off the lamp", max_new_tokens=256)))
+                self.assertTrue(answered(await session.send("turn off the lamp", allow_empty=False, max_new_tokens=256)))
                 await session.reset()
                 openai = json.loads(await session.send_json("turn on the lamp", format="openai", max_new_tokens=256))
                 self.assertEqual(openai["role"], "assistant")
@@ -101,16 +105,22 @@ class SyncClientTest(unittest.TestCase):
     def test_the_blocking_wrapper(self) -> None:
         service = Service(self)
         client = toolcall.sync.connect(address=service.address)
-        self.addCleanup(client.disconnect)
         toolset = client.register_toolset(HOME_TOOLS)
-        self.assertTrue(answered(toolset.call("set a timer for 10 minutes", max_new_tokens=256)))
+        self.assertTrue(answered(toolset.call("set a timer for 10 minutes", allow_empty=False, max_new_tokens=256)))
         session = toolset.open_session()
-        self.assertTrue(answered(session.send("turn on the light", max_new_tokens=256)))
+        self.assertTrue(answered(session.send("turn on the light", allow_empty=False, max_new_tokens=256)))
         session.close()
         toolset.release()
         self.assertFalse(client.cancel("nothing"))
         with self.assertRaises(toolcall.InvalidQuery):
             client.call(HOME_TOOLS, "")
+        # From several threads at once, each call on the client's own loop.
+        with ThreadPoolExecutor(4) as pool:
+            depths = list(pool.map(lambda _: client.status().queue_depth, range(8)))
+        self.assertEqual(len(depths), 8)
+        client.disconnect()
+        with self.assertRaises(RuntimeError):
+            client.status()
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@ import sys
 import unittest
 from importlib import resources
 
+import toolcall
 from harness import HOME_TOOLS, Service
+from toolcall.wyoming_service import Handler
 from wyoming.asr import Transcript
 from wyoming.client import AsyncTcpClient
-from wyoming.handle import Handled
+from wyoming.handle import Handled, NotHandled
 from wyoming.info import Describe, Info
-from wyoming.intent import Intent, Recognize
+from wyoming.intent import Intent, NotRecognized, Recognize
 
 HA_TOOLS = {t["name"]: t for t in json.loads(resources.files("toolcall").joinpath("ha_intents.json").read_text())}
 
@@ -61,7 +63,6 @@ class WyomingTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual([p.name for p in info.intent], ["toolcalld"])
         self.assertEqual(info.handle, [])
         self.assertEqual(info.intent[0].models[0].languages, ["en"])
-        self.assertTrue(info.intent[0].models[0].name.startswith("smollm2-135m-toolcall"))
 
         # Home Assistant's Wyoming conversation agent sends a transcript and executes the
         # intent that comes back; its slots are the entities.
@@ -72,6 +73,9 @@ class WyomingTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(intent.name, "HassTurnOn", intent)
             slots = HA_TOOLS[intent.name]["parameters"]["properties"]
             self.assertTrue(intent.entities and all(e.name in slots for e in intent.entities), intent)
+        # Once the tools are registered, info names the model.
+        info = Info.from_event(await self.ask(port, Describe()))
+        self.assertTrue(info.intent[0].models[0].name.startswith("smollm2-135m-toolcall"), info)
 
     async def test_handle_mode_returns_the_calls(self) -> None:
         # Handling: the calls come back in the context, named in the text; here with tools of
@@ -89,6 +93,42 @@ class WyomingTest(unittest.IsolatedAsyncioTestCase):
         for call in handled.context["function_calls"]:
             self.assertIn(call["name"], names)
             self.assertIn(f"{call['name']}(", handled.text)
+
+
+class FakeRecognizer:
+    """Stands in for toolcalld: answers with `result`, or raises `error`."""
+
+    def __init__(self, result=None, error=None):
+        self.result, self.error, self.model = result, error, "fake"
+
+    async def calls(self, text):
+        if self.error:
+            raise self.error
+        return self.result
+
+
+class HandlerTest(unittest.IsolatedAsyncioTestCase):
+    """The answers the handler builds, without a daemon: several calls, and failures."""
+
+    def handler(self, recognizer, mode="intent"):
+        return Handler(recognizer, mode, "en", asyncio.StreamReader(), None)
+
+    async def test_several_calls_come_as_an_intents_series(self):
+        result = toolcall.CallResult([toolcall.FunctionCall("HassTurnOn", {"name": "lamp"}),
+                                      toolcall.FunctionCall("HassStartTimer", {"minutes": 5})], 0.9, "m")
+        events = await self.handler(FakeRecognizer(result)).recognize("lamp on and a timer")
+        self.assertEqual([type(e).__name__ for e in events], ["IntentsStart", "Intent", "Intent", "IntentsStop"])
+        self.assertEqual([e.name for e in events[1:3]], ["HassTurnOn", "HassStartTimer"])
+        self.assertEqual(events[2].entities[0].name, "minutes")
+
+    async def test_a_failure_is_an_answer_not_a_dropped_connection(self):
+        for error in [EOFError("connection closed"), OSError("no bus"), toolcall.Busy("x.Busy", "queue full")]:
+            [event] = await self.handler(FakeRecognizer(error=error)).recognize("lamp on")
+            self.assertIsInstance(event, NotRecognized)
+            handled = await self.handler(FakeRecognizer(error=error), "handle").handle("lamp on")
+            self.assertIsInstance(handled, NotHandled)
+        [event] = await self.handler(FakeRecognizer(toolcall.CallResult([], 0.5, "m"))).recognize("hello")
+        self.assertIsInstance(event, NotRecognized)
 
 
 if __name__ == "__main__":

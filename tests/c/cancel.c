@@ -11,6 +11,9 @@
 
 #include "toolcall.h"
 
+/* A string that may be NULL, for printing. */
+#define NAME(s) ((s) ? (s) : "(none)")
+
 struct call {
     toolcall_client *client;
     const char *tools;
@@ -53,21 +56,21 @@ int main(int argc, char **argv) {
 
     struct call call = {client, tools, NULL, {0}};
     pthread_t thread;
-    pthread_create(&thread, NULL, run_call, &call);
+    if (pthread_create(&thread, NULL, run_call, &call) != 0) { perror("pthread_create"); return 2; }
     sleep(1);
     int found = toolcall_cancel(client, "long", &error);
     double asked = now();
     pthread_join(thread, NULL);
     double took = now() - asked;
     int failed = 0;
-    if (found != 1) { fprintf(stderr, "cancel returned %d (%s)\n", found, error.name); failed = 1; }
+    if (found != 1) { fprintf(stderr, "cancel returned %d (%s)\n", found, NAME(error.name)); failed = 1; }
     if (call.result || !call.error.name || !strstr(call.error.name, "Error.Cancelled")) {
-        fprintf(stderr, "the call was not cancelled: %s / %s\n", call.result, call.error.name);
+        fprintf(stderr, "the call was not cancelled: %s / %s\n", NAME(call.result), NAME(call.error.name));
         failed = 1;
     }
     if (took > 8.0) { fprintf(stderr, "the call ended %.1f s after cancel\n", took); failed = 1; }
     if (toolcall_cancel(client, "long", &error) != 0) { fprintf(stderr, "a second cancel found it\n"); failed = 1; }
-    printf("cancel: found %d, call ended %.2f s later with %s\n", found, took, call.error.name);
+    printf("cancel: found %d, call ended %.2f s later with %s\n", found, took, NAME(call.error.name));
 
     toolcall_string_free(call.result);
     toolcall_error_clear(&call.error);

@@ -12,7 +12,8 @@ static int failed = 0;
 
 static void expect(const char *what, const toolcall_error *error, const char *name) {
     if (!error->name || strcmp(error->name, name) != 0 || !error->message || !*error->message) {
-        fprintf(stderr, "%s: expected %s, got %s: %s\n", what, name, error->name, error->message);
+        fprintf(stderr, "%s: expected %s, got %s: %s\n", what, name, error->name ? error->name : "(none)",
+                error->message ? error->message : "(none)");
         failed = 1;
     } else {
         printf("%s: %s: %s\n", what, error->name, error->message);
@@ -36,13 +37,16 @@ int main(int argc, char **argv) {
     if (result) { fprintf(stderr, "bad tools answered\n"); return 1; }
     expect("bad tools", &error, "org.toolcalld.ToolCall1.Error.InvalidTools");
     result = toolcall_call(client, "[]", "turn on the light", "{\"temperature\": 1}", &error);
+    if (result) { fprintf(stderr, "an unknown option answered\n"); toolcall_string_free(result); failed = 1; }
     expect("unknown option", &error, invalid);
     result = toolcall_call(client, NULL, "turn on the light", NULL, &error);
+    if (result) { fprintf(stderr, "NULL tools answered\n"); toolcall_string_free(result); failed = 1; }
     expect("NULL tools", &error, invalid);
     if (toolcall_session_reset(NULL, &error) != -1) { fprintf(stderr, "reset(NULL) succeeded\n"); failed = 1; }
     expect("NULL session", &error, invalid);
     /* A failure without an error to fill is fine too. */
-    if (toolcall_call(client, "not json", "q", NULL, NULL)) { fprintf(stderr, "answered\n"); failed = 1; }
+    result = toolcall_call(client, "not json", "q", NULL, NULL);
+    if (result) { fprintf(stderr, "answered\n"); toolcall_string_free(result); failed = 1; }
     if (toolcall_cancel(client, "nothing", &error) != 0) { fprintf(stderr, "cancelled nothing\n"); failed = 1; }
 
     toolcall_error_clear(&error);

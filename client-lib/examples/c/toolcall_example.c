@@ -77,10 +77,12 @@ int main(int argc, char **argv) {
         failed = 1;
     }
     if (!failed) failed = answer("send again", toolcall_session_send(session, argv[3], options, &error), &error);
-    if (toolcall_session_close(session, &error) != 0 || toolcall_toolset_release(toolset, &error) != 0) {
-        fprintf(stderr, "close: %s: %s\n", error.name, error.message);
-        failed = 1;
-    }
+    /* Both, whatever happened: each frees its handle. */
+    int closed = toolcall_session_close(session, &error);
+    if (closed != 0) fprintf(stderr, "close: %s: %s\n", error.name, error.message);
+    int released = toolcall_toolset_release(toolset, &error);
+    if (released != 0) fprintf(stderr, "release: %s: %s\n", error.name, error.message);
+    if (closed != 0 || released != 0) failed = 1;
     toolcall_error_clear(&error);
     toolcall_disconnect(client);
     free(tools);

@@ -156,6 +156,15 @@ class Client(_Caller):
         """Closes the connection; the service frees what this client held."""
         self._bus.disconnect()
 
+    async def close(self) -> None:
+        """As `disconnect`, and waits until the connection is closed."""
+        self._bus.disconnect()
+        await self._bus.wait_for_disconnect()
+
+    @property
+    def connected(self) -> bool:
+        return self._bus.connected
+
 
 async def connect(address: str | None = None, bus: str = "system") -> Client:
     """Connects to toolcalld on the bus at `address`, else the system or session bus."""

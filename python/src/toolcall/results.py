@@ -1,7 +1,7 @@
 """Typed results: what a call answers, and the service's status."""
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -39,7 +39,9 @@ class CallResult:
         else:
             calls = [FunctionCall(c["function"]["name"], json.loads(c["function"]["arguments"]))
                      for c in data.get("tool_calls", [])]
-        return CallResult(calls, data["confidence"], data["model"], Timings(**data["timings"]))
+        known = {f.name for f in fields(Timings)}
+        timings = Timings(**{k: v for k, v in data.get("timings", {}).items() if k in known})
+        return CallResult(calls, data["confidence"], data["model"], timings)
 
 
 @dataclass

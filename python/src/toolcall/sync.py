@@ -15,12 +15,23 @@ from .results import CallResult, Status
 
 
 class _Loop:
+    """An event loop on a thread of its own."""
+
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
 
     def run(self, coroutine: Any) -> Any:
+        if self.loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("the client is disconnected")
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
 
 
 class Session:
@@ -71,11 +82,16 @@ class Client:
         return self._loop.run(self._inner.status())
 
     def disconnect(self) -> None:
-        # On the loop's own thread, in this order: dbus-fast is not thread-safe.
-        self._loop.loop.call_soon_threadsafe(self._inner.disconnect)
-        self._loop.loop.call_soon_threadsafe(self._loop.loop.stop)
+        """Closes the connection (on the loop's thread: dbus-fast is not thread-safe) and
+        ends the loop; calls after it raise RuntimeError."""
+        self._loop.run(self._inner.close())
+        self._loop.close()
 
 
 def connect(address: str | None = None, bus: str = "system") -> Client:
     loop = _Loop()
-    return Client(loop, loop.run(aio.connect(address, bus)))
+    try:
+        return Client(loop, loop.run(aio.connect(address, bus)))
+    except BaseException:
+        loop.close()
+        raise

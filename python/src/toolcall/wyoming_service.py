@@ -38,7 +38,7 @@ from wyoming.intent import Entity, Intent, IntentsStart, IntentsStop, NotRecogni
 from wyoming.server import AsyncEventHandler, AsyncServer
 
 from . import client as toolcall
-from .errors import BusError, ToolcallError
+from .errors import BusError
 from .results import CallResult
 
 _LOG = logging.getLogger("toolcall-wyoming")
@@ -46,7 +46,8 @@ ATTRIBUTION = Attribution(name="toolcalld", url="https://github.com/toolcalld/to
 
 
 class Recognizer:
-    """The tools registered with toolcalld; re-registered if the service lost them (a restart)."""
+    """The tools registered with toolcalld, registered again when the service or the bus
+    connection was lost (toolcalld restarted, the bus broke)."""
 
     def __init__(self, tools: str, address: str | None, bus: str):
         self.tools, self.address, self.bus = tools, address, bus
@@ -57,20 +58,45 @@ class Recognizer:
 
     async def ready(self) -> toolcall.Toolset:
         async with self.lock:
-            if self.toolset is None:
-                self.client = await toolcall.connect(self.address, self.bus)
-                self.model = (await self.client.status()).model
-                self.toolset = await self.client.register_toolset(self.tools)
-            return self.toolset
+            if self.toolset is not None and self.client is not None and self.client.connected:
+                return self.toolset
+            self._drop()
+            client = await toolcall.connect(self.address, self.bus)
+            try:
+                model = (await client.status()).model
+                toolset = await client.register_toolset(self.tools)
+            except BaseException:
+                client.disconnect()
+                raise
+            self.client, self.toolset, self.model = client, toolset, model
+            return toolset
+
+    def _drop(self) -> None:
+        if self.client is not None:
+            self.client.disconnect()
+        self.client = self.toolset = None
+
+    async def warm_up(self) -> None:
+        """Registers the tools ahead of the first request, retrying until toolcalld answers."""
+        while True:
+            try:
+                await self.ready()
+                _LOG.info("tools registered with toolcalld (%s)", self.model)
+                return
+            except Exception as e:  # toolcalld not up yet, or refused: log and retry
+                _LOG.warning("registering the tools with toolcalld: %s; retrying in 10 s", e)
+                await asyncio.sleep(10)
 
     async def calls(self, text: str) -> CallResult:
+        toolset = await self.ready()
         try:
-            return await (await self.ready()).call(text)
-        except BusError:
-            # toolcalld restarted (the toolset is gone) or the bus connection broke: once more.
-            if self.client is not None:
-                self.client.disconnect()
-            self.client = self.toolset = None
+            return await toolset.call(text)
+        except (BusError, OSError, EOFError):
+            # toolcalld restarted (the toolset is gone) or the bus connection broke: once more,
+            # on a fresh registration (another handler may have made it already).
+            async with self.lock:
+                if self.toolset is toolset:
+                    self._drop()
             return await (await self.ready()).call(text)
 
 
@@ -98,10 +124,8 @@ class Handler(AsyncEventHandler):
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
-            try:
-                await self.recognizer.ready()
-            except (ToolcallError, OSError) as e:
-                _LOG.warning("toolcalld not reachable yet: %s", e)
+            # At once: clients wait for info only briefly, and the tools may still be
+            # registering (`Recognizer.warm_up`).
             await self.write_event(self.info().event())
         elif Recognize.is_type(event.type):
             await self.write_events(await self.recognize(Recognize.from_event(event).text))
@@ -122,7 +146,8 @@ class Handler(AsyncEventHandler):
         not-recognized."""
         try:
             result = await self.recognizer.calls(text)
-        except (ToolcallError, OSError) as e:
+        except Exception as e:  # toolcalld's refusal, or no toolcalld: an answer all the same
+            _LOG.warning("recognize %r: %s", text, e)
             return [NotRecognized(text=str(e))]
         if not result.function_calls:
             return [NotRecognized(text="no tool fits the request")]
@@ -137,7 +162,8 @@ class Handler(AsyncEventHandler):
     async def handle(self, text: str) -> Handled | NotHandled:
         try:
             result = await self.recognizer.calls(text)
-        except (ToolcallError, OSError) as e:
+        except Exception as e:  # as in recognize
+            _LOG.warning("handle %r: %s", text, e)
             return NotHandled(text=str(e))
         if not result.function_calls:
             return NotHandled(text="no tool fits the request")
@@ -155,7 +181,11 @@ async def serve(args: argparse.Namespace) -> None:
     recognizer = Recognizer(tools, args.address, "session" if args.session else "system")
     server = AsyncServer.from_uri(args.uri)
     _LOG.info("serving %s (%s mode)", args.uri, args.mode)
-    await server.run(partial(Handler, recognizer, args.mode, args.language))
+    warm_up = asyncio.create_task(recognizer.warm_up())
+    try:
+        await server.run(partial(Handler, recognizer, args.mode, args.language))
+    finally:
+        warm_up.cancel()
 
 
 def main() -> None:
