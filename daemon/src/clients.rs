@@ -192,12 +192,7 @@ impl ClientRegistry {
 
     /// Whether `owner` is still recorded as holding `path` (it has not left the bus since).
     pub fn holds(&self, owner: &str, path: &OwnedObjectPath) -> bool {
-        self.tokens_of(owner, path).is_some()
-    }
-
-    /// The tokens `owner`'s object at `path` is counted for; `None` once it is not recorded.
-    pub fn tokens_of(&self, owner: &str, path: &OwnedObjectPath) -> Option<usize> {
-        held(&self.clients.lock().expect("clients lock"), owner, path).map(|h| h.tokens)
+        held(&self.clients.lock().expect("clients lock"), owner, path).is_some()
     }
 
     pub fn forget_object(&self, owner: &str, path: &OwnedObjectPath) {
