@@ -22,8 +22,14 @@ _toolcallctl() {
             toolcallctl,help)
                 cmd="toolcallctl__subcmd__help"
                 ;;
+            toolcallctl,models)
+                cmd="toolcallctl__subcmd__models"
+                ;;
             toolcallctl,register)
                 cmd="toolcallctl__subcmd__register"
+                ;;
+            toolcallctl,reload-models)
+                cmd="toolcallctl__subcmd__reload__subcmd__models"
                 ;;
             toolcallctl,session)
                 cmd="toolcallctl__subcmd__session"
@@ -37,8 +43,14 @@ _toolcallctl() {
             toolcallctl__subcmd__help,help)
                 cmd="toolcallctl__subcmd__help__subcmd__help"
                 ;;
+            toolcallctl__subcmd__help,models)
+                cmd="toolcallctl__subcmd__help__subcmd__models"
+                ;;
             toolcallctl__subcmd__help,register)
                 cmd="toolcallctl__subcmd__help__subcmd__register"
+                ;;
+            toolcallctl__subcmd__help,reload-models)
+                cmd="toolcallctl__subcmd__help__subcmd__reload__subcmd__models"
                 ;;
             toolcallctl__subcmd__help,session)
                 cmd="toolcallctl__subcmd__help__subcmd__session"
@@ -53,7 +65,7 @@ _toolcallctl() {
 
     case "${cmd}" in
         toolcallctl)
-            opts="-h -V --session --system --address --json --help --version call register session status help"
+            opts="-h -V --session --system --address --json --help --version call register session status models reload-models help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -75,7 +87,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__call)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,6 +125,10 @@ _toolcallctl() {
                     COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
                     return 0
                     ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -129,7 +145,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__help)
-            opts="call register session status help"
+            opts="call register session status models reload-models help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,7 +186,35 @@ _toolcallctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toolcallctl__subcmd__help__subcmd__models)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toolcallctl__subcmd__help__subcmd__register)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        toolcallctl__subcmd__help__subcmd__reload__subcmd__models)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -212,8 +256,30 @@ _toolcallctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toolcallctl__subcmd__models)
+            opts="-h --session --system --address --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --json)
+                    COMPREPLY=($(compgen -W "short pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toolcallctl__subcmd__register)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +315,10 @@ _toolcallctl() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --address)
@@ -266,8 +336,30 @@ _toolcallctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toolcallctl__subcmd__reload__subcmd__models)
+            opts="-h --session --system --address --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --json)
+                    COMPREPLY=($(compgen -W "short pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toolcallctl__subcmd__session)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,6 +395,10 @@ _toolcallctl() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --address)

@@ -34,7 +34,9 @@ complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -s V -l version -d
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "call" -d 'One-shot call: prints the result'
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "register" -d 'Registers the tools once and runs each query on the registered toolset (a result each)'
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "session" -d 'Multi-turn session: reads turns from stdin, one per line. A line `results: JSON` submits tool results; any other line is a user turn. A result per turn'
-complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "status" -d 'Service version, model and queue depth'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "status" -d 'Service version, default model and queue depth'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "models" -d 'The model bundles the service can run (names for --model), loaded or not'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "reload-models" -d 'Has the service read its model bundles again (root or the toolcall-admin group on the system bus); prints what became of each'
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -s t -l tools -d 'JSON file with the tool list ([{"name", "description", "parameters"}]); - for stdin' -r -F
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l max-calls -d 'Most calls in one answer' -r
@@ -44,6 +46,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l facts -
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
 openai\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l model -d 'The model bundle to run on, by its name in `toolcallctl models` (default: the service\'s default model)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
@@ -59,6 +62,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l fac
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
 openai\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l model -d 'The model bundle to run on, by its name in `toolcallctl models` (default: the service\'s default model)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
@@ -74,6 +78,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l fact
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
 openai\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l model -d 'The model bundle to run on, by its name in `toolcallctl models` (default: the service\'s default model)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
@@ -87,8 +92,22 @@ pretty\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -l session -d 'Use the session bus'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -l system -d 'Use the system bus (the default)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand status" -s h -l help -d 'Print help'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "call" -d 'One-shot call: prints the result'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "register" -d 'Registers the tools once and runs each query on the registered toolset (a result each)'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "session" -d 'Multi-turn session: reads turns from stdin, one per line. A line `results: JSON` submits tool results; any other line is a user turn. A result per turn'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "status" -d 'Service version, model and queue depth'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand models" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand models" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand models" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand models" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand models" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "call" -d 'One-shot call: prints the result'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "register" -d 'Registers the tools once and runs each query on the registered toolset (a result each)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "session" -d 'Multi-turn session: reads turns from stdin, one per line. A line `results: JSON` submits tool results; any other line is a user turn. A result per turn'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "status" -d 'Service version, default model and queue depth'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "models" -d 'The model bundles the service can run (names for --model), loaded or not'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "reload-models" -d 'Has the service read its model bundles again (root or the toolcall-admin group on the system bus); prints what became of each'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

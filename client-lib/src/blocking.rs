@@ -52,6 +52,25 @@ impl Client {
         })
     }
 
+    /// See [`crate::Client::register_toolset_on`].
+    pub fn register_toolset_on(&self, tools_json: &str, model: &str) -> Result<Toolset> {
+        let inner = self
+            .runtime
+            .block_on(self.inner.register_toolset_on(tools_json, model))?;
+        Ok(Toolset {
+            inner,
+            runtime: self.runtime.clone(),
+        })
+    }
+
+    pub fn list_models(&self) -> Result<Vec<crate::ModelEntry>> {
+        self.runtime.block_on(self.inner.list_models())
+    }
+
+    pub fn reload_models(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        self.runtime.block_on(self.inner.reload_models())
+    }
+
     /// See [`crate::Client::cancel`]; callable from another thread while a call blocks.
     pub fn cancel(&self, request_id: &str) -> Result<bool> {
         self.runtime.block_on(self.inner.cancel(request_id))

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{CallOptions, CallResult, Status};
+use crate::{CallOptions, CallResult, ModelEntry, Status};
 
 #[derive(Parser)]
 #[command(
@@ -60,8 +60,13 @@ pub enum Command {
         #[command(flatten)]
         options: OptionArgs,
     },
-    /// Service version, model and queue depth.
+    /// Service version, default model and queue depth.
     Status,
+    /// The model bundles the service can run (names for --model), loaded or not.
+    Models,
+    /// Has the service read its model bundles again (root or the toolcall-admin group on the
+    /// system bus); prints what became of each.
+    ReloadModels,
 }
 
 #[derive(Args)]
@@ -95,9 +100,15 @@ pub struct OptionArgs {
     /// message with `tool_calls`.
     #[arg(long, value_parser = ["toolcalld", "openai"])]
     pub format: Option<String>,
+    /// The model bundle to run on, by its name in `toolcallctl models` (default: the
+    /// service's default model).
+    #[arg(long)]
+    pub model: Option<String>,
 }
 
 impl OptionArgs {
+    /// The options of each request; the model is the toolset's for `register` and `session`
+    /// (see [`OptionArgs::model`]), so only `call` sends it as an option.
     pub fn to_options(&self) -> CallOptions {
         CallOptions {
             max_calls: self.max_calls,
@@ -110,6 +121,7 @@ impl OptionArgs {
             // the bus) is its cancel.
             request_id: None,
             format: self.format.clone(),
+            model: None,
         }
     }
 }
@@ -196,6 +208,25 @@ impl Style {
             "toolcalld {}, model {}, {} request(s) queued or running",
             status.version, status.model, status.queue_depth
         )
+    }
+
+    /// `toolcallctl models`: a line per bundle for people, else the list as JSON.
+    pub fn models(self, models: &[ModelEntry]) -> String {
+        if self != Style::Human {
+            return self.json(&models);
+        }
+        let line = |m: &ModelEntry| {
+            format!(
+                "{}{}: {} {}, {} MB, {}",
+                m.model,
+                if m.default { " (default)" } else { "" },
+                m.info.name,
+                m.info.version,
+                m.weights_mb,
+                if m.loaded { "loaded" } else { "not loaded" }
+            )
+        };
+        models.iter().map(line).collect::<Vec<_>>().join("\n")
     }
 }
 

@@ -10,8 +10,8 @@ pub mod ffi;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-pub use toolcall_dbus::{CallOptions, CallResult, ErrorKind, FunctionCall, ModelInfo, Timings};
-use toolcall_dbus::{SessionProxy, ToolCall1Proxy, ToolCallError, ToolsetProxy};
+pub use toolcall_dbus::{CallOptions, CallResult, ErrorKind, FunctionCall, ModelEntry, ModelInfo, Timings};
+use toolcall_dbus::{MODEL_OPTION, SessionProxy, ToolCall1Proxy, ToolCallError, ToolsetProxy};
 use zbus::OwnedObjectPath;
 
 /// Which bus to reach toolcalld on.
@@ -143,9 +143,21 @@ impl Client {
         Ok(self.manager.call(tools_json, query, options.to_wire()).await?)
     }
 
-    /// Registers a tool list once; calls on it reuse its pre-filled prompt.
+    /// Registers a tool list once; calls on it reuse its pre-filled prompt. It runs on the
+    /// default model.
     pub async fn register_toolset(&self, tools_json: &str) -> Result<RemoteToolset> {
-        let path = self.manager.register_toolset(tools_json, HashMap::new()).await?;
+        self.register(tools_json, HashMap::new()).await
+    }
+
+    /// As [`Client::register_toolset`], on the bundle called `model` (see
+    /// [`Client::list_models`]); its calls and sessions run on that model.
+    pub async fn register_toolset_on(&self, tools_json: &str, model: &str) -> Result<RemoteToolset> {
+        self.register(tools_json, HashMap::from([(MODEL_OPTION, model.into())]))
+            .await
+    }
+
+    async fn register(&self, tools_json: &str, options: toolcall_dbus::Options<'_>) -> Result<RemoteToolset> {
+        let path = self.manager.register_toolset(tools_json, options).await?;
         let proxy = ToolsetProxy::builder(&self.connection)
             .path(path.clone())
             .build()
@@ -162,6 +174,20 @@ impl Client {
     /// flight.
     pub async fn cancel(&self, request_id: &str) -> Result<bool> {
         Ok(self.manager.cancel(request_id).await?)
+    }
+
+    /// The bundles the service can run (`ListModels`).
+    pub async fn list_models(&self) -> Result<Vec<ModelEntry>> {
+        let wire = self.manager.list_models().await?;
+        wire.iter()
+            .map(|entry| ModelEntry::from_wire(entry).map_err(Error::BadReply))
+            .collect()
+    }
+
+    /// Has the service read its bundles again (`ReloadModels`; root and the toolcall-admin
+    /// group only on the system bus): per bundle, what became of it.
+    pub async fn reload_models(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        Ok(self.manager.reload_models().await?.into_iter().collect())
     }
 
     pub async fn status(&self) -> Result<Status> {

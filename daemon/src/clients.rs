@@ -1,7 +1,7 @@
 //! Who holds what: for each client (its unique bus name, or a peer connection's label) its uid
 //! and the toolset and session objects it registered (its requests in flight: `in_flight`).
 //! The caps on objects per client, per user and in all are checked here, and so are the KV
-//! budgets in all and per user, in tokens; a client that leaves the bus is taken out whole
+//! budgets in all and per user, in bytes; a client that leaves the bus is taken out whole
 //! ([`ClientRegistry::depart`]).
 
 use std::collections::HashMap;
@@ -17,12 +17,12 @@ pub enum ObjectKind {
     Session,
 }
 
-/// An object a client holds, the tokens of KV state it is counted for, and when it was last
+/// An object a client holds, the bytes of KV state it is counted for, and when it was last
 /// used (made, called, or its turn ended).
 struct Held {
     path: OwnedObjectPath,
     kind: ObjectKind,
-    tokens: usize,
+    bytes: usize,
     last_used: Instant,
 }
 
@@ -54,9 +54,9 @@ pub struct Caps {
     pub per_user: usize,
     /// Objects all clients may hold together.
     pub in_all: usize,
-    /// Tokens of KV state all objects may hold together now.
+    /// Bytes of KV state all objects may hold together now.
     pub room: usize,
-    /// Tokens of KV state the objects of one user's clients may hold together.
+    /// Bytes of KV state the objects of one user's clients may hold together.
     pub user_room: usize,
 }
 
@@ -66,20 +66,20 @@ pub struct ClientRegistry {
 }
 
 impl ClientRegistry {
-    /// Records that `owner` holds the object at `path`, counted for `tokens` of KV state, unless
+    /// Records that `owner` holds the object at `path`, counted for `bytes` of KV state, unless
     /// that would break one of the `caps` (`LimitExceeded` naming it). The per-user caps apply
     /// once the owner's uid is known ([`ClientRegistry::set_uid`]).
     pub fn add_object(
         &self,
         owner: &str,
-        (path, kind, tokens): (&OwnedObjectPath, ObjectKind, usize),
+        (path, kind, bytes): (&OwnedObjectPath, ObjectKind, usize),
         caps: &Caps,
     ) -> Result<(), EngineError> {
         let mut clients = self.clients.lock().expect("clients lock");
         let uid = clients.get(owner).and_then(|c| c.uid);
-        check_room(&clients, tokens, caps.room)?;
+        check_room(&clients, bytes, caps.room)?;
         if let Some(uid) = uid {
-            check_user_room(&clients, (owner, uid), tokens, caps.user_room)?;
+            check_user_room(&clients, (owner, uid), bytes, caps.user_room)?;
             let of_user = of_user(&clients, owner, uid).count();
             if of_user >= caps.per_user {
                 return Err(refuse(
@@ -105,31 +105,31 @@ impl ClientRegistry {
         client.objects.push(Held {
             path: path.clone(),
             kind,
-            tokens,
+            bytes,
             last_used: Instant::now(),
         });
         Ok(())
     }
 
-    /// Counts the object at `path` for `tokens` from now on. Growing past the KV room in all or
+    /// Counts the object at `path` for `bytes` from now on. Growing past the KV room in all or
     /// the user's is `LimitExceeded` (and changes nothing); shrinking always succeeds. An object
     /// no longer recorded (its owner left) is `Cancelled`.
-    pub fn resize(&self, owner: &str, path: &OwnedObjectPath, tokens: usize, caps: &Caps) -> Result<(), EngineError> {
+    pub fn resize(&self, owner: &str, path: &OwnedObjectPath, bytes: usize, caps: &Caps) -> Result<(), EngineError> {
         let mut clients = self.clients.lock().expect("clients lock");
-        let Some(now) = held(&clients, owner, path).map(|h| h.tokens) else {
+        let Some(now) = held(&clients, owner, path).map(|h| h.bytes) else {
             return Err(EngineError::Cancelled);
         };
-        if tokens > now {
-            check_room(&clients, tokens - now, caps.room)?;
+        if bytes > now {
+            check_room(&clients, bytes - now, caps.room)?;
             if let Some(uid) = clients[owner].uid {
-                check_user_room(&clients, (owner, uid), tokens - now, caps.user_room)?;
+                check_user_room(&clients, (owner, uid), bytes - now, caps.user_room)?;
             }
         }
         let record = clients
             .get_mut(owner)
             .and_then(|c| c.objects.iter_mut().find(|h| &h.path == path))
             .expect("checked above");
-        record.tokens = tokens;
+        record.bytes = bytes;
         record.last_used = Instant::now();
         Ok(())
     }
@@ -161,9 +161,9 @@ impl ClientRegistry {
         Idleness::Expired
     }
 
-    /// Tokens of KV state all recorded objects are counted for.
-    pub fn tokens(&self) -> usize {
-        total_tokens(&self.clients.lock().expect("clients lock"))
+    /// Bytes of KV state all recorded objects are counted for.
+    pub fn kv_bytes(&self) -> usize {
+        total_bytes(&self.clients.lock().expect("clients lock"))
     }
 
     /// The uid recorded for `name`, if the bus has told it.
@@ -223,8 +223,8 @@ fn held<'a>(clients: &'a HashMap<String, Client>, owner: &str, path: &OwnedObjec
     clients.get(owner)?.objects.iter().find(|h| &h.path == path)
 }
 
-fn total_tokens(clients: &HashMap<String, Client>) -> usize {
-    clients.values().flat_map(|c| &c.objects).map(|h| h.tokens).sum()
+fn total_bytes(clients: &HashMap<String, Client>) -> usize {
+    clients.values().flat_map(|c| &c.objects).map(|h| h.bytes).sum()
 }
 
 /// The objects of `uid`'s clients, `owner`'s included (its uid may not be recorded yet).
@@ -239,23 +239,31 @@ fn refuse(limit: Limit, detail: String) -> EngineError {
     EngineError::LimitExceeded { limit, detail }
 }
 
-/// `LimitExceeded` naming `limit` unless `more` tokens of KV state fit in `room` beside the
+/// `LimitExceeded` naming `limit` unless `more` bytes of KV state fit in `room` beside the
 /// `held` ones of `whose` objects.
 fn check_fits(limit: Limit, whose: &str, held: usize, more: usize, room: usize) -> Result<(), EngineError> {
     if held + more > room {
         return Err(refuse(
             limit,
             format!(
-                "{whose} hold {held} tokens of KV state, this needs {more} more, {room} fit; retry after some are released"
+                "{whose} hold {} of KV state, this needs {} more, {} fit; retry after some are released",
+                mb(held),
+                mb(more),
+                mb(room)
             ),
         ));
     }
     Ok(())
 }
 
+/// Bytes in megabytes, for messages.
+fn mb(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 /// `max_kv_mb`: all objects together.
 fn check_room(clients: &HashMap<String, Client>, more: usize, room: usize) -> Result<(), EngineError> {
-    let held = total_tokens(clients);
+    let held = total_bytes(clients);
     check_fits(Limit::KvBudget, "the toolsets and sessions", held, more, room)
 }
 
@@ -266,7 +274,7 @@ fn check_user_room(
     more: usize,
     room: usize,
 ) -> Result<(), EngineError> {
-    let held = of_user(clients, owner, uid).map(|h| h.tokens).sum();
+    let held = of_user(clients, owner, uid).map(|h| h.bytes).sum();
     let whose = format!("the toolsets and sessions of uid {uid}");
     check_fits(Limit::KvBudgetPerUser, &whose, held, more, room)
 }

@@ -13,8 +13,18 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/toolcalld/toolcalld.toml";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Model bundle directory.
+    /// Model bundle directory: the default model, named by its directory's name.
     pub model_dir: PathBuf,
+    /// A directory of bundles, one a directory, each named by its directory ("": none).
+    pub models_dir: PathBuf,
+    /// The bundle requests without a `model` option run on ("": model_dir's).
+    pub default_model: String,
+    /// Megabytes of bundle files (weights, embedding, tokenizer) loaded at once; loading one
+    /// more first unloads others that nothing holds, or is refused.
+    pub max_models_mb: usize,
+    /// A bundle other than the default, unused this long and held by nothing, is unloaded
+    /// (0: never).
+    pub model_idle_unload_s: u64,
     /// Bus to serve on: "system", "session" or a D-Bus address.
     pub bus: String,
     /// Inference worker threads (each runs one request at a time).
@@ -65,6 +75,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             model_dir: PathBuf::from("/usr/share/toolcalld/models/default"),
+            models_dir: PathBuf::new(),
+            default_model: String::new(),
+            max_models_mb: 640,
+            model_idle_unload_s: 600,
             bus: "system".into(),
             workers: 1,
             threads: 1,
@@ -98,6 +112,7 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub bus: Option<String>,
     pub model_dir: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -130,6 +145,11 @@ impl Settings {
                 .set_override("model_dir", dir.display().to_string())
                 .map_err(|e| e.to_string())?;
         }
+        if let Some(dir) = &overrides.models_dir {
+            builder = builder
+                .set_override("models_dir", dir.display().to_string())
+                .map_err(|e| e.to_string())?;
+        }
         let settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
@@ -150,6 +170,7 @@ impl Settings {
             ("max_tools_bytes", self.max_tools_bytes),
             ("max_kv_mb", self.max_kv_mb),
             ("max_kv_mb_per_user", self.max_kv_mb_per_user),
+            ("max_models_mb", self.max_models_mb),
             ("max_queued_per_user", self.max_queued_per_user),
             ("max_query_chars", self.max_query_chars),
             ("max_facts_chars", self.max_facts_chars),
@@ -208,6 +229,7 @@ mod tests {
             config_file: Some(file.clone()),
             bus: Some("unix:path=/x".into()),
             model_dir: None,
+            models_dir: None,
         };
         let s = Settings::load(&overrides, env).unwrap();
         assert_eq!(

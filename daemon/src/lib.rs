@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line;
 //! - [`config`]: the configuration, validated once into [`Settings`];
 //! - `service`: [`Service`], which owns the worker pool and the state all objects share;
+//! - `models`: the bundles served, loaded on first use, unloaded when idle, reloaded;
 //! - `objects`: the D-Bus objects (manager, toolsets, sessions), a few lines a method;
 //! - `ownership`: who called, who owns an object, making objects that cannot leak;
 //! - `request`: one request's way: parsed once, run on the pool, logged, answered;
@@ -28,6 +29,7 @@ mod expiry;
 mod fair_queue;
 mod fault;
 mod in_flight;
+mod models;
 mod objects;
 mod ownership;
 mod request;
@@ -37,4 +39,5 @@ mod worker;
 
 pub use cli::Cli;
 pub use config::{Overrides, Settings};
+pub use models::Models;
 pub use service::Service;

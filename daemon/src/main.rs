@@ -1,13 +1,12 @@
 //! toolcalld: serves org.toolcalld.ToolCall1 on D-Bus.
 //!
-//! Start-up order: configuration -> logging -> model (a missing or corrupt bundle is a clear
+//! Start-up order: configuration -> logging -> models (a missing or corrupt default bundle is a clear
 //! startup failure) -> worker pool -> objects served -> bus name requested -> READY=1.
 //! SIGTERM/SIGINT: stop taking requests, let in-flight ones finish within the grace period,
-//! exit 0. SIGHUP: re-read the configuration's reloadable keys. With `WatchdogSec=`, WATCHDOG=1
+//! exit 0. SIGHUP: re-read the configuration's reloadable keys and the bundles. With `WatchdogSec=`, WATCHDOG=1
 //! is sent only while every worker is alive.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -15,8 +14,7 @@ use clap::Parser;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use toolcall_dbus::BUS_NAME;
-use toolcall_engine::Engine;
-use toolcalld::{Cli, Overrides, Service, Settings};
+use toolcalld::{Cli, Models, Overrides, Service, Settings};
 
 fn main() -> ExitCode {
     toolcall_engine::memory::bound_heap_growth();
@@ -37,6 +35,7 @@ fn run() -> anyhow::Result<()> {
         config_file: cli.config,
         bus: cli.bus,
         model_dir: cli.model,
+        models_dir: cli.models_dir,
     };
     let settings = Settings::load(&overrides, std::env::vars().collect()).map_err(anyhow::Error::msg)?;
     init_logging(&settings.log_level);
@@ -46,21 +45,14 @@ fn run() -> anyhow::Result<()> {
         settings.model_dir.display()
     );
     let _ = sd_notify::notify(&[NotifyState::Status("loading model")]);
-    let started = std::time::Instant::now();
     toolcall_engine::set_threads(settings.threads);
-    let engine = Engine::load(&settings.model_dir, settings.engine_limits()).context("cannot load the model")?;
-    log::info!(
-        "model {} {} loaded in {:.1} s",
-        engine.manifest().name,
-        engine.manifest().version,
-        started.elapsed().as_secs_f64()
-    );
+    let models = Models::open(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    runtime.block_on(serve(Arc::new(engine), settings, overrides))
+    runtime.block_on(serve(models, settings, overrides))
 }
 
 fn init_logging(level: &str) {
@@ -79,7 +71,7 @@ fn init_logging(level: &str) {
     log::set_max_level(level);
 }
 
-async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) -> anyhow::Result<()> {
+async fn serve(models: Models, settings: Settings, overrides: Overrides) -> anyhow::Result<()> {
     let builder = match settings.bus.as_str() {
         "system" => zbus::connection::Builder::system(),
         "session" => zbus::connection::Builder::session(),
@@ -89,7 +81,7 @@ async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) ->
         .build()
         .await
         .with_context(|| format!("connecting to the {} bus", settings.bus))?;
-    let service = Service::start(engine, settings.clone());
+    let service = Service::start(models, settings.clone());
     service.serve_bus(&connection).await.context("serving the objects")?;
 
     let mut terminate = signal(SignalKind::terminate())?;
@@ -113,12 +105,13 @@ async fn serve(engine: Arc<Engine>, settings: Settings, overrides: Overrides) ->
             _ = hangup.recv() => {
                 let _ = sd_notify::notify(&[NotifyState::Reloading]);
                 match Settings::load(&overrides, std::env::vars().collect()) {
-                    Ok(new) => { service.reload(new); log::info!("configuration reloaded"); }
+                    Ok(new) => { service.reload(new).await; log::info!("configuration reloaded"); }
                     Err(e) => log::warn!("configuration not reloaded: {e}"),
                 }
                 let _ = sd_notify::notify(&[NotifyState::Ready]);
             }
             _ = tick.tick() => {
+                service.tick();
                 let status = format!("ready; {} request(s) queued or running", service.depth());
                 if watchdog.is_some() && service.healthy() {
                     let _ = sd_notify::notify(&[NotifyState::Watchdog, NotifyState::Status(&status)]);

@@ -6,14 +6,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use toolcall_dbus::ReceivedOptions as Options;
+use toolcall_dbus::{ReceivedOptions as Options, ToolCallError};
 use toolcall_engine::options::DEFAULT_MAX_NEW_TOKENS;
-use toolcall_engine::{CallOptions, CallResult, Engine, Error as EngineError, Session};
+use toolcall_engine::{CallOptions, CallResult, Error as EngineError, Session};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
 
 use crate::clients::ObjectKind;
+use crate::models::LoadedModel;
 use crate::ownership::{Claim, NewObject, Owner, caller, known_caller, object_path};
 use crate::request::{Method, Request, Result, engine_error};
 use crate::service::Shared;
@@ -67,9 +68,12 @@ impl Manager {
         let (shared, user) = (self.shared.clone(), request.user().to_string());
         request
             .answer(&self.shared, move |engine, options| {
-                let toolset = shared.cache.get_or_compile(&key, (&user, shared.cache_room()), || {
-                    engine.compile_toolset_for(&tools_json, options)
-                })?;
+                let cached_as = (&key, engine.id, engine.kv_bytes_per_token());
+                let toolset = shared
+                    .cache
+                    .get_or_compile(cached_as, (&user, shared.cache_room()), || {
+                        engine.compile_toolset_for(&tools_json, options)
+                    })?;
                 engine.call(&toolset, &query, options)
             })
             .await
@@ -103,11 +107,13 @@ impl Manager {
                 move |engine, options, claim| {
                     let prepared = engine.prepare_toolset(&tools_json)?;
                     claim.tokens(prepared.prompt_tokens())?;
-                    engine.compile_prepared(prepared, options)
+                    let toolset = engine.compile_prepared(prepared, options)?;
+                    Ok((toolset, engine.clone()))
                 },
-                move |toolset, owner| ToolsetObject {
+                move |(toolset, engine), owner| ToolsetObject {
                     shared,
                     toolset: Arc::new(toolset),
+                    engine,
                     owner,
                 },
             )
@@ -126,20 +132,42 @@ impl Manager {
         Ok(found)
     }
 
+    /// The bundles, loaded or not: see `models`.
+    #[zbus(out_args("models"))]
+    fn list_models(&self) -> Vec<HashMap<String, OwnedVariant>> {
+        self.shared.models.list().iter().map(|m| m.to_wire()).collect()
+    }
+
+    /// Reads the bundles again with the settings in force (SIGHUP re-reads those first); per
+    /// bundle, what became of it. Off the bus executor: checksums and loads take seconds.
+    #[zbus(out_args("outcome"))]
+    async fn reload_models(&self, #[zbus(header)] header: Header<'_>) -> Result<HashMap<String, String>> {
+        log::info!("{} ReloadModels", caller(&header, &self.peer)?);
+        let (shared, settings) = (
+            self.shared.clone(),
+            self.shared.settings.read().expect("settings lock").clone(),
+        );
+        let outcome = tokio::task::spawn_blocking(move || shared.models.reload(&settings))
+            .await
+            .map_err(|e| ToolCallError::Internal(format!("reload failed: {e}")))?;
+        Ok(outcome.into_iter().collect())
+    }
+
     #[zbus(property(emits_changed_signal = "const"))]
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
     }
 
-    /// Const: a toolcalld serves one model from start to exit.
-    #[zbus(property(emits_changed_signal = "const"))]
+    /// The default model as "name version"; a reload may change it.
+    #[zbus(property(emits_changed_signal = "false"))]
     fn model(&self) -> String {
-        self.shared.model_name.clone()
+        let info = self.shared.models.default_info();
+        format!("{} {}", info.name, info.version)
     }
 
-    #[zbus(property(emits_changed_signal = "const"))]
+    #[zbus(property(emits_changed_signal = "false"))]
     fn model_info(&self) -> HashMap<String, OwnedVariant> {
-        self.shared.model.to_wire()
+        self.shared.models.default_info().to_wire()
     }
 
     #[zbus(property(emits_changed_signal = "false"))]
@@ -152,6 +180,8 @@ impl Manager {
 pub struct ToolsetObject {
     shared: Arc<Shared>,
     toolset: Arc<toolcall_engine::Toolset>,
+    /// The engine it was compiled on, kept while the toolset lives (a reload does not move it).
+    engine: Arc<LoadedModel>,
     owner: Owner,
 }
 
@@ -161,7 +191,8 @@ impl ToolsetObject {
     async fn call(&self, query: String, options: Options, #[zbus(header)] header: Header<'_>) -> Result<String> {
         let caller = self.owner.check(&header)?;
         let target = Some(object_path(&header).to_string());
-        let request = Request::new(Method::ToolsetCall, caller, target, &options, &self.shared)?;
+        let request =
+            Request::new(Method::ToolsetCall, caller, target, &options, &self.shared)?.on(self.engine.clone())?;
         let toolset = self.toolset.clone();
         request
             .answer(&self.shared, move |engine, options| {
@@ -183,8 +214,9 @@ impl ToolsetObject {
             peer: self.owner.peer.clone(),
         };
         let target = Some(object_path(&header).to_string());
-        let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, &self.shared)?;
-        let (shared, toolset) = (self.shared.clone(), self.toolset.clone());
+        let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, &self.shared)?
+            .on(self.engine.clone())?;
+        let (shared, toolset, engine) = (self.shared.clone(), self.toolset.clone(), self.engine.clone());
         let prefix_tokens = toolset.prefix_tokens();
         NewObject::new(&self.shared, server, connection, ObjectKind::Session)
             .create(
@@ -194,6 +226,7 @@ impl ToolsetObject {
                 move |session, owner| SessionObject {
                     shared,
                     session: Arc::new(Mutex::new(session)),
+                    engine,
                     owner,
                 },
             )
@@ -227,13 +260,20 @@ impl ToolsetObject {
 pub struct SessionObject {
     shared: Arc<Shared>,
     session: Arc<Mutex<toolcall_engine::Session>>,
+    /// Its toolset's engine.
+    engine: Arc<LoadedModel>,
     owner: Owner,
 }
 
 impl SessionObject {
     /// This session's share of the KV budget.
     fn claim(&self, header: &Header<'_>) -> Claim {
-        Claim::new(self.shared.clone(), self.owner.name.clone(), object_path(header))
+        let bytes_per_token = self.engine.kv_bytes_per_token();
+        Claim::new(
+            self.shared.clone(),
+            self.owner.name.clone(),
+            (object_path(header), bytes_per_token),
+        )
     }
 
     /// A turn of this session: before it runs, the session is counted for what it may grow
@@ -245,7 +285,7 @@ impl SessionObject {
         header: &Header<'_>,
         options: &Options,
         text_bytes: usize,
-        turn: impl FnOnce(&Engine, &mut Session, &CallOptions) -> std::result::Result<CallResult, EngineError>
+        turn: impl FnOnce(&Arc<LoadedModel>, &mut Session, &CallOptions) -> std::result::Result<CallResult, EngineError>
         + Send
         + 'static,
     ) -> Result<String> {
@@ -270,7 +310,7 @@ impl SessionObject {
         let caller = self.owner.check(header)?;
         let path = object_path(header);
         self.shared.clients.touch(&caller, &path);
-        Request::new(method, caller, Some(path.to_string()), options, &self.shared)
+        Request::new(method, caller, Some(path.to_string()), options, &self.shared)?.on(self.engine.clone())
     }
 }
 
@@ -297,7 +337,7 @@ impl SessionObject {
         #[zbus(header)] header: Header<'_>,
     ) -> Result<String> {
         let grows_by = results_json.len();
-        let turn = move |engine: &Engine, session: &mut Session, options: &CallOptions| {
+        let turn = move |engine: &Arc<LoadedModel>, session: &mut Session, options: &CallOptions| {
             engine.submit_tool_results(session, &results_json, options)
         };
         self.turn(Method::SubmitToolResults, &header, &options, grows_by, turn)
@@ -307,7 +347,7 @@ impl SessionObject {
     async fn reset(&self, #[zbus(header)] header: Header<'_>) -> Result<()> {
         let request = self.request(Method::Reset, &header, &Options::new())?;
         let (session, claim) = (self.session.clone(), self.claim(&header));
-        let reset = move |engine: &Engine, _: &CallOptions| {
+        let reset = move |engine: &Arc<LoadedModel>, _: &CallOptions| {
             let mut session = session.lock().expect("session lock");
             engine.reset_session(&mut session);
             claim.tokens(session.len())

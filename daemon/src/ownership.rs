@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use toolcall_dbus::{SESSIONS_PATH, TOOLSETS_PATH, ToolCallError};
-use toolcall_engine::{CallOptions, Engine, Error as EngineError};
+use toolcall_engine::{CallOptions, Error as EngineError};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::ObjectKind;
 use crate::expiry::close_when_idle;
+use crate::models::LoadedModel;
 use crate::request::{Request, Result, engine_error};
 use crate::service::{Shared, remove_object};
 
@@ -91,7 +92,7 @@ impl<'a> NewObject<'a> {
     }
 
     /// Makes an object for `owner`. Its slot is taken before any work, counted for `tokens` of
-    /// KV state (the object caps and the KV budget are checked first); `work` runs as
+    /// KV state (on the request's model) (the object caps and the KV budget are checked first); `work` runs as
     /// `request` and may [`Claim`] more tokens before it does the costly part; the object
     /// `build` makes is published, and stays only if its owner is still there once it is on
     /// the bus. A client that left meanwhile (its request is then cancelled) leaves neither
@@ -100,16 +101,17 @@ impl<'a> NewObject<'a> {
         self,
         (owner, tokens): (Owner, usize),
         request: Request,
-        work: impl FnOnce(&Engine, &CallOptions, Claim) -> std::result::Result<T, EngineError> + Send + 'static,
+        work: impl FnOnce(&Arc<LoadedModel>, &CallOptions, Claim) -> std::result::Result<T, EngineError> + Send + 'static,
         build: impl FnOnce(T, Owner) -> I,
     ) -> Result<OwnedObjectPath> {
         let path = self.shared.new_path(self.base);
         let (name, on_bus) = (owner.name.clone(), owner.peer.is_none());
         let clients = &self.shared.clients;
+        let bytes_per_token = request.kv_bytes_per_token();
         self.shared
-            .add_object(&name, &path, self.kind, tokens)
+            .add_object(&name, &path, self.kind, tokens * bytes_per_token)
             .map_err(engine_error)?;
-        let claim = Claim::new(self.shared.clone(), name.clone(), path.clone());
+        let claim = Claim::new(self.shared.clone(), name.clone(), (path.clone(), bytes_per_token));
         let value = match request
             .run(self.shared, move |engine, options| work(engine, options, claim))
             .await
@@ -150,18 +152,26 @@ pub struct Claim {
     shared: Arc<Shared>,
     owner: String,
     path: OwnedObjectPath,
+    /// Bytes of KV state per token of the object's model.
+    bytes_per_token: usize,
 }
 
 impl Claim {
-    pub fn new(shared: Arc<Shared>, owner: String, path: OwnedObjectPath) -> Claim {
-        Claim { shared, owner, path }
+    pub fn new(shared: Arc<Shared>, owner: String, (path, bytes_per_token): (OwnedObjectPath, usize)) -> Claim {
+        Claim {
+            shared,
+            owner,
+            path,
+            bytes_per_token,
+        }
     }
 
     /// Counts the object for `tokens` of KV state from now on: `LimitExceeded` naming
     /// `max_kv_mb` or `max_kv_mb_per_user` when that does not fit (checked before the work
     /// that would hold them); `Cancelled` once the owner has left.
     pub fn tokens(&self, tokens: usize) -> std::result::Result<(), EngineError> {
-        self.shared.resize_object(&self.owner, &self.path, tokens)
+        let bytes = tokens * self.bytes_per_token;
+        self.shared.resize_object(&self.owner, &self.path, bytes)
     }
 }
 

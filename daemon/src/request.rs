@@ -1,8 +1,9 @@
 //! One request's way through the service. [`Request::new`] builds it once from the D-Bus
 //! arguments: the caller, the options parsed into the engine's type, one clock and one
-//! deadline. [`Request::run`] takes it through the worker pool: admission, fault injection
-//! (debug builds), cancellation when its caller leaves, errors mapped to named D-Bus errors, and
-//! one log line. [`Request::answer`] also turns the engine's result into the wire's JSON, in
+//! deadline, and the model it runs on (the `model` option's bundle, the default one, or the
+//! engine of the object it was called on). [`Request::run`] takes it through the worker pool:
+//! admission, the bundle loaded if it is not in memory, fault injection (debug builds),
+//! cancellation when its caller leaves, errors mapped to named D-Bus errors, and one log line. [`Request::answer`] also turns the engine's result into the wire's JSON, in
 //! the shape the caller asked for (`format`).
 
 use std::sync::Arc;
@@ -10,11 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use toolcall_dbus::{
-    CallOptions as WireOptions, REQUEST_ID_OPTION, ReceivedOptions, ResultFormat, TEST_FAULT_OPTION, ToolCallError,
+    CallOptions as WireOptions, MODEL_OPTION, REQUEST_ID_OPTION, ReceivedOptions, ResultFormat, TEST_FAULT_OPTION,
+    ToolCallError,
 };
-use toolcall_engine::{CallOptions, Engine, Error as EngineError};
+use toolcall_engine::{CallOptions, Error as EngineError};
 
 use crate::fault::{self, Fault};
+use crate::models::{LoadedModel, Model};
 use crate::service::Shared;
 use crate::worker::PoolError;
 
@@ -48,10 +51,24 @@ impl Method {
     }
 
     /// Whether the method has options of its own; those that have none yet refuse any but
-    /// `request_id`.
+    /// `request_id` (and `model`, where [`Method::takes_model`]).
     fn takes_options(self) -> bool {
         !matches!(self, Method::RegisterToolset | Method::OpenSession | Method::Reset)
     }
+
+    /// Whether the method takes the `model` option: those that pick a model, not those of an
+    /// object, which runs on its own.
+    fn takes_model(self) -> bool {
+        matches!(self, Method::Call | Method::RegisterToolset | Method::OpenSession)
+    }
+}
+
+/// The model a request runs on.
+pub enum RunsOn {
+    /// A bundle of the catalogue, loaded at the request's turn if it is not in memory.
+    Bundle(Arc<Model>),
+    /// The engine a toolset or session was made on.
+    Engine(Arc<LoadedModel>),
 }
 
 /// A request, parsed and timed.
@@ -69,6 +86,9 @@ pub struct Request {
     request_id: Option<String>,
     /// The shape of the result JSON.
     format: ResultFormat,
+    runs_on: RunsOn,
+    /// The `model` option as given.
+    model_option: Option<String>,
     deadline: Instant,
     timeout_ms: u64,
     started: Instant,
@@ -79,7 +99,9 @@ pub struct Request {
 impl Request {
     /// Type-checks `options` into the engine's options (their ranges are the engine's to check;
     /// a method that takes no options yet refuses any) and sets the deadline: the caller's
-    /// `timeout_ms`, at most the configured `request_timeout_ms`, counted from now.
+    /// `timeout_ms`, at most the configured `request_timeout_ms`, counted from now. It runs on
+    /// the `model` option's bundle (`UnknownModel` if there is none of that name) or the
+    /// default one, unless [`Request::on`] says otherwise.
     pub fn new(
         method: Method,
         caller: String,
@@ -91,9 +113,11 @@ impl Request {
         let user = shared.clients.user_of(&caller);
         let started = Instant::now();
         // `request_id` is every method's, and so is the fault drills' `test_fault` in debug builds.
-        let own_options = options
-            .keys()
-            .filter(|k| k.as_str() != REQUEST_ID_OPTION && !(k.as_str() == TEST_FAULT_OPTION && fault::enabled()));
+        let own_options = options.keys().filter(|k| {
+            k.as_str() != REQUEST_ID_OPTION
+                && !(k.as_str() == TEST_FAULT_OPTION && fault::enabled())
+                && !(k.as_str() == MODEL_OPTION && method.takes_model())
+        });
         if !method.takes_options() && own_options.count() > 0 {
             return Err(ToolCallError::InvalidOptions(format!(
                 "{} takes no options yet",
@@ -101,6 +125,13 @@ impl Request {
             )));
         }
         let (wire, test_fault) = WireOptions::from_wire(options, fault::enabled())?;
+        if wire.model.is_some() && !method.takes_model() {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"model\": {} runs on its toolset's model",
+                method.name()
+            )));
+        }
+        let runs_on = RunsOn::Bundle(shared.models.get(wire.model.as_deref())?);
         let timeout_ms = wire
             .timeout_ms
             .map_or(request_timeout_ms, |t| u64::from(t).min(request_timeout_ms));
@@ -121,6 +152,8 @@ impl Request {
             },
             request_id: wire.request_id,
             format: ResultFormat::from_option(wire.format.as_deref())?,
+            runs_on,
+            model_option: wire.model,
             deadline,
             timeout_ms,
             started,
@@ -133,28 +166,54 @@ impl Request {
         &self.user
     }
 
+    /// Runs on `engine`, the one its toolset or session was made on. A `model` option that
+    /// names another bundle is `InvalidOptions`.
+    pub fn on(mut self, engine: Arc<LoadedModel>) -> Result<Request> {
+        if let Some(asked) = &self.model_option
+            && asked != &engine.bundle
+        {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"model\": this toolset runs on model {:?}, not {asked:?}",
+                engine.bundle
+            )));
+        }
+        self.runs_on = RunsOn::Engine(engine);
+        Ok(self)
+    }
+
+    /// Bytes of KV state per token on the model the request runs on.
+    pub fn kv_bytes_per_token(&self) -> usize {
+        match &self.runs_on {
+            RunsOn::Bundle(model) => model.kv_bytes_per_token(),
+            RunsOn::Engine(engine) => engine.kv_bytes_per_token(),
+        }
+    }
+
     /// Runs `work` on the pool. Returns its value and the milliseconds the request waited.
     pub async fn run<T: Send + 'static>(
         self,
-        shared: &Shared,
-        work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
+        shared: &Arc<Shared>,
+        work: impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
     ) -> Result<(T, f64)> {
         let cancel = self.options.cancel.clone().expect("a request has a cancel flag");
         let in_flight = shared.requests.track(&self.caller, cancel, self.request_id.clone());
         let (options, fault, started) = (self.options, self.fault, self.started);
-        let job = shared
-            .pool
-            .run((self.deadline, self.method, &self.user), move |engine| {
-                let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
-                // The caller may have left the bus while this waited in the queue.
-                if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
-                    return Err(EngineError::Cancelled);
-                }
-                if let Some(fault) = fault {
-                    fault.strike()?;
-                }
-                work(engine, &options).map(|v| (v, queue_ms))
-            });
+        let (runs_on, models) = (self.runs_on, shared.clone());
+        let job = shared.pool.run((self.deadline, self.method, &self.user), move || {
+            let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
+            // The caller may have left the bus while this waited in the queue.
+            if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+                return Err(EngineError::Cancelled);
+            }
+            if let Some(fault) = fault {
+                fault.strike()?;
+            }
+            let engine = match runs_on {
+                RunsOn::Engine(engine) => engine,
+                RunsOn::Bundle(model) => models.models.engine(&model)?,
+            };
+            work(&engine, &options).map(|v| (v, queue_ms))
+        });
         // Cancelled by its id, the caller hears at once; the job, queued or at its next check,
         // sees the flag and ends. An answer that is ready wins over a cancel that comes with it
         // (a session turn that ended stays answered, since the session took it).
@@ -184,14 +243,17 @@ impl Request {
     /// Runs a turn of the engine and answers with the wire's result JSON.
     pub async fn answer(
         self,
-        shared: &Shared,
-        work: impl FnOnce(&Engine, &CallOptions) -> std::result::Result<toolcall_engine::CallResult, EngineError>
+        shared: &Arc<Shared>,
+        work: impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<toolcall_engine::CallResult, EngineError>
         + Send
         + 'static,
     ) -> Result<String> {
         let (started, format) = (self.started, self.format);
-        let (result, queue_ms) = self.run(shared, work).await?;
-        let wire = wire_result(result, queue_ms, started, shared.model_name.clone());
+        let labelled = move |engine: &Arc<LoadedModel>, options: &CallOptions| {
+            work(engine, options).map(|result| (result, engine.label.clone()))
+        };
+        let ((result, model), queue_ms) = self.run(shared, labelled).await?;
+        let wire = wire_result(result, queue_ms, started, model);
         let json = match format {
             ResultFormat::Toolcalld => serde_json::to_string(&wire),
             ResultFormat::OpenAi => serde_json::to_string(&wire.to_openai(&call_id_base())),

@@ -1,5 +1,5 @@
 //! The service as a whole: [`Service`] owns the worker pool and the state every object shares
-//! ([`Shared`]: settings, the model's info, the one-shot toolset cache, the client registry, the
+//! ([`Shared`]: settings, the model bundles, the one-shot toolset cache, the client registry, the
 //! requests in flight),
 //! serves the manager object on a bus connection or on peer-to-peer ones, frees what a client
 //! held when it leaves the bus, and shuts down by draining the pool.
@@ -9,14 +9,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use toolcall_dbus::{MANAGER_PATH, ModelInfo};
-use toolcall_engine::{Engine, Error as EngineError};
+use toolcall_dbus::MANAGER_PATH;
+use toolcall_engine::Error as EngineError;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::{Caps, ClientRegistry, ObjectKind};
 use crate::config::Settings;
 use crate::in_flight::InFlightRequests;
+use crate::models::Models;
 use crate::objects::{Manager, SessionObject, ToolsetObject};
 use crate::ownership::learn_uid;
 use crate::toolset_cache::ToolsetCache;
@@ -26,14 +27,10 @@ use crate::worker::Pool;
 pub struct Shared {
     pub pool: Arc<Pool>,
     pub settings: RwLock<Settings>,
-    pub model: ModelInfo,
-    /// The `model` field of every result: the bundle's name and version.
-    pub model_name: String,
+    pub models: Models,
     pub cache: ToolsetCache,
     pub clients: ClientRegistry,
     pub requests: InFlightRequests,
-    /// Bytes of KV state per token of the loaded model.
-    kv_bytes_per_token: usize,
     next_id: AtomicU64,
 }
 
@@ -57,14 +54,9 @@ impl Shared {
         (seconds > 0).then(|| Duration::from_secs(seconds))
     }
 
-    /// Tokens of KV state the budget (`max_kv_mb`) allows in all.
-    pub fn kv_budget_tokens(&self) -> usize {
-        let mb = self.settings.read().expect("settings lock").max_kv_mb;
-        self.tokens_in_mb(mb)
-    }
-
-    fn tokens_in_mb(&self, mb: usize) -> usize {
-        mb * 1024 * 1024 / self.kv_bytes_per_token.max(1)
+    /// Bytes of KV state the budget (`max_kv_mb`) allows in all.
+    pub fn kv_budget_bytes(&self) -> usize {
+        self.settings.read().expect("settings lock").max_kv_mb << 20
     }
 
     /// Records `owner`'s object at `path` (caps and KV budgets checked), then one-shot lists
@@ -74,17 +66,17 @@ impl Shared {
         owner: &str,
         path: &OwnedObjectPath,
         kind: ObjectKind,
-        tokens: usize,
+        kv_bytes: usize,
     ) -> Result<(), EngineError> {
-        self.clients.add_object(owner, (path, kind, tokens), &self.caps())?;
+        self.clients.add_object(owner, (path, kind, kv_bytes), &self.caps())?;
         self.cache.shrink_to(self.cache_room());
         Ok(())
     }
 
-    /// Counts `owner`'s object at `path` for `tokens`, then one-shot lists give way to what it
-    /// grew by. See [`ClientRegistry::resize`].
-    pub fn resize_object(&self, owner: &str, path: &OwnedObjectPath, tokens: usize) -> Result<(), EngineError> {
-        self.clients.resize(owner, path, tokens, &self.caps())?;
+    /// Counts `owner`'s object at `path` for `kv_bytes`, then one-shot lists give way to what
+    /// it grew by. See [`ClientRegistry::resize`].
+    pub fn resize_object(&self, owner: &str, path: &OwnedObjectPath, kv_bytes: usize) -> Result<(), EngineError> {
+        self.clients.resize(owner, path, kv_bytes, &self.caps())?;
         self.cache.shrink_to(self.cache_room());
         Ok(())
     }
@@ -98,14 +90,14 @@ impl Shared {
             per_client: settings.max_objects_per_client,
             per_user: settings.max_objects_per_user,
             in_all: settings.max_objects,
-            room: self.tokens_in_mb(settings.max_kv_mb),
-            user_room: self.tokens_in_mb(settings.max_kv_mb_per_user),
+            room: settings.max_kv_mb << 20,
+            user_room: settings.max_kv_mb_per_user << 20,
         }
     }
 
-    /// Tokens the one-shot cache may hold now: what the objects leave of the budget.
+    /// Bytes of KV state the one-shot cache may hold now: what the objects leave of the budget.
     pub fn cache_room(&self) -> usize {
-        self.kv_budget_tokens().saturating_sub(self.clients.tokens())
+        self.kv_budget_bytes().saturating_sub(self.clients.kv_bytes())
     }
 }
 
@@ -116,35 +108,17 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts the worker pool on `engine`.
-    pub fn start(engine: Arc<Engine>, settings: Settings) -> Service {
-        let m = engine.manifest();
-        let model = ModelInfo {
-            name: m.name.clone(),
-            version: m.version.clone(),
-            parameters: m.parameters,
-            quantization: serde_json::to_string(&m.quantization).unwrap_or_default(),
-            context_length: m.context_length as u32,
-            license: m.license.clone(),
-            attribution: m.attribution.clone(),
-            prompt_format: m.prompt_format.clone(),
-        };
-        let kv_bytes_per_token = engine.kv_bytes_per_token();
-        let pool = Pool::start(
-            engine,
-            settings.workers,
-            (settings.queue_size, settings.max_queued_per_user),
-        );
+    /// Starts the worker pool; requests run on `models`' bundles.
+    pub fn start(models: Models, settings: Settings) -> Service {
+        let pool = Pool::start(settings.workers, (settings.queue_size, settings.max_queued_per_user));
         Service {
             shared: Arc::new(Shared {
                 pool,
-                model_name: format!("{} {}", model.name, model.version),
-                model,
+                models,
                 cache: ToolsetCache::new(settings.toolset_cache),
                 settings: RwLock::new(settings),
                 clients: ClientRegistry::default(),
                 requests: InFlightRequests::default(),
-                kv_bytes_per_token,
                 next_id: AtomicU64::new(1),
             }),
             peers: AtomicU64::new(1),
@@ -187,12 +161,20 @@ impl Service {
         builder.serve_at(MANAGER_PATH, Manager::new(self.shared.clone(), Some(label.into())))
     }
 
-    /// Applies the reloadable keys of a re-read configuration.
-    pub fn reload(&self, new: Settings) {
+    /// Applies the reloadable keys of a re-read configuration and reads the bundles again
+    /// (see [`Models::reload`]; on a blocking thread: checksums and loads take seconds).
+    pub async fn reload(&self, new: Settings) {
         self.shared.pool.set_queue_size(new.queue_size, new.max_queued_per_user);
         self.shared.cache.set_capacity(new.toolset_cache);
         log::set_max_level(new.log_level.parse().unwrap_or(log::LevelFilter::Info));
-        *self.shared.settings.write().expect("settings lock") = new;
+        *self.shared.settings.write().expect("settings lock") = new.clone();
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.models.reload(&new)).await;
+    }
+
+    /// The periodic chores: bundles unused past `model_idle_unload_s` are unloaded.
+    pub fn tick(&self) {
+        self.shared.models.unload_idle();
     }
 
     /// Requests queued or running.

@@ -1,5 +1,6 @@
-//! One-shot `Call`'s compiled tool lists, keyed by the sha256 of the tools JSON as sent. A
-//! registered toolset is its own object and not cached. The cache holds at most `capacity`
+//! One-shot `Call`'s compiled tool lists, keyed by the sha256 of the tools JSON as sent and the
+//! engine that compiled them ([`crate::models::LoadedModel`]'s id). A registered toolset is its
+//! own object and not cached. The cache holds at most `capacity`
 //! lists: a new one takes the place of the least recently used list of the user who has the
 //! most, so one user's stream of new tool lists pushes out its own lists before anyone else's.
 //! Inside the KV budget it holds what the objects leave (`room`): it gives way to toolsets and
@@ -43,6 +44,10 @@ struct Entries {
 
 struct Entry {
     key: ToolsKey,
+    /// The id of the engine it was compiled on.
+    model: u64,
+    /// Bytes of KV state its prefix holds.
+    bytes: usize,
     /// Who compiled it (the request's user: see `Request::user`).
     user: String,
     toolset: Arc<Toolset>,
@@ -64,27 +69,29 @@ impl ToolsetCache {
         inner.entries.truncate(capacity);
     }
 
-    /// Drops the least recently used lists until the rest hold at most `room` tokens.
+    /// Drops the least recently used lists until the rest hold at most `room` bytes.
     pub fn shrink_to(&self, room: usize) {
         let mut inner = self.inner.lock().expect("toolset cache lock");
-        while inner.entries.iter().map(|e| e.toolset.prefix_tokens()).sum::<usize>() > room {
+        while inner.entries.iter().map(|e| e.bytes).sum::<usize>() > room {
             inner.entries.pop_back();
         }
     }
 
-    /// The toolset compiled for `key`, or `compile`'s, which is then kept for `user` if it fits
-    /// in `room` tokens (older lists dropped to make way). The lock is not held while compiling
-    /// (a prefill of the tools' prompt): two callers that miss on the same tools at once both
-    /// compile, and the later one is kept.
+    /// The toolset compiled for `key` on engine `model`, or `compile`'s, which is then kept
+    /// for `user` if its `bytes_per_token` times its prefix fit in `room` bytes (older lists
+    /// dropped to make way). The lock is not held while compiling (a prefill of the tools'
+    /// prompt): two callers that miss on the same tools at once both compile, and the later
+    /// one is kept.
     pub fn get_or_compile(
         &self,
-        key: &ToolsKey,
+        (key, model, bytes_per_token): (&ToolsKey, u64, usize),
         (user, room): (&str, usize),
         compile: impl FnOnce() -> Result<Toolset, EngineError>,
     ) -> Result<Arc<Toolset>, EngineError> {
+        let same = |e: &Entry| &e.key == key && e.model == model;
         {
             let mut inner = self.inner.lock().expect("toolset cache lock");
-            if let Some(index) = inner.entries.iter().position(|e| &e.key == key) {
+            if let Some(index) = inner.entries.iter().position(same) {
                 let entry = inner.entries.remove(index).expect("index in range");
                 let toolset = entry.toolset.clone();
                 inner.entries.push_front(entry);
@@ -92,12 +99,13 @@ impl ToolsetCache {
             }
         }
         let toolset = Arc::new(compile()?);
-        if toolset.prefix_tokens() > room {
+        let bytes = toolset.prefix_tokens() * bytes_per_token;
+        if bytes > room {
             return Ok(toolset);
         }
-        self.shrink_to(room - toolset.prefix_tokens());
+        self.shrink_to(room - bytes);
         let mut inner = self.inner.lock().expect("toolset cache lock");
-        inner.entries.retain(|e| &e.key != key);
+        inner.entries.retain(|e| !same(e));
         while inner.entries.len() >= inner.capacity.max(1) {
             let users: Vec<&str> = inner.entries.iter().map(|e| e.user.as_str()).collect();
             let victim = victim(&users, user).expect("a full cache has entries");
@@ -105,6 +113,8 @@ impl ToolsetCache {
         }
         inner.entries.push_front(Entry {
             key: key.clone(),
+            model,
+            bytes,
             user: user.to_string(),
             toolset: toolset.clone(),
         });

@@ -18,12 +18,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as drain;
-use toolcall_engine::Engine;
 
 use crate::fair_queue::{FairQueue, LineCounts, Next};
 use crate::request::Method;
 
-type Job = Box<dyn FnOnce(&Engine) + Send>;
+/// A request's work, with the engine it runs on inside it (see `models`).
+type Job = Box<dyn FnOnce() + Send>;
 
 /// Why a job could not be queued or finished.
 #[derive(Debug)]
@@ -80,9 +80,9 @@ pub struct Pool {
 const IDLE_TICK: Duration = Duration::from_millis(500);
 
 impl Pool {
-    /// Starts `workers` threads sharing `engine`; `queue_size` jobs may wait beyond the running
-    /// ones, `per_user` of them from one line.
-    pub fn start(engine: Arc<Engine>, workers: usize, (queue_size, per_user): (usize, usize)) -> Arc<Pool> {
+    /// Starts `workers` threads; `queue_size` jobs may wait beyond the running ones, `per_user`
+    /// of them from one line.
+    pub fn start(workers: usize, (queue_size, per_user): (usize, usize)) -> Arc<Pool> {
         // The channel holds waiting jobs; admission is counted separately so the limit can change.
         let queue = Arc::new(FairQueue::<Job>::default());
         let epoch = Instant::now();
@@ -93,7 +93,7 @@ impl Pool {
         let (in_flight, drained) = drain::channel(1);
         let mut handles = Vec::new();
         for index in 0..workers {
-            let (engine, queue, heartbeats, busy) = (engine.clone(), queue.clone(), heartbeats.clone(), busy.clone());
+            let (queue, heartbeats, busy) = (queue.clone(), heartbeats.clone(), busy.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("toolcalld-worker-{index}"))
                 .spawn(move || {
@@ -103,7 +103,7 @@ impl Pool {
                             Next::Job(job) => {
                                 // The job itself leaves the depth count, before it replies.
                                 busy[index].store(true, Ordering::Relaxed);
-                                job(&engine);
+                                job();
                                 busy[index].store(false, Ordering::Relaxed);
                             }
                             Next::Idle => {}
@@ -137,7 +137,7 @@ impl Pool {
     pub async fn run<R: Send + 'static>(
         &self,
         (deadline, kind, line): (Instant, Method, &str),
-        work: impl FnOnce(&Engine) -> R + Send + 'static,
+        work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, PoolError> {
         let answer = self.submit(deadline, kind, line, work)?;
         answer.await.map_err(|_| PoolError::ShuttingDown)?
@@ -149,7 +149,7 @@ impl Pool {
         deadline: Instant,
         kind: Method,
         line: &str,
-        work: impl FnOnce(&Engine) -> R + Send + 'static,
+        work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<R, PoolError>>, PoolError> {
         let intake = self.intake.lock().expect("intake lock");
         let Some(intake) = intake.as_ref() else {
@@ -167,7 +167,7 @@ impl Pool {
         let queued = Instant::now();
         let budget = deadline.saturating_duration_since(queued);
         let in_flight = intake.in_flight.clone();
-        let job: Job = Box::new(move |engine| {
+        let job: Job = Box::new(move || {
             let (_in_flight, _slot) = (in_flight, slot);
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
@@ -185,7 +185,7 @@ impl Pool {
                 }));
                 return;
             }
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(engine)));
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(work));
             job_times.record(kind, started.elapsed());
             // Out of the count before the caller hears back: a QueueDepth read after the
             // answer no longer includes this request.

@@ -23,6 +23,8 @@ pub enum ToolCallError {
     Internal(String),
     /// The object belongs to another client.
     AccessDenied(String),
+    /// The `model` option names no bundle the service has (`ListModels` lists them).
+    UnknownModel(String),
 }
 
 /// Which error a call ended with, without its message: what callers branch on.
@@ -38,6 +40,7 @@ pub enum ErrorKind {
     ModelError,
     Internal,
     AccessDenied,
+    UnknownModel,
     /// Another D-Bus error (e.g. `org.freedesktop.DBus.Error.ServiceUnknown`), by name.
     Other(String),
 }
@@ -58,6 +61,7 @@ impl ToolCallError {
             ToolCallError::ModelError(_) => ErrorKind::ModelError,
             ToolCallError::Internal(_) => ErrorKind::Internal,
             ToolCallError::AccessDenied(_) => ErrorKind::AccessDenied,
+            ToolCallError::UnknownModel(_) => ErrorKind::UnknownModel,
         })
     }
 }
@@ -74,6 +78,7 @@ mod tests {
             ToolCallError::InvalidTools("tools[0]".into()),
             ToolCallError::Busy("queue full".into()),
             ToolCallError::AccessDenied("not yours".into()),
+            ToolCallError::UnknownModel("no bundle \"x\"".into()),
         ];
         for error in sent {
             let name = zbus::names::OwnedErrorName::try_from(error.name().to_string()).unwrap();

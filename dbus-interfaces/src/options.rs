@@ -29,10 +29,16 @@ pub struct CallOptions {
     pub request_id: Option<String>,
     /// The result JSON's shape: "toolcalld" (the default) or "openai" ([`crate::ResultFormat`]).
     pub format: Option<String>,
+    /// The bundle to run on, by its name in `ListModels` (the default model's if `None`).
+    /// Taken by Call, RegisterToolset and OpenSession.
+    pub model: Option<String>,
 }
 
 /// The option every method takes: the caller's name for the request, for `Cancel`.
 pub const REQUEST_ID_OPTION: &str = "request_id";
+
+/// The option that picks a bundle by its name; Call, RegisterToolset and OpenSession take it.
+pub const MODEL_OPTION: &str = "model";
 
 /// The option toolcalld's debug builds accept for the fault drills (see the daemon's `fault`
 /// module); never part of the public contract.
@@ -65,6 +71,9 @@ impl CallOptions {
         }
         if let Some(v) = &self.format {
             map.insert("format", Variant::from(v.as_str()));
+        }
+        if let Some(v) = &self.model {
+            map.insert(MODEL_OPTION, Variant::from(v.as_str()));
         }
         map
     }
@@ -108,10 +117,11 @@ impl CallOptions {
                 }
                 REQUEST_ID_OPTION => parsed.request_id = Some(string_of(key, value)?),
                 "format" => parsed.format = Some(string_of(key, value)?),
+                MODEL_OPTION => parsed.model = Some(string_of(key, value)?),
                 TEST_FAULT_OPTION if accept_test_fault => test_fault = Some(string_of(key, value)?),
                 other => {
                     return Err(ToolCallError::InvalidOptions(format!(
-                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format)"
+                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format, model)"
                     )));
                 }
             }
@@ -142,6 +152,7 @@ mod tests {
             call_margin: Some(1.5),
             request_id: Some("turn-7".into()),
             format: Some("openai".into()),
+            model: Some("tiny-b".into()),
         };
         let (back, test_fault) = CallOptions::from_wire(&received(sent.to_wire()), false).unwrap();
         assert_eq!(back, sent);
@@ -150,12 +161,13 @@ mod tests {
 
     #[test]
     fn wrong_types_unknown_keys_and_a_zero_timeout_are_invalid() {
-        let cases: [(&str, Variant<'_>, &str); 6] = [
+        let cases: [(&str, Variant<'_>, &str); 7] = [
             ("max_calls", Variant::from("3"), "must have D-Bus type u, got s"),
             ("allow_empty", Variant::from(1u32), "must have D-Bus type b, got u"),
             ("timeout_ms", Variant::from(0u32), "timeout_ms must be at least 1"),
             ("call_margin", Variant::from(1u32), "must have D-Bus type d, got u"),
             ("request_id", Variant::from(7u32), "must have D-Bus type s, got u"),
+            ("model", Variant::from(true), "must have D-Bus type s, got b"),
             ("temperature", Variant::from(0.5f64), "unknown option \"temperature\""),
         ];
         for (key, value, expected) in cases {

@@ -16,11 +16,14 @@ pub trait ToolCall1 {
     fn call(&self, tools_json: &str, query: &str, options: Options<'_>) -> zbus::Result<String>;
     fn register_toolset(&self, tools_json: &str, options: Options<'_>) -> zbus::Result<OwnedObjectPath>;
     fn cancel(&self, request_id: &str) -> zbus::Result<bool>;
+    fn list_models(&self) -> zbus::Result<Vec<HashMap<String, OwnedVariant>>>;
+    fn reload_models(&self) -> zbus::Result<HashMap<String, String>>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
-    #[zbus(property(emits_changed_signal = "const"))]
+    /// A reload may change the default model: read from the service each time.
+    #[zbus(property(emits_changed_signal = "false"))]
     fn model(&self) -> zbus::Result<String>;
-    #[zbus(property(emits_changed_signal = "const"))]
+    #[zbus(property(emits_changed_signal = "false"))]
     fn model_info(&self) -> zbus::Result<HashMap<String, OwnedVariant>>;
     /// Emits no PropertiesChanged: read from the service each time, never from the proxy's cache.
     #[zbus(property(emits_changed_signal = "false"))]

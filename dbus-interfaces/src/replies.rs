@@ -67,25 +67,67 @@ impl ModelInfo {
 
     /// Reads the `a{sv}` back; a key that is missing or of another type is named in the error.
     pub fn from_wire(wire: &HashMap<String, OwnedVariant>) -> Result<ModelInfo, String> {
-        fn get<T>(wire: &HashMap<String, OwnedVariant>, key: &str) -> Result<T, String>
-        where
-            T: TryFrom<OwnedVariant>,
-        {
-            let value = wire.get(key).ok_or_else(|| format!("ModelInfo has no {key:?}"))?;
-            let copy = value.try_clone().map_err(|e| format!("ModelInfo {key:?}: {e}"))?;
-            T::try_from(copy).map_err(|_| format!("ModelInfo {key:?} has type {}", value.value_signature()))
-        }
         Ok(ModelInfo {
-            name: get(wire, "name")?,
-            version: get(wire, "version")?,
-            parameters: get(wire, "parameters")?,
-            quantization: get(wire, "quantization")?,
-            context_length: get(wire, "context_length")?,
-            license: get(wire, "license")?,
-            attribution: get(wire, "attribution")?,
-            prompt_format: get(wire, "prompt_format")?,
+            name: get(wire, "ModelInfo", "name")?,
+            version: get(wire, "ModelInfo", "version")?,
+            parameters: get(wire, "ModelInfo", "parameters")?,
+            quantization: get(wire, "ModelInfo", "quantization")?,
+            context_length: get(wire, "ModelInfo", "context_length")?,
+            license: get(wire, "ModelInfo", "license")?,
+            attribution: get(wire, "ModelInfo", "attribution")?,
+            prompt_format: get(wire, "ModelInfo", "prompt_format")?,
         })
     }
+}
+
+/// One bundle of `ListModels` (`a{sv}`): `model`, its name for the `model` option (its
+/// directory's); `default`, whether requests without that option run on it; `loaded`, whether
+/// its weights are in memory now; `weights_mb`, what loading it costs against `max_models_mb`;
+/// and its manifest's fields as in [`ModelInfo`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModelEntry {
+    pub model: String,
+    pub default: bool,
+    pub loaded: bool,
+    pub weights_mb: u32,
+    pub info: ModelInfo,
+}
+
+impl ModelEntry {
+    pub fn to_wire(&self) -> HashMap<String, OwnedVariant> {
+        let mut wire = self.info.to_wire();
+        let own: [(&str, Variant<'_>); 4] = [
+            ("model", Variant::from(self.model.as_str())),
+            ("default", Variant::from(self.default)),
+            ("loaded", Variant::from(self.loaded)),
+            ("weights_mb", Variant::from(self.weights_mb)),
+        ];
+        for (key, value) in own {
+            wire.insert(key.to_string(), value.try_into_owned().expect("plain value"));
+        }
+        wire
+    }
+
+    pub fn from_wire(wire: &HashMap<String, OwnedVariant>) -> Result<ModelEntry, String> {
+        Ok(ModelEntry {
+            model: get(wire, "ListModels entry", "model")?,
+            default: get(wire, "ListModels entry", "default")?,
+            loaded: get(wire, "ListModels entry", "loaded")?,
+            weights_mb: get(wire, "ListModels entry", "weights_mb")?,
+            info: ModelInfo::from_wire(wire)?,
+        })
+    }
+}
+
+/// The value of `key` in the `a{sv}` `what`; a key that is missing or of another type is named
+/// in the error.
+fn get<T>(wire: &HashMap<String, OwnedVariant>, what: &str, key: &str) -> Result<T, String>
+where
+    T: TryFrom<OwnedVariant>,
+{
+    let value = wire.get(key).ok_or_else(|| format!("{what} has no {key:?}"))?;
+    let copy = value.try_clone().map_err(|e| format!("{what} {key:?}: {e}"))?;
+    T::try_from(copy).map_err(|_| format!("{what} {key:?} has type {}", value.value_signature()))
 }
 
 #[cfg(test)]
@@ -108,5 +150,13 @@ mod tests {
         let mut wire = info.to_wire();
         wire.remove("license");
         assert_eq!(ModelInfo::from_wire(&wire).unwrap_err(), "ModelInfo has no \"license\"");
+        let entry = ModelEntry {
+            model: "tiny-b".into(),
+            default: false,
+            loaded: true,
+            weights_mb: 13,
+            info,
+        };
+        assert_eq!(ModelEntry::from_wire(&entry.to_wire()).unwrap(), entry);
     }
 }

@@ -106,6 +106,25 @@ pub struct Manifest {
     pub lora: Option<serde_json::Value>,
 }
 
+impl Manifest {
+    /// Bytes of KV state one token of a transcript holds on this model (keys and values of
+    /// every layer, float32), known before the weights are loaded.
+    pub fn kv_bytes_per_token(&self) -> usize {
+        let arch = &self.architecture;
+        arch.n_layers * 2 * arch.n_kv_heads * arch.head_dim * std::mem::size_of::<f32>()
+    }
+
+    /// Bytes of the files the bundle lists (weights, embedding, tokenizer, graph): roughly what
+    /// loading it adds to a process.
+    pub fn files_bytes(&self, dir: &Path) -> u64 {
+        self.files
+            .keys()
+            .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
 /// A validated bundle directory.
 #[derive(Debug, Clone)]
 pub struct Bundle {

@@ -104,8 +104,7 @@ impl Engine {
     /// Bytes of KV state one token of a toolset's or session's transcript holds (keys and
     /// values of every layer, float32).
     pub fn kv_bytes_per_token(&self) -> usize {
-        let arch = &self.manifest().architecture;
-        arch.n_layers * 2 * arch.n_kv_heads * arch.head_dim * std::mem::size_of::<f32>()
+        self.manifest().kv_bytes_per_token()
     }
 
     pub fn manifest(&self) -> &Manifest {

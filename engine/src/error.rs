@@ -23,6 +23,8 @@ pub enum Limit {
     ObjectsPerClient,
     ObjectsPerUser,
     Objects,
+    /// The weights of the bundles a service keeps loaded at once.
+    ModelsMemory,
 }
 
 impl Limit {
@@ -41,6 +43,7 @@ impl Limit {
             Limit::ObjectsPerClient => "max_objects_per_client",
             Limit::ObjectsPerUser => "max_objects_per_user",
             Limit::Objects => "max_objects",
+            Limit::ModelsMemory => "max_models_mb",
         }
     }
 }

@@ -64,8 +64,24 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(toolcall.BusError) as raised:
             await toolset.call("turn on the light")
         self.assertIn("UnknownObject", raised.exception.name)
+        with self.assertRaises(toolcall.UnknownModel):
+            await self.client.call(HOME_TOOLS, "turn on the light", model="no-such-bundle")
         # Still serving.
         self.assertEqual((await self.client.status()).queue_depth, 0)
+
+    async def test_models_are_listed_and_picked_by_name(self) -> None:
+        [model] = await self.client.list_models()
+        self.assertEqual((model["model"], model["default"], model["loaded"]), ("tiny", True, True))
+        self.assertTrue(model["name"].startswith("toolcalld-tiny"))
+        # One tool without arguments, one call: the grammar forces the answer, so the tiny
+        # bundle's random weights finish it.
+        ping = [{"name": "ping", "description": "Ping.", "parameters": {"type": "object", "properties": {}}}]
+        async with await self.client.register_toolset(ping, model="tiny") as toolset:
+            result = await toolset.call("ping", allow_empty=False, max_calls=1)
+            self.assertEqual(result.function_calls[0].name, "ping")
+        with self.assertRaises(toolcall.UnknownModel):
+            await self.client.register_toolset(ping, model="no-such-bundle")
+        self.assertEqual(await self.client.reload_models(), {"tiny": "unchanged"})
 
 
 class CancelTest(unittest.IsolatedAsyncioTestCase):

@@ -3,11 +3,10 @@
 //! bus daemon or a process start, as zbus tests its own services.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use toolcall_client::Client;
-use toolcall_engine::Engine;
-use toolcalld::{Overrides, Service, Settings};
+use toolcalld::{Models, Overrides, Service, Settings};
 
 use crate::suite::Connect;
 use crate::{TempDir, bundle};
@@ -30,11 +29,12 @@ impl InProcess {
             config_file: Some(config_file),
             bus: None,
             model_dir: Some(bundle(bundle_name)),
+            models_dir: None,
         };
         let settings = Settings::load(&overrides, HashMap::new()).expect("valid configuration");
-        let engine = Engine::load(&settings.model_dir, settings.engine_limits()).expect("the bundle loads");
+        let models = Models::open(&settings).expect("the bundle loads");
         InProcess {
-            service: Service::start(Arc::new(engine), settings),
+            service: Service::start(models, settings),
             peers: Mutex::new(Vec::new()),
             _dir: dir,
         }

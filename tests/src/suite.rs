@@ -292,6 +292,14 @@ pub async fn every_named_error_then_a_normal_call(service: &impl Connect) {
         ..CallOptions::default()
     };
     assert_eq!(kind(call(HOME_TOOLS, "x", &timeout).await), ErrorKind::Timeout);
+    let unknown_model = CallOptions {
+        model: Some("no-such-bundle".into()),
+        ..CallOptions::default()
+    };
+    assert_eq!(
+        kind(call(HOME_TOOLS, "x", &unknown_model).await),
+        ErrorKind::UnknownModel
+    );
 
     // Options of the wrong D-Bus type and unknown options, through the raw proxy.
     let raw = toolcall_dbus::ToolCall1Proxy::new(client.connection()).await.unwrap();

@@ -116,23 +116,24 @@ pub fn command(argv: &[String]) -> Command {
     cmd
 }
 
-/// The toolcalld user and toolcall group, created from our sysusers.d file if missing (as
-/// systemd-sysusers does on the product).
-pub fn accounts(sysusers_conf: &Path) -> (nix::unistd::User, nix::unistd::Group) {
+/// The toolcalld user and the toolcall and toolcall-admin groups, created from our sysusers.d
+/// file if missing (as systemd-sysusers does on the product).
+pub fn accounts(sysusers_conf: &Path) -> (nix::unistd::User, nix::unistd::Group, nix::unistd::Group) {
     use nix::unistd::{Group, User};
     let lookup = || {
         (
             User::from_name("toolcalld").unwrap(),
             Group::from_name("toolcall").unwrap(),
+            Group::from_name("toolcall-admin").unwrap(),
         )
     };
-    if let (Some(user), Some(group)) = lookup() {
-        return (user, group);
+    if let (Some(user), Some(group), Some(admin)) = lookup() {
+        return (user, group, admin);
     }
     ok(Command::new("systemd-sysusers").arg(sysusers_conf));
     match lookup() {
-        (Some(user), Some(group)) => (user, group),
-        other => panic!("systemd-sysusers did not create toolcalld/toolcall: {other:?}"),
+        (Some(user), Some(group), Some(admin)) => (user, group, admin),
+        other => panic!("systemd-sysusers did not create toolcalld/toolcall/toolcall-admin: {other:?}"),
     }
 }
 
@@ -224,6 +225,8 @@ pub struct SystemSetup {
     /// `nobody` as a member of the `toolcall` group (the bus reads supplementary groups from
     /// the socket, SO_PEERGROUPS, so `--groups` makes it a member for that process).
     pub member: As,
+    /// `nobody` as a member of the `toolcall-admin` group only.
+    pub admin: As,
     /// `nobody` in no group.
     pub other: As,
     /// The `toolcall` group's gid.
@@ -243,7 +246,7 @@ impl SystemSetup {
         let install = TempDir::new("policy-install");
         ok(make(&["install-data", &format!("DESTDIR={}", install.0.display())]));
         let dbus_dir = install.0.join("usr/share/dbus-1");
-        let (service_user, call_group) = accounts(&install.0.join("usr/lib/sysusers.d/toolcalld.conf"));
+        let (service_user, call_group, admin_group) = accounts(&install.0.join("usr/lib/sysusers.d/toolcalld.conf"));
         let nobody = nix::unistd::User::from_name("nobody")
             .unwrap()
             .map_or((65534, 65534), |u| (u.uid.as_raw(), u.gid.as_raw()));
@@ -265,6 +268,7 @@ impl SystemSetup {
             service: As::User(service_user.uid.as_raw(), service_user.gid.as_raw(), None),
             service_uid: service_user.uid.as_raw(),
             member: As::User(nobody.0, nobody.1, Some(call_group.gid.as_raw())),
+            admin: As::User(nobody.0, nobody.1, Some(admin_group.gid.as_raw())),
             other: As::User(nobody.0, nobody.1, None),
             call_gid: call_group.gid.as_raw(),
             scratch,

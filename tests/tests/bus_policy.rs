@@ -135,6 +135,18 @@ fn system_bus_policy_limits_owner_and_callers() {
     .unwrap_err();
     assert!(set.contains(ACCESS_DENIED), "{set}");
 
+    // ReloadModels: root and the toolcall-admin group; a plain member is refused by the bus.
+    let reload = format!("{BUS_NAME}.ReloadModels");
+    for (who, label) in [(As::Root, "root"), (setup.admin, "a toolcall-admin member")] {
+        let outcome = dbus_send(who, bus, BUS_NAME, OBJECT, &reload, &[])
+            .unwrap_or_else(|e| panic!("{label}'s ReloadModels refused: {e}"));
+        assert!(outcome.contains("unchanged"), "{label}: {outcome}");
+    }
+    for (who, label) in [(member, "a toolcall member"), (other, "nobody")] {
+        let refused = dbus_send(who, bus, BUS_NAME, OBJECT, &reload, &[]).unwrap_err();
+        assert!(refused.contains(ACCESS_DENIED), "{label}: {refused}");
+    }
+
     assert!(daemon.0.try_wait().unwrap().is_none(), "toolcalld died during the test");
     assert_eq!(bus.config_errors(), Vec::<String>::new());
 }

@@ -256,7 +256,7 @@ async fn replacing_the_model_file_under_a_running_daemon_changes_nothing_until_r
         .unwrap();
     let connection = bus.connection().await;
     assert!(served(&call(&connection, None).await));
-    // SIGHUP re-reads the configuration only; the loaded model keeps serving.
+    // SIGHUP reads the bundle again: the damaged one is refused, the loaded model keeps serving.
     let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     daemon = tokio::task::spawn_blocking(move || {
@@ -267,5 +267,7 @@ async fn replacing_the_model_file_under_a_running_daemon_changes_nothing_until_r
     .unwrap();
     assert!(served(&call(&connection, None).await));
     assert_eq!(client.status().await.unwrap().model, before.model);
+    let log = daemon.log();
+    assert!(log.contains("refused") && log.contains("keeps serving"), "{log}");
     assert!(daemon.child.try_wait().unwrap().is_none(), "toolcalld exited");
 }

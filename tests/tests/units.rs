@@ -196,7 +196,7 @@ fn sysusers_file_creates_the_user_and_the_group() {
     assert!(uid > 0 && uid < 1000, "toolcalld must be a system user, got uid {uid}");
     assert!(user[6].ends_with("nologin"), "toolcalld has a login shell: {}", user[6]);
     let group = read(&root.0.join("etc/group"));
-    for name in ["toolcall", "toolcalld"] {
+    for name in ["toolcall", "toolcalld", "toolcall-admin"] {
         assert!(
             group.lines().any(|l| l.starts_with(&format!("{name}:"))),
             "no group {name} in\n{group}"

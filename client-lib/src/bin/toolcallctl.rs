@@ -8,8 +8,8 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
-use toolcall_client::cli::{Cli, Command, Style, ToolsArg};
-use toolcall_client::{Bus, Client, Error};
+use toolcall_client::cli::{Cli, Command, OptionArgs, Style, ToolsArg};
+use toolcall_client::{Bus, CallOptions, Client, Error, RemoteToolset};
 
 enum Failure {
     Usage(String),
@@ -93,21 +93,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Call { tools, options, query } => {
             let tools = read_tools(&tools)?;
-            show(style, &client.call_json(&tools, &query, &options.to_options()).await?)?;
+            let call_options = CallOptions {
+                model: options.model.clone(),
+                ..options.to_options()
+            };
+            show(style, &client.call_json(&tools, &query, &call_options).await?)?;
         }
         Command::Register {
             tools,
             options,
             queries,
         } => {
-            let toolset = client.register_toolset(&read_tools(&tools)?).await?;
+            let toolset = register(&client, &read_tools(&tools)?, &options).await?;
             for query in queries {
                 show(style, &toolset.call_json(&query, &options.to_options()).await?)?;
             }
             toolset.release().await?;
         }
         Command::Session { tools, options } => {
-            let toolset = client.register_toolset(&read_tools(&tools)?).await?;
+            let toolset = register(&client, &read_tools(&tools)?, &options).await?;
             let session = toolset.open_session().await?;
             for line in std::io::stdin().lock().lines() {
                 let line = line.map_err(|e| Failure::Usage(format!("stdin: {e}")))?;
@@ -128,6 +132,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             toolset.release().await?;
         }
         Command::Status => println!("{}", style.status(&client.status().await?)),
+        Command::Models => println!("{}", style.models(&client.list_models().await?)),
+        Command::ReloadModels => {
+            for (model, outcome) in client.reload_models().await? {
+                println!("{model}: {outcome}");
+            }
+        }
     }
     Ok(())
+}
+
+/// The toolset of `register` and `session`, on `--model`'s bundle if given.
+async fn register(client: &Client, tools: &str, options: &OptionArgs) -> Result<RemoteToolset, Failure> {
+    Ok(match &options.model {
+        Some(model) => client.register_toolset_on(tools, model).await?,
+        None => client.register_toolset(tools).await?,
+    })
 }

@@ -77,7 +77,7 @@ fn the_clients_of_one_user_share_its_kv_room() {
     registry
         .add_object(":1.3", (&path(3), ObjectKind::Toolset, 400), &caps)
         .unwrap();
-    assert_eq!(registry.tokens(), 900);
+    assert_eq!(registry.kv_bytes(), 900);
 }
 
 #[test]
@@ -98,8 +98,8 @@ fn caps_per_client_and_in_all_and_a_departure_frees() {
     assert_eq!(refused_by(in_all), Limit::Objects);
 
     assert_eq!(registry.depart(":1.1").len(), 2);
-    // Its objects no longer count, and their tokens are free again.
-    assert_eq!(registry.tokens(), 100);
+    // Its objects no longer count, and their bytes are free again.
+    assert_eq!(registry.kv_bytes(), 100);
     registry
         .add_object(":1.3", (&path(5), ObjectKind::Toolset, 100), &caps(2, 3, 1000))
         .unwrap();
@@ -120,9 +120,9 @@ fn the_kv_room_is_checked_when_an_object_is_added_or_grows() {
     registry.resize(":1.1", &path(2), 700, &caps(8, 8, 1000)).unwrap();
     let grown = registry.resize(":1.1", &path(2), 701, &caps(8, 8, 1000));
     assert_eq!(refused_by(grown), Limit::KvBudget);
-    assert_eq!(registry.tokens(), 1000, "a refused growth changes nothing");
+    assert_eq!(registry.kv_bytes(), 1000, "a refused growth changes nothing");
     registry.resize(":1.1", &path(2), 300, &caps(8, 8, 1000)).unwrap();
-    assert_eq!(registry.tokens(), 600);
+    assert_eq!(registry.kv_bytes(), 600);
     // An object whose owner left cannot be resized.
     registry.depart(":1.1");
     assert!(matches!(

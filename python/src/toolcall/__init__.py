@@ -5,12 +5,12 @@ Wyoming intent service `toolcall-wyoming` (`toolcall.wyoming_service`)."""
 from . import errors, sync
 from .client import Client, Session, Toolset, connect
 from .errors import (AccessDenied, Busy, BusError, Cancelled, Internal, InvalidOptions, InvalidQuery,
-                     InvalidTools, LimitExceeded, ModelError, Timeout, ToolcallError)
+                     InvalidTools, LimitExceeded, ModelError, Timeout, ToolcallError, UnknownModel)
 from .results import CallResult, FunctionCall, Status, Timings
 
 __all__ = [
     "Client", "Session", "Toolset", "connect", "sync", "errors", "CallResult", "FunctionCall",
     "Status", "Timings", "ToolcallError", "InvalidTools", "InvalidQuery", "InvalidOptions",
     "LimitExceeded", "Busy", "Timeout", "Cancelled", "ModelError", "Internal", "AccessDenied",
-    "BusError",
+    "UnknownModel", "BusError",
 ]

@@ -10,7 +10,9 @@
 
 Tools are a list of {"name", "description", "parameters"} (or their JSON text). Options are
 keyword arguments: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin,
-request_id (for `Client.cancel`) and format ("openai"). Error replies raise the exceptions of
+request_id (for `Client.cancel`), format ("openai") and model (a bundle's name from
+`Client.list_models`; Call and RegisterToolset take it, a toolset's calls and sessions run on
+its model). Error replies raise the exceptions of
 `toolcall.errors`. A toolset or session lives until released or closed, or until the client
 disconnects; a session the service expired (session_idle_timeout_s) raises `BusError`
 (UnknownObject).
@@ -41,6 +43,7 @@ OPTION_TYPES = {
     "call_margin": "d",
     "request_id": "s",
     "format": "s",
+    "model": "s",
 }
 
 
@@ -137,7 +140,7 @@ class Client(_Caller):
         return (await self._call("Call", "ssa{sv}", tools_text(tools), query, options(**opts)))[0]
 
     async def register_toolset(self, tools: str | list[dict[str, Any]], **opts: Any) -> Toolset:
-        """Registers tools once for many calls (only request_id is taken as an option)."""
+        """Registers tools once for many calls (request_id and model are its options)."""
         [path] = await self._call("RegisterToolset", "sa{sv}", tools_text(tools), options(**opts))
         return Toolset(self._bus, path, TOOLSET)
 
@@ -145,6 +148,17 @@ class Client(_Caller):
         """Ends this client's requests made with `request_id=...` (they raise `Cancelled`);
         whether one was in flight."""
         return (await self._call("Cancel", "s", request_id))[0]
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The bundles the service can run, each a dict: model (its name for the model option),
+        default, loaded, weights_mb and the manifest's fields (name, version, ...)."""
+        [entries] = await self._call("ListModels")
+        return [{key: variant.value for key, variant in entry.items()} for entry in entries]
+
+    async def reload_models(self) -> dict[str, str]:
+        """Has the service read its bundles again (root and the toolcall-admin group on the
+        system bus); per bundle, what became of it ("added", "replaced", "refused: ...")."""
+        return (await self._call("ReloadModels"))[0]
 
     async def status(self) -> Status:
         async def get(name: str) -> Any:

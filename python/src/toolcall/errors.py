@@ -25,6 +25,7 @@ class Cancelled(ToolcallError): ...
 class ModelError(ToolcallError): ...
 class Internal(ToolcallError): ...
 class AccessDenied(ToolcallError): ...
+class UnknownModel(ToolcallError): ...
 
 
 class BusError(ToolcallError):
@@ -34,7 +35,7 @@ class BusError(ToolcallError):
 _BY_NAME = {
     cls.__name__: cls
     for cls in (InvalidTools, InvalidQuery, InvalidOptions, LimitExceeded, Busy, Timeout,
-                Cancelled, ModelError, Internal, AccessDenied)
+                Cancelled, ModelError, Internal, AccessDenied, UnknownModel)
 }
 
 

@@ -72,8 +72,14 @@ class Client:
     def call(self, tools: Any, query: str, **opts: Any) -> CallResult:
         return self._loop.run(self._inner.call(tools, query, **opts))
 
-    def register_toolset(self, tools: Any) -> Toolset:
-        return Toolset(self._loop, self._loop.run(self._inner.register_toolset(tools)))
+    def register_toolset(self, tools: Any, **opts: Any) -> Toolset:
+        return Toolset(self._loop, self._loop.run(self._inner.register_toolset(tools, **opts)))
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return self._loop.run(self._inner.list_models())
+
+    def reload_models(self) -> dict[str, str]:
+        return self._loop.run(self._inner.reload_models())
 
     def cancel(self, request_id: str) -> bool:
         return self._loop.run(self._inner.cancel(request_id))

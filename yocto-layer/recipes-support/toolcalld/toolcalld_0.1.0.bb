@@ -100,10 +100,11 @@ RRECOMMENDS:${PN} = "virtual-toolcalld-model"
 SYSTEMD_SERVICE:${PN} = "toolcalld.service"
 
 # The static service user (bus policy names it, so it must exist before dbus reads the
-# policy: no DynamicUser) and the group whose members may call the service. Kept identical
+# policy: no DynamicUser), the group whose members may call the service and the one whose
+# members may also reload its models. Kept identical
 # to the shipped sysusers.d/toolcalld.conf.
 USERADD_PACKAGES = "${PN}"
-GROUPADD_PARAM:${PN} = "--system toolcall"
+GROUPADD_PARAM:${PN} = "--system toolcall; --system toolcall-admin"
 USERADD_PARAM:${PN} = "--system --user-group --home-dir / --no-create-home \
                        --shell ${base_sbindir}/nologin \
                        --comment 'toolcalld on-device function calling' toolcalld"
