@@ -52,11 +52,11 @@ impl Client {
         })
     }
 
-    /// See [`crate::Client::register_toolset_on`].
-    pub fn register_toolset_on(&self, tools_json: &str, model: &str) -> Result<Toolset> {
+    /// See [`crate::Client::register_toolset_with`].
+    pub fn register_toolset_with(&self, tools_json: &str, options: &CallOptions) -> Result<Toolset> {
         let inner = self
             .runtime
-            .block_on(self.inner.register_toolset_on(tools_json, model))?;
+            .block_on(self.inner.register_toolset_with(tools_json, options))?;
         Ok(Toolset {
             inner,
             runtime: self.runtime.clone(),

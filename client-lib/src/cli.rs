@@ -122,6 +122,7 @@ impl OptionArgs {
             request_id: None,
             format: self.format.clone(),
             model: None,
+            follow_reloads: None,
         }
     }
 }

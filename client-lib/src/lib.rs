@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 pub use toolcall_dbus::{CallOptions, CallResult, ErrorKind, FunctionCall, ModelEntry, ModelInfo, Timings};
-use toolcall_dbus::{MODEL_OPTION, SessionProxy, ToolCall1Proxy, ToolCallError, ToolsetProxy};
+use toolcall_dbus::{SessionProxy, ToolCall1Proxy, ToolCallError, ToolsetProxy};
 use zbus::OwnedObjectPath;
 
 /// Which bus to reach toolcalld on.
@@ -149,11 +149,11 @@ impl Client {
         self.register(tools_json, HashMap::new()).await
     }
 
-    /// As [`Client::register_toolset`], on the bundle called `model` (see
-    /// [`Client::list_models`]); its calls and sessions run on that model.
-    pub async fn register_toolset_on(&self, tools_json: &str, model: &str) -> Result<RemoteToolset> {
-        self.register(tools_json, HashMap::from([(MODEL_OPTION, model.into())]))
-            .await
+    /// As [`Client::register_toolset`], with RegisterToolset's options: `model` (a bundle's
+    /// name from [`Client::list_models`]: its calls and sessions run on that model),
+    /// `follow_reloads` and `request_id`; the service refuses any other.
+    pub async fn register_toolset_with(&self, tools_json: &str, options: &CallOptions) -> Result<RemoteToolset> {
+        self.register(tools_json, options.to_wire()).await
     }
 
     async fn register(&self, tools_json: &str, options: toolcall_dbus::Options<'_>) -> Result<RemoteToolset> {

@@ -10,6 +10,7 @@
 //! - `objects`: the D-Bus objects (manager, toolsets, sessions), a few lines a method;
 //! - `ownership`: who called, who owns an object, making objects that cannot leak;
 //! - `request`: one request's way: parsed once, run on the pool, logged, answered;
+//! - `errors`: the engine's errors and the pool's refusals as named D-Bus errors;
 //! - `clients`: which client holds which objects and requests; the object caps and the KV
 //!   budgets, in all and per user;
 //! - `expiry`: idle sessions closed after `session_idle_timeout_s`;
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 
 mod clients;
+mod errors;
 mod expiry;
 mod fair_queue;
 mod fault;

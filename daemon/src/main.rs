@@ -104,11 +104,22 @@ async fn serve(models: Models, settings: Settings, overrides: Overrides) -> anyh
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
                 let _ = sd_notify::notify(&[NotifyState::Reloading]);
+                // The bundles are read again off this loop (the watchdog and signals go on);
+                // READY=1 once that is done.
                 match Settings::load(&overrides, std::env::vars().collect()) {
-                    Ok(new) => { service.reload(new).await; log::info!("configuration reloaded"); }
-                    Err(e) => log::warn!("configuration not reloaded: {e}"),
+                    Ok(new) => {
+                        let models = service.reload(new);
+                        tokio::spawn(async move {
+                            let _ = models.await;
+                            log::info!("configuration reloaded");
+                            let _ = sd_notify::notify(&[NotifyState::Ready]);
+                        });
+                    }
+                    Err(e) => {
+                        log::warn!("configuration not reloaded: {e}");
+                        let _ = sd_notify::notify(&[NotifyState::Ready]);
+                    }
                 }
-                let _ = sd_notify::notify(&[NotifyState::Ready]);
             }
             _ = tick.tick() => {
                 service.tick();

@@ -10,16 +10,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use toolcall_dbus::{ModelEntry, ModelInfo, ToolCallError};
 use toolcall_engine::bundle::{Bundle, Manifest};
-use toolcall_engine::{Engine, EngineLimits, Error as EngineError, Limit};
+use toolcall_engine::{Engine, EngineLimits, Error as EngineError};
 
 use crate::config::Settings;
 
+mod loading;
 mod reload;
 
 /// An engine in memory, with the name of the bundle it came from. Its size is counted against
@@ -33,8 +34,17 @@ pub struct LoadedModel {
     pub id: u64,
     /// The `model` field of its results: the manifest's name and version.
     pub label: String,
+    /// When a request last ran on it: shared with its [`Model`], for `model_idle_unload_s`.
+    last_used: Arc<Mutex<Instant>>,
     bytes: usize,
     counted: Arc<AtomicUsize>,
+}
+
+impl LoadedModel {
+    /// Marks it as used now (each request that runs on it does).
+    pub fn touch(&self) {
+        *lock(&self.last_used) = Instant::now();
+    }
 }
 
 impl std::ops::Deref for LoadedModel {
@@ -47,7 +57,7 @@ impl std::ops::Deref for LoadedModel {
 impl Drop for LoadedModel {
     fn drop(&mut self) {
         self.counted.fetch_sub(self.bytes, Ordering::SeqCst);
-        log::info!("model {} unloaded", self.label);
+        log::info!("model {} ({}) unloaded", self.bundle, self.label);
         toolcall_engine::memory::return_free_heap();
     }
 }
@@ -59,8 +69,13 @@ pub struct Model {
     manifest: Manifest,
     fingerprint: Fingerprint,
     bytes: usize,
+    /// Held by the [`Models`] lock order: never taken while waiting for the catalogue.
     engine: Mutex<Option<Arc<LoadedModel>>>,
-    last_used: Mutex<Instant>,
+    /// Whether `engine` holds one: read without waiting for a load in progress.
+    in_memory: AtomicBool,
+    /// Kept after a refused replacement: its files are gone, so it is never unloaded.
+    pinned: AtomicBool,
+    last_used: Arc<Mutex<Instant>>,
 }
 
 /// What tells a changed bundle directory from an unchanged one without hashing its files:
@@ -98,7 +113,9 @@ impl Model {
             manifest: bundle.manifest,
             fingerprint,
             engine: Mutex::new(None),
-            last_used: Mutex::new(Instant::now()),
+            in_memory: AtomicBool::new(false),
+            pinned: AtomicBool::new(false),
+            last_used: Arc::new(Mutex::new(Instant::now())),
         })
     }
 
@@ -107,19 +124,25 @@ impl Model {
         self.manifest.kv_bytes_per_token()
     }
 
-    fn loaded(&self) -> Option<Arc<LoadedModel>> {
-        self.engine.lock().expect("model lock").clone()
+    fn in_memory(&self) -> bool {
+        self.in_memory.load(Ordering::SeqCst)
     }
 
     fn entry(&self, default: bool) -> ModelEntry {
         ModelEntry {
             model: self.name.clone(),
             default,
-            loaded: self.loaded().is_some(),
+            loaded: self.in_memory(),
             weights_mb: self.bytes.div_ceil(1 << 20) as u32,
             info: model_info(&self.manifest),
         }
     }
+}
+
+/// A lock that a panic elsewhere does not make unusable (the data under these locks stays
+/// consistent: each is replaced whole).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The manifest as the `ModelInfo` property and `ListModels` report it.
@@ -141,11 +164,16 @@ struct Catalogue {
     default: String,
 }
 
-/// The bundles, which are loaded, and the bytes all loaded engines take.
+/// The bundles, which are loaded, and the bytes all loaded engines take. Lock order: a
+/// model's `engine` may be held while the catalogue is read, never the other way round (the
+/// catalogue's readers look at `in_memory` and `try_lock` a model, they never wait for one).
 pub struct Models {
     catalogue: RwLock<Catalogue>,
-    /// Bytes of every engine in memory, the catalogue's and those objects still hold.
+    /// Bytes of every engine in memory or being loaded, the catalogue's and those objects
+    /// still hold.
     counted: Arc<AtomicUsize>,
+    /// Held while a load checks `max_models_mb` and reserves its bytes.
+    room: Mutex<()>,
     settings: RwLock<ModelSettings>,
     /// One reload at a time.
     reloading: Mutex<()>,
@@ -174,6 +202,9 @@ impl Models {
     /// default that fails its checks is left out with a warning (a reload may add it later).
     pub fn open(settings: &Settings) -> anyhow::Result<Models> {
         let (found, default) = bundle_dirs(settings).map_err(anyhow::Error::msg)?;
+        if !found.contains_key(&default) {
+            anyhow::bail!("default_model {default:?} is not a bundle of models_dir or model_dir");
+        }
         let mut bundles = BTreeMap::new();
         for (name, dir) in found {
             match Model::check(&name, &dir) {
@@ -190,6 +221,7 @@ impl Models {
                 default: default.clone(),
             }),
             counted: Arc::new(AtomicUsize::new(0)),
+            room: Mutex::new(()),
             settings: RwLock::new(ModelSettings::of(settings)),
             reloading: Mutex::new(()),
         };
@@ -202,7 +234,7 @@ impl Models {
 
     /// The bundle called `name`, or the default one; `UnknownModel` for a name not served.
     pub fn get(&self, name: Option<&str>) -> Result<Arc<Model>, ToolCallError> {
-        let catalogue = self.catalogue.read().expect("models lock");
+        let catalogue = self.catalogue.read().unwrap_or_else(PoisonError::into_inner);
         let name = name.unwrap_or(&catalogue.default);
         catalogue.bundles.get(name).cloned().ok_or_else(|| {
             let known: Vec<&str> = catalogue.bundles.keys().map(String::as_str).collect();
@@ -210,118 +242,22 @@ impl Models {
         })
     }
 
-    /// The engine of `model`, loaded now if it is not in memory (on the calling thread: a
-    /// worker's). Loading first unloads other bundles that nothing holds when `max_models_mb`
-    /// would not fit it, and is refused (`LimitExceeded` naming it) if it still does not.
-    pub fn engine(&self, model: &Model) -> Result<Arc<LoadedModel>, EngineError> {
-        self.load(model, true)
-    }
-
-    /// As [`Models::engine`]; `make_room: false` loads whatever `max_models_mb` says.
-    fn load(&self, model: &Model, make_room: bool) -> Result<Arc<LoadedModel>, EngineError> {
-        *model.last_used.lock().expect("model lock") = Instant::now();
-        let mut slot = model.engine.lock().expect("model lock");
-        if let Some(engine) = slot.as_ref() {
-            return Ok(engine.clone());
-        }
-        let settings = self.settings.read().expect("models lock").clone();
-        if make_room {
-            self.make_room(model, settings.max_bytes)?;
-        }
-        let started = Instant::now();
-        let engine = Engine::load(&model.dir, settings.limits)?;
-        let label = format!("{} {}", engine.manifest().name, engine.manifest().version);
-        log::info!(
-            "model {} ({label}) loaded in {:.1} s",
-            model.name,
-            started.elapsed().as_secs_f64()
-        );
-        self.counted.fetch_add(model.bytes, Ordering::SeqCst);
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let loaded = Arc::new(LoadedModel {
-            engine,
-            bundle: model.name.clone(),
-            id: NEXT_ID.fetch_add(1, Ordering::SeqCst),
-            label,
-            bytes: model.bytes,
-            counted: self.counted.clone(),
-        });
-        *slot = Some(loaded.clone());
-        Ok(loaded)
-    }
-
-    /// Unloads bundles that nothing holds (never `loading`, never the default) until `loading`
-    /// fits in `max_bytes` beside what stays.
-    fn make_room(&self, loading: &Model, max_bytes: usize) -> Result<(), EngineError> {
-        let fits = || self.counted.load(Ordering::SeqCst) + loading.bytes <= max_bytes;
-        if !fits() {
-            let catalogue = self.catalogue.read().expect("models lock");
-            let mut others: Vec<&Arc<Model>> = catalogue
-                .bundles
-                .values()
-                .filter(|m| m.name != loading.name && m.name != catalogue.default)
-                .collect();
-            others.sort_by_key(|m| *m.last_used.lock().expect("model lock"));
-            for other in others {
-                if fits() {
-                    break;
-                }
-                // A bundle being loaded or used by a load right now is skipped, not waited for.
-                if let Ok(mut slot) = other.engine.try_lock()
-                    && slot.as_ref().is_some_and(|e| Arc::strong_count(e) == 1)
-                {
-                    slot.take();
-                }
-            }
-        }
-        if fits() {
-            return Ok(());
-        }
-        Err(EngineError::LimitExceeded {
-            limit: Limit::ModelsMemory,
-            detail: format!(
-                "model {} needs {} MB beside the {} MB of models in use",
-                loading.name,
-                loading.bytes.div_ceil(1 << 20),
-                self.counted.load(Ordering::SeqCst).div_ceil(1 << 20)
-            ),
-        })
-    }
-
-    /// Unloads the bundles other than the default that have gone unused for
-    /// `model_idle_unload_s` and that nothing holds.
-    pub fn unload_idle(&self) {
-        let Some(idle) = self.settings.read().expect("models lock").idle_unload else {
-            return;
-        };
-        let catalogue = self.catalogue.read().expect("models lock");
-        for model in catalogue.bundles.values().filter(|m| m.name != catalogue.default) {
-            if model.last_used.lock().expect("model lock").elapsed() < idle {
-                continue;
-            }
-            if let Ok(mut slot) = model.engine.try_lock()
-                && slot.as_ref().is_some_and(|e| Arc::strong_count(e) == 1)
-            {
-                slot.take();
-            }
-        }
-    }
-
     /// `ListModels`: every bundle of the catalogue, by name.
     pub fn list(&self) -> Vec<ModelEntry> {
-        let catalogue = self.catalogue.read().expect("models lock");
+        let catalogue = self.catalogue.read().unwrap_or_else(PoisonError::into_inner);
         let entries = catalogue.bundles.values();
         entries.map(|m| m.entry(m.name == catalogue.default)).collect()
     }
 
     /// The default model's manifest, for the `Model` and `ModelInfo` properties.
     pub fn default_info(&self) -> ModelInfo {
-        let catalogue = self.catalogue.read().expect("models lock");
+        let catalogue = self.catalogue.read().unwrap_or_else(PoisonError::into_inner);
         model_info(&catalogue.bundles[&catalogue.default].manifest)
     }
 }
 
-/// The bundle directories the settings name, by name, and the default's name.
+/// The bundle directories the settings name, by name, and the name the default should have
+/// (which may name none of them: the caller's to judge).
 fn bundle_dirs(settings: &Settings) -> Result<(BTreeMap<String, PathBuf>, String), String> {
     let mut found = BTreeMap::new();
     if !settings.models_dir.as_os_str().is_empty() {
@@ -357,11 +293,6 @@ fn bundle_dirs(settings: &Settings) -> Result<(BTreeMap<String, PathBuf>, String
     } else {
         settings.default_model.clone()
     };
-    if !found.contains_key(&default) {
-        return Err(format!(
-            "default_model {default:?} is not a bundle of models_dir or model_dir"
-        ));
-    }
     Ok((found, default))
 }
 

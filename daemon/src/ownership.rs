@@ -12,9 +12,10 @@ use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::ObjectKind;
+use crate::errors::engine_error;
 use crate::expiry::close_when_idle;
 use crate::models::LoadedModel;
-use crate::request::{Request, Result, engine_error};
+use crate::request::{Request, Result};
 use crate::service::{Shared, remove_object};
 
 /// Who sent a message: its sender's unique name on a bus; on a peer-to-peer connection, which

@@ -1,8 +1,8 @@
 //! One request's way through the service. [`Request::new`] builds it once from the D-Bus
 //! arguments: the caller, the options parsed into the engine's type, one clock and one
 //! deadline, and the model it runs on (the `model` option's bundle, the default one, or the
-//! engine of the object it was called on). [`Request::run`] takes it through the worker pool:
-//! admission, the bundle loaded if it is not in memory, fault injection (debug builds),
+//! engine of the object it was called on). [`Request::run`] loads the bundle if it is not in
+//! memory, then takes the request through the worker pool: admission, fault injection (debug builds),
 //! cancellation when its caller leaves, errors mapped to named D-Bus errors, and one log line. [`Request::answer`] also turns the engine's result into the wire's JSON, in
 //! the shape the caller asked for (`format`).
 
@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use toolcall_dbus::{
-    CallOptions as WireOptions, MODEL_OPTION, REQUEST_ID_OPTION, ReceivedOptions, ResultFormat, TEST_FAULT_OPTION,
-    ToolCallError,
+    CallOptions as WireOptions, FOLLOW_RELOADS_OPTION, MODEL_OPTION, REQUEST_ID_OPTION, ReceivedOptions, ResultFormat,
+    TEST_FAULT_OPTION, ToolCallError,
 };
 use toolcall_engine::{CallOptions, Error as EngineError};
 
+use crate::errors::{engine_error, error_name, pool_error};
 use crate::fault::{self, Fault};
 use crate::models::{LoadedModel, Model};
 use crate::service::Shared;
-use crate::worker::PoolError;
 
 /// Spelled `Result` as in the interfaces, whose methods return it.
 pub type Result<T> = std::result::Result<T, ToolCallError>;
@@ -89,6 +89,8 @@ pub struct Request {
     runs_on: RunsOn,
     /// The `model` option as given.
     model_option: Option<String>,
+    /// RegisterToolset's `follow_reloads` option.
+    follows_reloads: bool,
     deadline: Instant,
     timeout_ms: u64,
     started: Instant,
@@ -117,6 +119,7 @@ impl Request {
             k.as_str() != REQUEST_ID_OPTION
                 && !(k.as_str() == TEST_FAULT_OPTION && fault::enabled())
                 && !(k.as_str() == MODEL_OPTION && method.takes_model())
+                && !(k.as_str() == FOLLOW_RELOADS_OPTION && method == Method::RegisterToolset)
         });
         if !method.takes_options() && own_options.count() > 0 {
             return Err(ToolCallError::InvalidOptions(format!(
@@ -131,7 +134,17 @@ impl Request {
                 method.name()
             )));
         }
-        let runs_on = RunsOn::Bundle(shared.models.get(wire.model.as_deref())?);
+        if wire.follow_reloads.is_some() && method != Method::RegisterToolset {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"follow_reloads\" is RegisterToolset's, not {}'s",
+                method.name()
+            )));
+        }
+        // A session's turn or a toolset's call runs on its object's engine (`Request::on`, which
+        // also judges OpenSession's option); until then it is taken to run on the default.
+        let picks_model = matches!(method, Method::Call | Method::RegisterToolset);
+        let named = wire.model.as_deref().filter(|_| picks_model);
+        let runs_on = RunsOn::Bundle(shared.models.get(named)?);
         let timeout_ms = wire
             .timeout_ms
             .map_or(request_timeout_ms, |t| u64::from(t).min(request_timeout_ms));
@@ -154,6 +167,7 @@ impl Request {
             format: ResultFormat::from_option(wire.format.as_deref())?,
             runs_on,
             model_option: wire.model,
+            follows_reloads: wire.follow_reloads.unwrap_or(false),
             deadline,
             timeout_ms,
             started,
@@ -164,6 +178,11 @@ impl Request {
     /// Whose shares the request counts against (see the field).
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// Whether RegisterToolset was asked to follow reloads of its bundle.
+    pub fn follows_reloads(&self) -> bool {
+        self.follows_reloads
     }
 
     /// Runs on `engine`, the one its toolset or session was made on. A `model` option that
@@ -198,22 +217,28 @@ impl Request {
         let cancel = self.options.cancel.clone().expect("a request has a cancel flag");
         let in_flight = shared.requests.track(&self.caller, cancel, self.request_id.clone());
         let (options, fault, started) = (self.options, self.fault, self.started);
-        let (runs_on, models) = (self.runs_on, shared.clone());
-        let job = shared.pool.run((self.deadline, self.method, &self.user), move || {
-            let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
-            // The caller may have left the bus while this waited in the queue.
-            if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
-                return Err(EngineError::Cancelled);
-            }
-            if let Some(fault) = fault {
-                fault.strike()?;
-            }
-            let engine = match runs_on {
-                RunsOn::Engine(engine) => engine,
-                RunsOn::Bundle(model) => models.models.engine(&model)?,
+        let (pool, line) = (shared.pool.clone(), (self.deadline, self.method, self.user.clone()));
+        let engine = engine_for(self.runs_on, shared.clone());
+        let job = async move {
+            let engine = match engine.await {
+                Ok(engine) => engine,
+                Err(e) => return Ok(Err(e)),
             };
-            work(&engine, &options).map(|v| (v, queue_ms))
-        });
+            let (deadline, method, user) = line;
+            pool.run((deadline, method, &user), move || {
+                let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
+                // The caller may have left the bus while this waited in the queue.
+                if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+                    return Err(EngineError::Cancelled);
+                }
+                if let Some(fault) = fault {
+                    fault.strike()?;
+                }
+                engine.touch();
+                work(&engine, &options).map(|v| (v, queue_ms))
+            })
+            .await
+        };
         // Cancelled by its id, the caller hears at once; the job, queued or at its next check,
         // sees the flag and ends. An answer that is ready wins over a cancel that comes with it
         // (a session turn that ended stays answered, since the session took it).
@@ -248,11 +273,26 @@ impl Request {
         + Send
         + 'static,
     ) -> Result<String> {
-        let (started, format) = (self.started, self.format);
         let labelled = move |engine: &Arc<LoadedModel>, options: &CallOptions| {
             work(engine, options).map(|result| (result, engine.label.clone()))
         };
-        let ((result, model), queue_ms) = self.run(shared, labelled).await?;
+        self.answer_from(shared, labelled).await
+    }
+
+    /// As [`Request::answer`], for work that may answer on another engine than the request's
+    /// (a toolset that follows reloads): it returns the label of the engine that answered.
+    pub async fn answer_from(
+        self,
+        shared: &Arc<Shared>,
+        work: impl FnOnce(
+            &Arc<LoadedModel>,
+            &CallOptions,
+        ) -> std::result::Result<(toolcall_engine::CallResult, String), EngineError>
+        + Send
+        + 'static,
+    ) -> Result<String> {
+        let (started, format) = (self.started, self.format);
+        let ((result, model), queue_ms) = self.run(shared, work).await?;
         let wire = wire_result(result, queue_ms, started, model);
         let json = match format {
             ResultFormat::Toolcalld => serde_json::to_string(&wire),
@@ -260,6 +300,22 @@ impl Request {
         };
         Ok(json.expect("result serialises"))
     }
+}
+
+/// The engine a request runs on: its object's, or its bundle's, loaded first if it is not in
+/// memory, on a blocking thread and before the request is queued (a load takes seconds: it
+/// neither holds a worker nor counts as the request's run time).
+async fn engine_for(runs_on: RunsOn, shared: Arc<Shared>) -> std::result::Result<Arc<LoadedModel>, EngineError> {
+    let model = match runs_on {
+        RunsOn::Engine(engine) => return Ok(engine),
+        RunsOn::Bundle(model) => model,
+    };
+    if let Some(engine) = shared.models.loaded(&model) {
+        return Ok(engine);
+    }
+    tokio::task::spawn_blocking(move || shared.models.engine(&model))
+        .await
+        .unwrap_or_else(|e| Err(EngineError::Internal(format!("loading the model failed: {e}"))))
 }
 
 /// The base of the ids of an answer's calls in the OpenAI shape: `call_` and 64 random bits
@@ -299,46 +355,4 @@ fn wire_result(
             generated_tokens: t.generated_tokens as u64,
         },
     }
-}
-
-/// The engine's errors as named D-Bus errors.
-pub fn engine_error(e: EngineError) -> ToolCallError {
-    let message = e.to_string();
-    match e {
-        EngineError::InvalidTools { .. } => ToolCallError::InvalidTools(message),
-        EngineError::InvalidQuery(_) => ToolCallError::InvalidQuery(message),
-        EngineError::InvalidOptions(_) => ToolCallError::InvalidOptions(message),
-        EngineError::LimitExceeded { .. } => ToolCallError::LimitExceeded(message),
-        EngineError::Timeout { .. } => ToolCallError::Timeout(message),
-        EngineError::Cancelled => ToolCallError::Cancelled(message),
-        EngineError::Bundle { .. } | EngineError::Model(_) => ToolCallError::ModelError(message),
-        EngineError::Internal(_) => ToolCallError::Internal(message),
-    }
-}
-
-/// Why the pool did not run a request, as a named D-Bus error: overload is `Busy`.
-fn pool_error(e: PoolError, timeout_ms: u64) -> ToolCallError {
-    match e {
-        PoolError::Busy => ToolCallError::Busy("the request queue is full; retry later".into()),
-        PoolError::UserQueueFull { admitted } => ToolCallError::Busy(format!(
-            "max_queued_per_user: {admitted} requests of this user are already running or queued; retry when one has been answered"
-        )),
-        PoolError::WouldMissDeadline { ahead, expected_ms } => ToolCallError::Busy(format!(
-            "{ahead} requests ahead: this one would end after ~{expected_ms} ms, past its {timeout_ms} ms deadline; retry later"
-        )),
-        PoolError::LateAtItsTurn {
-            waited_ms,
-            left_ms,
-            expected_ms,
-        } => ToolCallError::Busy(format!(
-            "waited {waited_ms} ms in the queue: the {left_ms} ms left to its {timeout_ms} ms deadline are less than such a request takes now (~{expected_ms} ms), so it was not started; retry later"
-        )),
-        PoolError::ShuttingDown => ToolCallError::Busy("toolcalld is shutting down".into()),
-        PoolError::Panicked(m) => ToolCallError::Internal(format!("request failed: {m}")),
-    }
-}
-
-fn error_name(e: &ToolCallError) -> String {
-    use zbus::DBusError;
-    e.name().to_string()
 }

@@ -161,15 +161,18 @@ impl Service {
         builder.serve_at(MANAGER_PATH, Manager::new(self.shared.clone(), Some(label.into())))
     }
 
-    /// Applies the reloadable keys of a re-read configuration and reads the bundles again
-    /// (see [`Models::reload`]; on a blocking thread: checksums and loads take seconds).
-    pub async fn reload(&self, new: Settings) {
+    /// Applies the reloadable keys of a re-read configuration at once, and reads the bundles
+    /// again (see [`Models::reload`]) on a blocking thread, since checksums and loads take
+    /// seconds: the handle ends when that is done.
+    pub fn reload(&self, new: Settings) -> tokio::task::JoinHandle<()> {
         self.shared.pool.set_queue_size(new.queue_size, new.max_queued_per_user);
         self.shared.cache.set_capacity(new.toolset_cache);
         log::set_max_level(new.log_level.parse().unwrap_or(log::LevelFilter::Info));
         *self.shared.settings.write().expect("settings lock") = new.clone();
         let shared = self.shared.clone();
-        let _ = tokio::task::spawn_blocking(move || shared.models.reload(&new)).await;
+        tokio::task::spawn_blocking(move || {
+            shared.models.reload(&new);
+        })
     }
 
     /// The periodic chores: bundles unused past `model_idle_unload_s` are unloaded.

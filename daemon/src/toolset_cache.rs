@@ -7,10 +7,12 @@
 //! sessions ([`ToolsetCache::shrink_to`]), least recently used first.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use sha2::{Digest, Sha256};
 use toolcall_engine::{Error as EngineError, Toolset};
+
+use crate::models::LoadedModel;
 
 /// The cache key of a tools JSON text: its sha256, hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,8 @@ struct Entry {
     key: ToolsKey,
     /// The id of the engine it was compiled on.
     model: u64,
+    /// That engine: once it is gone (unloaded, or replaced by a reload), so is the entry.
+    engine: Weak<LoadedModel>,
     /// Bytes of KV state its prefix holds.
     bytes: usize,
     /// Who compiled it (the request's user: see `Request::user`).
@@ -69,25 +73,28 @@ impl ToolsetCache {
         inner.entries.truncate(capacity);
     }
 
-    /// Drops the least recently used lists until the rest hold at most `room` bytes.
+    /// Drops the lists of engines that are gone, then the least recently used lists until the
+    /// rest hold at most `room` bytes.
     pub fn shrink_to(&self, room: usize) {
         let mut inner = self.inner.lock().expect("toolset cache lock");
+        inner.entries.retain(|e| e.engine.strong_count() > 0);
         while inner.entries.iter().map(|e| e.bytes).sum::<usize>() > room {
             inner.entries.pop_back();
         }
     }
 
-    /// The toolset compiled for `key` on engine `model`, or `compile`'s, which is then kept
-    /// for `user` if its `bytes_per_token` times its prefix fit in `room` bytes (older lists
+    /// The toolset compiled for `key` on `engine`, or `compile`'s, which is then kept for
+    /// `user` if its KV state fits in `room` bytes (older lists
     /// dropped to make way). The lock is not held while compiling (a prefill of the tools'
     /// prompt): two callers that miss on the same tools at once both compile, and the later
     /// one is kept.
     pub fn get_or_compile(
         &self,
-        (key, model, bytes_per_token): (&ToolsKey, u64, usize),
+        (key, engine): (&ToolsKey, &Arc<LoadedModel>),
         (user, room): (&str, usize),
         compile: impl FnOnce() -> Result<Toolset, EngineError>,
     ) -> Result<Arc<Toolset>, EngineError> {
+        let (model, bytes_per_token) = (engine.id, engine.kv_bytes_per_token());
         let same = |e: &Entry| &e.key == key && e.model == model;
         {
             let mut inner = self.inner.lock().expect("toolset cache lock");
@@ -114,6 +121,7 @@ impl ToolsetCache {
         inner.entries.push_front(Entry {
             key: key.clone(),
             model,
+            engine: Arc::downgrade(engine),
             bytes,
             user: user.to_string(),
             toolset: toolset.clone(),

@@ -12,7 +12,9 @@ mod replies;
 
 pub use errors::{ErrorKind, ToolCallError};
 pub use openai::{OpenAiFunction, OpenAiMessage, OpenAiToolCall, ResultFormat};
-pub use options::{CallOptions, MODEL_OPTION, Options, REQUEST_ID_OPTION, ReceivedOptions, TEST_FAULT_OPTION};
+pub use options::{
+    CallOptions, FOLLOW_RELOADS_OPTION, MODEL_OPTION, Options, REQUEST_ID_OPTION, ReceivedOptions, TEST_FAULT_OPTION,
+};
 pub use proxies::{SessionProxy, ToolCall1Proxy, ToolsetProxy};
 pub use replies::{CallResult, FunctionCall, ModelEntry, ModelInfo, Timings};
 

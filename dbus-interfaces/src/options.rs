@@ -32,6 +32,9 @@ pub struct CallOptions {
     /// The bundle to run on, by its name in `ListModels` (the default model's if `None`).
     /// Taken by Call, RegisterToolset and OpenSession.
     pub model: Option<String>,
+    /// RegisterToolset only: when a reload replaces the toolset's bundle, its next call or
+    /// session moves it to the new engine (its tools compiled again) instead of keeping the old.
+    pub follow_reloads: Option<bool>,
 }
 
 /// The option every method takes: the caller's name for the request, for `Cancel`.
@@ -39,6 +42,9 @@ pub const REQUEST_ID_OPTION: &str = "request_id";
 
 /// The option that picks a bundle by its name; Call, RegisterToolset and OpenSession take it.
 pub const MODEL_OPTION: &str = "model";
+
+/// RegisterToolset's option to move the toolset to its bundle's new engine after a reload.
+pub const FOLLOW_RELOADS_OPTION: &str = "follow_reloads";
 
 /// The option toolcalld's debug builds accept for the fault drills (see the daemon's `fault`
 /// module); never part of the public contract.
@@ -74,6 +80,9 @@ impl CallOptions {
         }
         if let Some(v) = &self.model {
             map.insert(MODEL_OPTION, Variant::from(v.as_str()));
+        }
+        if let Some(v) = self.follow_reloads {
+            map.insert(FOLLOW_RELOADS_OPTION, Variant::from(v));
         }
         map
     }
@@ -118,10 +127,13 @@ impl CallOptions {
                 REQUEST_ID_OPTION => parsed.request_id = Some(string_of(key, value)?),
                 "format" => parsed.format = Some(string_of(key, value)?),
                 MODEL_OPTION => parsed.model = Some(string_of(key, value)?),
+                FOLLOW_RELOADS_OPTION => {
+                    parsed.follow_reloads = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?)
+                }
                 TEST_FAULT_OPTION if accept_test_fault => test_fault = Some(string_of(key, value)?),
                 other => {
                     return Err(ToolCallError::InvalidOptions(format!(
-                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format, model)"
+                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format, model, follow_reloads)"
                     )));
                 }
             }
@@ -153,6 +165,7 @@ mod tests {
             request_id: Some("turn-7".into()),
             format: Some("openai".into()),
             model: Some("tiny-b".into()),
+            follow_reloads: Some(true),
         };
         let (back, test_fault) = CallOptions::from_wire(&received(sent.to_wire()), false).unwrap();
         assert_eq!(back, sent);

@@ -93,6 +93,8 @@ pub enum As {
     Root,
     /// uid, gid, supplementary groups (none: cleared).
     User(u32, u32, Option<u32>),
+    /// uid, gid, two supplementary groups.
+    UserInBoth(u32, u32, [u32; 2]),
 }
 
 /// The command line that runs `program` as `who` (through setpriv for another user).
@@ -105,6 +107,13 @@ pub fn argv_as(who: As, program: &Path) -> Vec<String> {
             format!("--reuid={uid}"),
             format!("--regid={gid}"),
             groups.map_or("--clear-groups".into(), |g| format!("--groups={g}")),
+            program,
+        ],
+        As::UserInBoth(uid, gid, [a, b]) => vec![
+            "setpriv".into(),
+            format!("--reuid={uid}"),
+            format!("--regid={gid}"),
+            format!("--groups={a},{b}"),
             program,
         ],
     }
@@ -225,7 +234,8 @@ pub struct SystemSetup {
     /// `nobody` as a member of the `toolcall` group (the bus reads supplementary groups from
     /// the socket, SO_PEERGROUPS, so `--groups` makes it a member for that process).
     pub member: As,
-    /// `nobody` as a member of the `toolcall-admin` group only.
+    /// `nobody` as a member of the `toolcall` and `toolcall-admin` groups (as an administrator
+    /// who also uses the service is).
     pub admin: As,
     /// `nobody` in no group.
     pub other: As,
@@ -268,7 +278,7 @@ impl SystemSetup {
             service: As::User(service_user.uid.as_raw(), service_user.gid.as_raw(), None),
             service_uid: service_user.uid.as_raw(),
             member: As::User(nobody.0, nobody.1, Some(call_group.gid.as_raw())),
-            admin: As::User(nobody.0, nobody.1, Some(admin_group.gid.as_raw())),
+            admin: As::UserInBoth(nobody.0, nobody.1, [call_group.gid.as_raw(), admin_group.gid.as_raw()]),
             other: As::User(nobody.0, nobody.1, None),
             call_gid: call_group.gid.as_raw(),
             scratch,

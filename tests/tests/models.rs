@@ -5,6 +5,8 @@
 //! old engine), removed, and a corrupt one refused while the old one keeps serving.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use toolcall_client::{Bus, CallOptions, Client, ErrorKind, ModelEntry};
@@ -20,6 +22,15 @@ fn on(model: Option<&str>) -> CallOptions {
         max_calls: Some(1),
         allow_empty: Some(false),
         model: model.map(str::to_string),
+        ..CallOptions::default()
+    }
+}
+
+/// RegisterToolset's options: the bundle, and whether the toolset follows its reloads.
+fn registered(model: &str, follow_reloads: bool) -> CallOptions {
+    CallOptions {
+        model: Some(model.to_string()),
+        follow_reloads: follow_reloads.then_some(true),
         ..CallOptions::default()
     }
 }
@@ -51,6 +62,14 @@ fn add_tiny(root: &Path, name: &str, version: Option<&str>) {
         std::fs::rename(&target, root.join(format!(".{name}.old"))).unwrap();
     }
     std::fs::rename(&staging, &target).unwrap();
+}
+
+/// Bytes of the files a bundle lists, what it counts against `max_models_mb`.
+fn files_bytes(dir: &Path) -> u64 {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
+    let files = manifest["files"].as_object().unwrap().keys();
+    files.map(|f| std::fs::metadata(dir.join(f)).unwrap().len()).sum()
 }
 
 /// Flips bytes in the middle of a bundle's embedding (its checksum no longer matches).
@@ -120,7 +139,10 @@ async fn each_request_runs_on_the_bundle_it_names() {
     assert!(err.contains("tiny-z") && err.contains("tiny-b"), "{err}");
 
     // A toolset runs on the bundle it was registered on, and so do its sessions.
-    let toolset = client.register_toolset_on(PING, "tiny-b").await.unwrap();
+    let toolset = client
+        .register_toolset_with(PING, &registered("tiny-b", false))
+        .await
+        .unwrap();
     assert_eq!(toolset.call("ping", &on(None)).await.unwrap().model, tiny_label);
     assert!(entry(&models(&client).await, "tiny-b").loaded);
     assert_eq!(
@@ -146,7 +168,7 @@ async fn each_request_runs_on_the_bundle_it_names() {
     assert_eq!(
         kind(
             client
-                .register_toolset_on(PING, "nope")
+                .register_toolset_with(PING, &registered("nope", false))
                 .await
                 .map(|t| t.path().to_string())
         ),
@@ -156,12 +178,14 @@ async fn each_request_runs_on_the_bundle_it_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundles_give_way_under_max_models_mb_and_unload_when_idle() {
-    // Each tiny copy is ~15 MB: with the default (tiny itself), two fit in 40 MB, three do not.
+    // With the default (tiny itself), two tiny bundles fit in max_models_mb, three do not.
     let root = tiny_copies(&["tiny-a", "tiny-b"]);
+    let mib = files_bytes(&bundle(TINY)) as f64 / (1 << 20) as f64;
     let bus = TestBus::start();
     let config = format!(
-        "models_dir = {:?}\nmax_models_mb = 40\nmodel_idle_unload_s = 2\n",
-        root.0.display().to_string()
+        "models_dir = {:?}\nmax_models_mb = {}\nmodel_idle_unload_s = 2\n",
+        root.0.display().to_string(),
+        (2.5 * mib) as usize
     );
     let _daemon = Daemon::start(&bus, &bundle(TINY), &config);
     let client = client(&bus).await;
@@ -170,7 +194,10 @@ async fn bundles_give_way_under_max_models_mb_and_unload_when_idle() {
     };
 
     // A toolset holds tiny-a: tiny-b cannot make room, and is refused naming the limit.
-    let toolset = client.register_toolset_on(PING, "tiny-a").await.unwrap();
+    let toolset = client
+        .register_toolset_with(PING, &registered("tiny-a", false))
+        .await
+        .unwrap();
     assert_eq!(loaded(&models(&client).await), [TINY, "tiny-a"]);
     let refused = client.call(PING, "ping", &on(Some("tiny-b"))).await;
     let err = refused.as_ref().unwrap_err().to_string();
@@ -178,9 +205,14 @@ async fn bundles_give_way_under_max_models_mb_and_unload_when_idle() {
     assert!(err.contains("max_models_mb") && err.contains("tiny-b"), "{err}");
     assert_eq!(loaded(&models(&client).await), [TINY, "tiny-a"]);
 
-    // Released, tiny-a gives way to tiny-b; the default never does.
+    // Released, tiny-a gives way to tiny-b; the default never does. (The service drops the
+    // released toolset, and with it its hold on tiny-a, just after it answers.)
     toolset.release().await.unwrap();
-    client.call(PING, "ping", &on(Some("tiny-b"))).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Err(e) = client.call(PING, "ping", &on(Some("tiny-b"))).await {
+        assert!(Instant::now() < deadline, "tiny-a did not give way: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(loaded(&models(&client).await), [TINY, "tiny-b"]);
 
     // Unused past model_idle_unload_s and held by nothing, tiny-b is unloaded (the service
@@ -206,24 +238,44 @@ async fn reload_under_load_keeps_requests_and_refuses_a_corrupt_bundle() {
     let mut daemon = Daemon::start(&bus, &bundle(TINY), &config);
     let client = client(&bus).await;
     let old_label = label(&models(&client).await, "tiny-a");
-    let held = client.register_toolset_on(PING, "tiny-a").await.unwrap();
+    let held = client
+        .register_toolset_with(PING, &registered("tiny-a", false))
+        .await
+        .unwrap();
+    let following = client
+        .register_toolset_with(PING, &registered("tiny-a", true))
+        .await
+        .unwrap();
+    let early_session = following.open_session().await.unwrap();
 
     // Clients keep calling tiny-a while it is replaced, tiny-b removed, tiny-c and tiny-f added
     // and a corrupt tiny-d refused.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
     let load: Vec<_> = (0..3)
         .map(|_| {
-            let (client, stop) = (client.clone(), stop.clone());
+            let (client, stop, count) = (client.clone(), stop.clone(), count.clone());
             tokio::spawn(async move {
                 let mut answered = Vec::new();
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                while !stop.load(Ordering::SeqCst) {
                     answered.push(client.call(PING, "ping", &on(Some("tiny-a"))).await);
+                    count.fetch_add(1, Ordering::SeqCst);
                 }
                 answered
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answers_after = |n: usize| {
+        let count = count.clone();
+        async move {
+            let (from, deadline) = (count.load(Ordering::SeqCst), Instant::now() + Duration::from_secs(30));
+            while count.load(Ordering::SeqCst) < from + n {
+                assert!(Instant::now() < deadline, "the calls stalled");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    answers_after(6).await;
     add_tiny(&root.0, "tiny-a", Some("0.1.0-replaced"));
     std::fs::rename(root.0.join("tiny-b"), root.0.join(".tiny-b.gone")).unwrap();
     add_tiny(&root.0, "tiny-c", None);
@@ -231,8 +283,8 @@ async fn reload_under_load_keeps_requests_and_refuses_a_corrupt_bundle() {
     add_tiny(&root.0, "tiny-d", None);
     corrupt(&root.0.join("tiny-d"));
     let outcome = client.reload_models().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    answers_after(6).await;
+    stop.store(true, Ordering::SeqCst);
     let mut labels = Vec::new();
     for task in load {
         for answer in task.await.unwrap() {
@@ -258,8 +310,14 @@ async fn reload_under_load_keeps_requests_and_refuses_a_corrupt_bundle() {
         client.call(PING, "ping", &on(Some("tiny-a"))).await.unwrap().model,
         new_label
     );
-    // The toolset made before the reload still runs on the engine it was made on.
+    // The toolset made before the reload still runs on the engine it was made on, unless it
+    // follows reloads: then its next call moves it (sessions opened before stay).
     assert_eq!(held.call("ping", &on(None)).await.unwrap().model, old_label);
+    assert_eq!(following.call("ping", &on(None)).await.unwrap().model, new_label);
+    assert_eq!(early_session.send("ping", &on(None)).await.unwrap().model, old_label);
+    let late_session = following.open_session().await.unwrap();
+    assert_eq!(late_session.send("ping", &on(None)).await.unwrap().model, new_label);
+    assert!(daemon.log().contains("moved to the reloaded model tiny-a"));
     assert_eq!(
         kind(client.call(PING, "ping", &on(Some("tiny-b"))).await),
         ErrorKind::UnknownModel
@@ -304,4 +362,15 @@ async fn reload_under_load_keeps_requests_and_refuses_a_corrupt_bundle() {
         log.contains("reload: model tiny-c: refused") && log.contains("corrupt"),
         "{log}"
     );
+
+    // A bundle not in memory whose files changed without a reload is not loaded under its old
+    // manifest: ModelError until a reload reads it again.
+    add_tiny(&root.0, "tiny-e", Some("0.1.0-swapped"));
+    let swapped = client.call(PING, "ping", &on(Some("tiny-e"))).await;
+    let err = swapped.as_ref().unwrap_err().to_string();
+    assert_eq!(kind(swapped), ErrorKind::ModelError);
+    assert!(err.contains("changed on disk"), "{err}");
+    assert_eq!(client.reload_models().await.unwrap()["tiny-e"], "replaced");
+    let answer = client.call(PING, "ping", &on(Some("tiny-e"))).await.unwrap();
+    assert_eq!(answer.model, "toolcalld-tiny-random 0.1.0-swapped");
 }

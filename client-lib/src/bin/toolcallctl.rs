@@ -144,8 +144,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// The toolset of `register` and `session`, on `--model`'s bundle if given.
 async fn register(client: &Client, tools: &str, options: &OptionArgs) -> Result<RemoteToolset, Failure> {
-    Ok(match &options.model {
-        Some(model) => client.register_toolset_on(tools, model).await?,
-        None => client.register_toolset(tools).await?,
-    })
+    let model = CallOptions {
+        model: options.model.clone(),
+        ..CallOptions::default()
+    };
+    Ok(client.register_toolset_with(tools, &model).await?)
 }

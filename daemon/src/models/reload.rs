@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use toolcall_engine::Error as EngineError;
 
-use super::{Catalogue, Fingerprint, Model, ModelSettings, Models, bundle_dirs};
+use super::{Catalogue, Fingerprint, Model, ModelSettings, Models, bundle_dirs, lock};
 use crate::config::Settings;
 
 impl Models {
@@ -14,17 +15,18 @@ impl Models {
     /// it: `added`; `unchanged` (bundle.json and each file's size and time as before);
     /// `replaced` (its checksums checked and, if the old one was loaded or it is the default,
     /// the new one loaded before it takes the old one's place); `removed`; or `refused: why`
-    /// (corrupt, or not loadable), when the old one stays if it is loaded (one that is not has
-    /// no files left to load from, and goes). The old engines go once
-    /// the requests, toolsets and sessions holding them are done. A `default_model` that
-    /// names no bundle that is there now is refused too (key `default_model`), and the old
-    /// default stays.
+    /// (corrupt, or not loadable), when the old one stays if it is loaded, pinned in memory (one
+    /// that is not has no files left to load from, and goes). The old engines go once the
+    /// requests, toolsets and sessions holding them are done. A `default_model` that names no
+    /// bundle that is there now is refused too (key `config/default_model`: no directory has a
+    /// `/` in its name), and the old default stays; so is a `models_dir` that cannot be read
+    /// (key `config/models_dir`), and then nothing changes.
     pub fn reload(&self, settings: &Settings) -> BTreeMap<String, String> {
-        let _one_at_a_time = self.reloading.lock().expect("reload lock");
+        let _one_at_a_time = lock(&self.reloading);
         // The engine limits stay those of start-up (as for the default model); the rest is
         // read again.
         {
-            let mut current = self.settings.write().expect("models lock");
+            let mut current = self.settings.write().unwrap_or_else(PoisonError::into_inner);
             *current = ModelSettings {
                 limits: current.limits.clone(),
                 ..ModelSettings::of(settings)
@@ -35,12 +37,12 @@ impl Models {
             Ok(found) => found,
             Err(e) => {
                 log::warn!("models not reloaded: {e}");
-                outcome.insert("models_dir".to_string(), format!("refused: {e}"));
+                outcome.insert("config/models_dir".to_string(), format!("refused: {e}"));
                 return outcome;
             }
         };
         let (old, old_default) = {
-            let catalogue = self.catalogue.read().expect("models lock");
+            let catalogue = self.catalogue.read().unwrap_or_else(PoisonError::into_inner);
             (catalogue.bundles.clone(), catalogue.default.clone())
         };
         let mut next = BTreeMap::new();
@@ -54,7 +56,7 @@ impl Models {
                 outcome.insert(name.clone(), "unchanged".to_string());
                 continue;
             }
-            let load_now = name == &wanted_default || previous.is_some_and(|p| p.loaded().is_some());
+            let load_now = name == &wanted_default || previous.is_some_and(|p| p.in_memory());
             match self.replacement(name, dir, load_now) {
                 Ok(model) => {
                     next.insert(name.clone(), Arc::new(model));
@@ -65,7 +67,8 @@ impl Models {
                 // left to load from (the new ones took their place), so it goes.
                 Err(e) => {
                     let note = match previous {
-                        Some(previous) if previous.loaded().is_some() => {
+                        Some(previous) if previous.in_memory() => {
+                            previous.pinned.store(true, Ordering::SeqCst);
                             next.insert(name.clone(), previous.clone());
                             "; the loaded one keeps serving"
                         }
@@ -83,7 +86,7 @@ impl Models {
                     Some(Err(e)) => e.to_string(),
                     _ => format!("no bundle {wanted_default:?} is served"),
                 };
-                outcome.insert("default_model".to_string(), format!("refused: {why}"));
+                outcome.insert("config/default_model".to_string(), format!("refused: {why}"));
                 next.entry(old_default.clone())
                     .or_insert_with(|| old[&old_default].clone());
                 old_default
@@ -103,7 +106,7 @@ impl Models {
             };
             log::log!(level, "reload: model {name}: {what}");
         }
-        *self.catalogue.write().expect("models lock") = Catalogue { bundles: next, default };
+        *self.catalogue.write().unwrap_or_else(PoisonError::into_inner) = Catalogue { bundles: next, default };
         outcome
     }
 

@@ -12,7 +12,8 @@ Tools are a list of {"name", "description", "parameters"} (or their JSON text). 
 keyword arguments: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin,
 request_id (for `Client.cancel`), format ("openai") and model (a bundle's name from
 `Client.list_models`; Call and RegisterToolset take it, a toolset's calls and sessions run on
-its model). Error replies raise the exceptions of
+its model) and follow_reloads (RegisterToolset: after a reload replaced its bundle, the
+toolset's next call moves it to the new engine). Error replies raise the exceptions of
 `toolcall.errors`. A toolset or session lives until released or closed, or until the client
 disconnects; a session the service expired (session_idle_timeout_s) raises `BusError`
 (UnknownObject).
@@ -44,6 +45,7 @@ OPTION_TYPES = {
     "request_id": "s",
     "format": "s",
     "model": "s",
+    "follow_reloads": "b",
 }
 
 
@@ -140,7 +142,8 @@ class Client(_Caller):
         return (await self._call("Call", "ssa{sv}", tools_text(tools), query, options(**opts)))[0]
 
     async def register_toolset(self, tools: str | list[dict[str, Any]], **opts: Any) -> Toolset:
-        """Registers tools once for many calls (request_id and model are its options)."""
+        """Registers tools once for many calls (request_id, model and follow_reloads are its
+        options)."""
         [path] = await self._call("RegisterToolset", "sa{sv}", tools_text(tools), options(**opts))
         return Toolset(self._bus, path, TOOLSET)
 
