@@ -16,7 +16,8 @@
 //! daemon's cache does, so a case's time includes compiling its tools only when no recent case
 //! used them.
 //! `--predictions` writes one line per case, in input order: `{"id", "function_calls",
-//! "error", "total_ms", "go_on_gaps"}` (scored by other checkers, e.g. `model/eval/bfcl.py`).
+//! "error", "total_ms", "go_on_gaps", "confidence", "correct"}` (scored by other checkers, e.g.
+//! `model/eval/bfcl.py`; `model/eval/calibration.py` reads confidence and correct).
 //! `--call-margin` sets the request option `call_margin` (engine/src/list_end.rs).
 //! `--margin-sweep` also scores each listed margin (at least the run's own) from the same
 //! answers, exactly: a larger margin only ends a list earlier, at the first point where the
@@ -96,6 +97,8 @@ struct Outcome {
     /// The calls as written (repeats included) and the engine's go-on gaps, for the sweep.
     written: Vec<Value>,
     gaps: Vec<f32>,
+    /// The answer's confidence (constrained decoding only).
+    confidence: Option<f64>,
     ms: f64,
 }
 
@@ -157,7 +160,7 @@ impl Evaluator {
             if self.unconstrained {
                 let text = self.engine.generate_unconstrained(&toolset, query, &options)?;
                 let calls = parse_free_text(&text);
-                Ok((text, calls, Vec::new()))
+                Ok((text, calls, Vec::new(), None))
             } else {
                 let result = self.engine.call(&toolset, query, &options)?;
                 let calls = result
@@ -165,16 +168,17 @@ impl Evaluator {
                     .iter()
                     .map(|c| json!({"name": c.name, "arguments": c.arguments}))
                     .collect();
-                Ok((result.text, Ok(calls), result.go_on_gaps))
+                Ok((result.text, Ok(calls), result.go_on_gaps, Some(result.confidence)))
             }
         });
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match answered {
-            Ok((text, calls, gaps)) => Outcome {
+            Ok((text, calls, gaps, confidence)) => Outcome {
                 written: serde_json::from_str(&text).unwrap_or_default(),
                 text: Ok(text),
                 calls,
                 gaps,
+                confidence,
                 ms,
             },
             Err(e) => Outcome {
@@ -182,6 +186,7 @@ impl Evaluator {
                 text: Err(e),
                 written: Vec::new(),
                 gaps: Vec::new(),
+                confidence: None,
                 ms,
             },
         }
@@ -261,7 +266,7 @@ fn main() {
                 Err(why) => (Vec::new(), Some(why.clone())),
             };
             let line = json!({"id": case["id"], "function_calls": calls, "error": error, "total_ms": outcome.ms,
-                              "go_on_gaps": outcome.gaps});
+                              "go_on_gaps": outcome.gaps, "confidence": outcome.confidence, "correct": correct});
             writeln!(out, "{line}").expect("write predictions");
         }
         if !correct && std::env::var_os("TOOLCALL_EVAL_VERBOSE").is_some() {
