@@ -88,7 +88,8 @@ struct toolcall_client *toolcall_connect(int bus,
 /**
  * One-shot call. `options_json` is NULL or a JSON object with any of `max_calls`,
  * `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`,
- * `format` (`"openai"` for an OpenAI-shaped assistant message). Returns the result JSON as the
+ * `format` (`"openai"` for an OpenAI-shaped assistant message), `model` (a bundle's name from
+ * `toolcall_list_models`). Returns the result JSON as the
  * service sent it (free it with `toolcall_string_free`), or NULL on failure.
  *
  * # Safety
@@ -99,6 +100,17 @@ char *toolcall_call(const struct toolcall_client *client,
                     const char *query,
                     const char *options_json,
                     struct toolcall_error *error);
+
+/**
+ * The model bundles the service can run, as a JSON array (free it with
+ * `toolcall_string_free`): per bundle `model` (its name for the `model` option), `default`,
+ * `loaded`, `weights_mb` and `info` (the manifest: name, version, parameters, ...). NULL on
+ * failure.
+ *
+ * # Safety
+ * As `toolcall_call`.
+ */
+char *toolcall_list_models(const struct toolcall_client *client, struct toolcall_error *error);
 
 /**
  * Ends this client's requests whose options carried `"request_id": request_id` with
@@ -154,6 +166,21 @@ const char *toolcall_version(void);
 struct toolcall_toolset *toolcall_toolset_register(const struct toolcall_client *client,
                                                    const char *tools_json,
                                                    struct toolcall_error *error);
+
+/**
+ * As `toolcall_toolset_register`, with RegisterToolset's options: `options_json` is NULL or a
+ * JSON object with any of `model` (a bundle's name from `toolcall_list_models`: the toolset's
+ * calls and sessions run on it), `follow_reloads` (true: after a reload replaced that bundle,
+ * the toolset's next call moves it to the new engine) and `request_id`; the service refuses
+ * other options (`InvalidOptions`), an unknown model with `UnknownModel`.
+ *
+ * # Safety
+ * As `toolcall_call`.
+ */
+struct toolcall_toolset *toolcall_toolset_register_with(const struct toolcall_client *client,
+                                                        const char *tools_json,
+                                                        const char *options_json,
+                                                        struct toolcall_error *error);
 
 /**
  * A call on the toolset; `options_json` as for `toolcall_call`. Returns the result JSON (free

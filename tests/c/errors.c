@@ -48,6 +48,21 @@ int main(int argc, char **argv) {
     result = toolcall_call(client, "not json", "q", NULL, NULL);
     if (result) { fprintf(stderr, "answered\n"); toolcall_string_free(result); failed = 1; }
     if (toolcall_cancel(client, "nothing", &error) != 0) { fprintf(stderr, "cancelled nothing\n"); failed = 1; }
+    /* Models: the list names the one bundle; a toolset on an unknown one is refused by name. */
+    char *models = toolcall_list_models(client, &error);
+    if (!models || !strstr(models, "\"model\":\"tiny\"") || !strstr(models, "\"default\":true")) {
+        fprintf(stderr, "models: %s\n", models ? models : error.message);
+        failed = 1;
+    } else {
+        printf("models: %s\n", models);
+    }
+    toolcall_string_free(models);
+    toolcall_toolset *nowhere = toolcall_toolset_register_with(client, "[]", "{\"model\": \"nope\"}", &error);
+    if (nowhere) { fprintf(stderr, "a toolset on no model\n"); toolcall_toolset_release(nowhere, NULL); failed = 1; }
+    expect("unknown model", &error, "org.toolcalld.ToolCall1.Error.UnknownModel");
+    toolcall_toolset *on_tiny = toolcall_toolset_register_with(client, "[{\"name\": \"ping\"}]", "{\"model\": \"tiny\"}", &error);
+    if (!on_tiny) { fprintf(stderr, "toolset on tiny: %s\n", error.message); failed = 1; }
+    else if (toolcall_toolset_release(on_tiny, &error) != 0) { fprintf(stderr, "release failed\n"); failed = 1; }
 
     toolcall_error_clear(&error);
     if (error.name || error.message) { fprintf(stderr, "clear left strings\n"); failed = 1; }

@@ -156,7 +156,8 @@ pub unsafe extern "C" fn toolcall_connect(
 
 /// One-shot call. `options_json` is NULL or a JSON object with any of `max_calls`,
 /// `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`,
-/// `format` (`"openai"` for an OpenAI-shaped assistant message). Returns the result JSON as the
+/// `format` (`"openai"` for an OpenAI-shaped assistant message), `model` (a bundle's name from
+/// `toolcall_list_models`). Returns the result JSON as the
 /// service sent it (free it with `toolcall_string_free`), or NULL on failure.
 ///
 /// # Safety
@@ -180,6 +181,25 @@ pub unsafe extern "C" fn toolcall_call(
         Ok(options) => result_out(client.inner.call_json(tools, query, &options), error),
         Err(what) => invalid(error, &what, ptr::null_mut()),
     }
+}
+
+/// The model bundles the service can run, as a JSON array (free it with
+/// `toolcall_string_free`): per bundle `model` (its name for the `model` option), `default`,
+/// `loaded`, `weights_mb` and `info` (the manifest: name, version, parameters, ...). NULL on
+/// failure.
+///
+/// # Safety
+/// As `toolcall_call`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toolcall_list_models(client: *const ToolcallClient, error: *mut ToolcallError) -> *mut c_char {
+    let Some(client) = (unsafe { client.as_ref() }) else {
+        return invalid(error, "client is NULL", ptr::null_mut());
+    };
+    let listed = client.inner.list_models();
+    result_out(
+        listed.map(|m| serde_json::to_string(&m).expect("models serialise")),
+        error,
+    )
 }
 
 /// Ends this client's requests whose options carried `"request_id": request_id` with

@@ -56,6 +56,40 @@ pub unsafe extern "C" fn toolcall_toolset_register(
     }
 }
 
+/// As `toolcall_toolset_register`, with RegisterToolset's options: `options_json` is NULL or a
+/// JSON object with any of `model` (a bundle's name from `toolcall_list_models`: the toolset's
+/// calls and sessions run on it), `follow_reloads` (true: after a reload replaced that bundle,
+/// the toolset's next call moves it to the new engine) and `request_id`; the service refuses
+/// other options (`InvalidOptions`), an unknown model with `UnknownModel`.
+///
+/// # Safety
+/// As `toolcall_call`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toolcall_toolset_register_with(
+    client: *const ToolcallClient,
+    tools_json: *const c_char,
+    options_json: *const c_char,
+    error: *mut ToolcallError,
+) -> *mut ToolcallToolset {
+    let Some(client) = (unsafe { client.as_ref() }) else {
+        return invalid(error, "client is NULL", ptr::null_mut());
+    };
+    let Some(tools) = (unsafe { str_arg(tools_json) }) else {
+        return invalid(error, "tools_json must be a UTF-8 string", ptr::null_mut());
+    };
+    let options = match unsafe { options_arg(options_json) } {
+        Ok(options) => options,
+        Err(what) => return invalid(error, &what, ptr::null_mut()),
+    };
+    match client.inner.register_toolset_with(tools, &options) {
+        Ok(inner) => Box::into_raw(Box::new(ToolcallToolset { inner })),
+        Err(e) => {
+            report(&e, error);
+            ptr::null_mut()
+        }
+    }
+}
+
 /// A call on the toolset; `options_json` as for `toolcall_call`. Returns the result JSON (free
 /// it with `toolcall_string_free`), or NULL on failure.
 ///
