@@ -187,7 +187,7 @@ async fn bundles_give_way_under_max_models_mb_and_unload_when_idle() {
         root.0.display().to_string(),
         (2.5 * mib) as usize
     );
-    let _daemon = Daemon::start(&bus, &bundle(TINY), &config);
+    let mut daemon = Daemon::start(&bus, &bundle(TINY), &config);
     let client = client(&bus).await;
     let loaded = |models: &[ModelEntry]| -> Vec<String> {
         models.iter().filter(|m| m.loaded).map(|m| m.model.clone()).collect()
@@ -228,6 +228,33 @@ async fn bundles_give_way_under_max_models_mb_and_unload_when_idle() {
     }
     // And loaded again when asked for.
     client.call(PING, "ping", &on(Some("tiny-b"))).await.unwrap();
+
+    // SIGHUP with a default_model that names no bundle is refused and the default stays; one
+    // that names a bundle makes it the default (loaded, and never unloaded).
+    let default_of = |models: &[ModelEntry]| models.iter().find(|m| m.default).map(|m| m.model.clone());
+    let config_file = daemon.dir.0.join("toolcalld.toml");
+    for (wanted, expected) in [("tiny-z", TINY), ("tiny-a", "tiny-a")] {
+        std::fs::write(&config_file, format!("{config}default_model = {wanted:?}\n")).unwrap();
+        daemon.drain_notifications();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(daemon.child.id() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap();
+        daemon.wait_for_notification("READY=1", Duration::from_secs(30));
+        let listed = models(&client).await;
+        assert_eq!(default_of(&listed).as_deref(), Some(expected), "{listed:?}");
+        assert!(entry(&listed, expected).loaded, "{listed:?}");
+    }
+    assert!(
+        daemon.log().contains("config/default_model: refused"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        client.call(PING, "ping", &on(None)).await.unwrap().model,
+        label(&models(&client).await, "tiny-a")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
