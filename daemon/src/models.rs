@@ -69,7 +69,7 @@ pub struct Model {
     manifest: Manifest,
     fingerprint: Fingerprint,
     bytes: usize,
-    /// Held by the [`Models`] lock order: never taken while waiting for the catalogue.
+    /// See the lock order on [`Models`].
     engine: Mutex<Option<Arc<LoadedModel>>>,
     /// Whether `engine` holds one: read without waiting for a load in progress.
     in_memory: AtomicBool,
@@ -164,9 +164,9 @@ struct Catalogue {
     default: String,
 }
 
-/// The bundles, which are loaded, and the bytes all loaded engines take. Lock order: a
-/// model's `engine` may be held while the catalogue is read, never the other way round (the
-/// catalogue's readers look at `in_memory` and `try_lock` a model, they never wait for one).
+/// The bundles, which are loaded, and the bytes all loaded engines take. Lock order: nothing
+/// waits for a model's `engine` lock while holding the catalogue (its readers look at
+/// `in_memory` or `try_lock` a model), and nothing reads the catalogue under a model's lock.
 pub struct Models {
     catalogue: RwLock<Catalogue>,
     /// Bytes of every engine in memory or being loaded, the catalogue's and those objects

@@ -18,11 +18,13 @@ use crate::request::{Method, Request, Result};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
 
+mod follow;
 mod session;
 mod toolset;
 
+pub use follow::Compiled;
 pub use session::SessionObject;
-pub use toolset::{Compiled, ToolsetObject};
+pub use toolset::ToolsetObject;
 
 /// `/org/toolcalld/ToolCall1`
 pub struct Manager {

@@ -171,8 +171,13 @@ impl Claim {
     /// `max_kv_mb` or `max_kv_mb_per_user` when that does not fit (checked before the work
     /// that would hold them); `Cancelled` once the owner has left.
     pub fn tokens(&self, tokens: usize) -> std::result::Result<(), EngineError> {
-        let bytes = tokens * self.bytes_per_token;
-        self.shared.resize_object(&self.owner, &self.path, bytes)
+        self.tokens_at(self.bytes_per_token, tokens)
+    }
+
+    /// As [`Claim::tokens`], on a model of `bytes_per_token` (a toolset that moved to another).
+    pub fn tokens_at(&self, bytes_per_token: usize, tokens: usize) -> std::result::Result<(), EngineError> {
+        self.shared
+            .resize_object(&self.owner, &self.path, tokens * bytes_per_token)
     }
 }
 

@@ -218,7 +218,7 @@ impl Request {
         let in_flight = shared.requests.track(&self.caller, cancel, self.request_id.clone());
         let (options, fault, started) = (self.options, self.fault, self.started);
         let (pool, line) = (shared.pool.clone(), (self.deadline, self.method, self.user.clone()));
-        let engine = engine_for(self.runs_on, shared.clone());
+        let engine = engine_for(self.runs_on, shared.clone(), (started, self.deadline));
         let job = async move {
             let engine = match engine.await {
                 Ok(engine) => engine,
@@ -304,8 +304,13 @@ impl Request {
 
 /// The engine a request runs on: its object's, or its bundle's, loaded first if it is not in
 /// memory, on a blocking thread and before the request is queued (a load takes seconds: it
-/// neither holds a worker nor counts as the request's run time).
-async fn engine_for(runs_on: RunsOn, shared: Arc<Shared>) -> std::result::Result<Arc<LoadedModel>, EngineError> {
+/// neither holds a worker nor counts as the request's run time). Waiting for the load ends at
+/// the request's deadline (`Timeout`; the load goes on).
+async fn engine_for(
+    runs_on: RunsOn,
+    shared: Arc<Shared>,
+    (started, deadline): (Instant, Instant),
+) -> std::result::Result<Arc<LoadedModel>, EngineError> {
     let model = match runs_on {
         RunsOn::Engine(engine) => return Ok(engine),
         RunsOn::Bundle(model) => model,
@@ -313,9 +318,13 @@ async fn engine_for(runs_on: RunsOn, shared: Arc<Shared>) -> std::result::Result
     if let Some(engine) = shared.models.loaded(&model) {
         return Ok(engine);
     }
-    tokio::task::spawn_blocking(move || shared.models.engine(&model))
-        .await
-        .unwrap_or_else(|e| Err(EngineError::Internal(format!("loading the model failed: {e}"))))
+    let load = tokio::task::spawn_blocking(move || shared.models.engine(&model));
+    match tokio::time::timeout_at(deadline.into(), load).await {
+        Ok(loaded) => loaded.unwrap_or_else(|e| Err(EngineError::Internal(format!("loading the model failed: {e}")))),
+        Err(_) => Err(EngineError::Timeout {
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }),
+    }
 }
 
 /// The base of the ids of an answer's calls in the OpenAI shape: `call_` and 64 random bits

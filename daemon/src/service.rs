@@ -81,6 +81,17 @@ impl Shared {
         Ok(())
     }
 
+    /// Counts `owner`'s object at `path` for `kv_bytes` again, whatever the budgets say: what
+    /// it held before a move that failed.
+    pub fn restore_object(&self, owner: &str, path: &OwnedObjectPath, kv_bytes: usize) {
+        let unbounded = Caps {
+            room: usize::MAX,
+            user_room: usize::MAX,
+            ..self.caps()
+        };
+        let _ = self.clients.resize(owner, path, kv_bytes, &unbounded);
+    }
+
     /// The caps from the settings. Objects may use the whole KV budget: the one-shot cache
     /// holds only what they leave, and gives way once an object is admitted (so a refused
     /// request evicts nothing).
@@ -175,9 +186,11 @@ impl Service {
         })
     }
 
-    /// The periodic chores: bundles unused past `model_idle_unload_s` are unloaded.
+    /// The periodic chores: bundles unused past `model_idle_unload_s` are unloaded, and the
+    /// one-shot cache drops the lists of engines that are gone.
     pub fn tick(&self) {
         self.shared.models.unload_idle();
+        self.shared.cache.shrink_to(self.shared.cache_room());
     }
 
     /// Requests queued or running.

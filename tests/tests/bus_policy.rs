@@ -150,6 +150,19 @@ fn system_bus_policy_limits_owner_and_callers() {
         let refused = dbus_send(who, bus, BUS_NAME, OBJECT, &reload, &[]).unwrap_err();
         assert!(refused.contains(ACCESS_DENIED), "{label}: {refused}");
     }
+    // A member still reaches the manager's other methods (the group's policy lists them).
+    for method in ["ListModels", "Cancel"] {
+        let args: &[&str] = if method == "Cancel" { &["string:none"] } else { &[] };
+        let reply = dbus_send(member, bus, BUS_NAME, OBJECT, &format!("{BUS_NAME}.{method}"), args);
+        assert!(reply.is_ok(), "a member's {method}: {reply:?}");
+    }
+    // And no group's policy denies anything: dbus-daemon applies group policies in no set
+    // order, so a deny in one could undo another's allow for a member of both.
+    let policy = fs::read_to_string(workspace_dir().join("dbus-interfaces/org.toolcalld.ToolCall1.conf")).unwrap();
+    for group_policy in policy.split("<policy group=").skip(1) {
+        let body = group_policy.split("</policy>").next().unwrap();
+        assert!(!body.contains("<deny"), "a group policy denies: {body}");
+    }
 
     assert!(daemon.0.try_wait().unwrap().is_none(), "toolcalld died during the test");
     assert_eq!(bus.config_errors(), Vec::<String>::new());

@@ -210,6 +210,7 @@ async fn bundles_give_way_under_max_models_mb_and_unload_when_idle() {
     toolset.release().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while let Err(e) = client.call(PING, "ping", &on(Some("tiny-b"))).await {
+        assert_eq!(e.kind(), Some(&ErrorKind::LimitExceeded), "{e}");
         assert!(Instant::now() < deadline, "tiny-a did not give way: {e}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

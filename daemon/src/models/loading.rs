@@ -1,6 +1,6 @@
 //! Loading and unloading bundles under `max_models_mb` and `model_idle_unload_s`.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ impl Models {
 
     /// As [`Models::engine`]; `make_room: false` loads whatever `max_models_mb` says.
     pub(super) fn load(&self, model: &Model, make_room: bool) -> Result<Arc<LoadedModel>, EngineError> {
-        // Taken before the model's lock: the lock order allows no catalogue read under it.
+        // Taken before the model's lock: the catalogue is never read under a model's lock.
         let others = if make_room {
             self.unload_candidates(model)
         } else {
@@ -33,6 +33,7 @@ impl Models {
         };
         let mut slot = lock(&model.engine);
         if let Some(engine) = slot.as_ref() {
+            engine.touch();
             return Ok(engine.clone());
         }
         if Fingerprint::of(&model.dir).ok().as_ref() != Some(&model.fingerprint) {
@@ -42,21 +43,21 @@ impl Models {
             });
         }
         let settings = self.settings.read().unwrap_or_else(PoisonError::into_inner).clone();
-        {
+        let reserved = {
             let _room = lock(&self.room);
             if make_room {
                 self.make_room(model, &others, settings.max_bytes)?;
             }
-            self.counted.fetch_add(model.bytes, Ordering::SeqCst);
-        }
-        let started = Instant::now();
-        let engine = match Engine::load(&model.dir, settings.limits) {
-            Ok(engine) => engine,
-            Err(e) => {
-                self.counted.fetch_sub(model.bytes, Ordering::SeqCst);
-                return Err(e);
-            }
+            Reservation::new(self.counted.clone(), model.bytes)
         };
+        let started = Instant::now();
+        let engine = Engine::load(&model.dir, settings.limits)?;
+        if engine.manifest().files != model.manifest.files {
+            return Err(EngineError::Bundle {
+                path: model.dir.display().to_string(),
+                message: "changed on disk while it was loaded: reload the models (ReloadModels or SIGHUP)".into(),
+            });
+        }
         let label = format!("{} {}", engine.manifest().name, engine.manifest().version);
         log::info!(
             "model {} ({label}) loaded in {:.1} s",
@@ -70,7 +71,7 @@ impl Models {
             id: NEXT_ID.fetch_add(1, Ordering::SeqCst),
             label,
             last_used: model.last_used.clone(),
-            bytes: model.bytes,
+            bytes: reserved.hand_over(),
             counted: self.counted.clone(),
         });
         loaded.touch();
@@ -145,5 +146,29 @@ impl Model {
             slot.take();
             self.in_memory.store(false, Ordering::SeqCst);
         }
+    }
+}
+
+/// Bytes counted against `max_models_mb` for a load in progress: given back if the load fails
+/// or panics, handed over to the [`LoadedModel`] (whose drop gives them back) if it succeeds.
+struct Reservation {
+    counted: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl Reservation {
+    fn new(counted: Arc<AtomicUsize>, bytes: usize) -> Reservation {
+        counted.fetch_add(bytes, Ordering::SeqCst);
+        Reservation { counted, bytes }
+    }
+
+    fn hand_over(mut self) -> usize {
+        std::mem::take(&mut self.bytes)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.counted.fetch_sub(self.bytes, Ordering::SeqCst);
     }
 }

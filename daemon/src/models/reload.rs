@@ -66,9 +66,14 @@ impl Models {
                 // The old bundle keeps serving from memory; one that was not loaded has no files
                 // left to load from (the new ones took their place), so it goes.
                 Err(e) => {
+                    // Pinned under its lock, so that no unloading slips in between.
+                    let kept = previous.filter(|p| {
+                        let slot = lock(&p.engine);
+                        p.pinned.store(slot.is_some(), Ordering::SeqCst);
+                        slot.is_some()
+                    });
                     let note = match previous {
-                        Some(previous) if previous.in_memory() => {
-                            previous.pinned.store(true, Ordering::SeqCst);
+                        Some(previous) if kept.is_some() => {
                             next.insert(name.clone(), previous.clone());
                             "; the loaded one keeps serving"
                         }
@@ -106,7 +111,13 @@ impl Models {
             };
             log::log!(level, "reload: model {name}: {what}");
         }
-        *self.catalogue.write().unwrap_or_else(PoisonError::into_inner) = Catalogue { bundles: next, default };
+        let new = Catalogue { bundles: next, default };
+        let old = std::mem::replace(
+            &mut *self.catalogue.write().unwrap_or_else(PoisonError::into_inner),
+            new,
+        );
+        // Engines only the old catalogue held are freed here, outside its lock.
+        drop(old);
         outcome
     }
 
