@@ -83,6 +83,14 @@ fn corrupt(dir: &Path) {
     std::fs::write(&path, bytes).unwrap();
 }
 
+/// Sends SIGHUP and waits for the READY=1 that ends the reload.
+fn sighup(daemon: &mut Daemon) {
+    daemon.drain_notifications();
+    let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    daemon.wait_for_notification("READY=1", Duration::from_secs(30));
+}
+
 async fn client(bus: &TestBus) -> Client {
     Client::connect(&Bus::Address(bus.address.clone())).await.unwrap()
 }
@@ -236,13 +244,7 @@ async fn bundles_give_way_under_max_models_mb_and_unload_when_idle() {
     let config_file = daemon.dir.0.join("toolcalld.toml");
     for (wanted, expected) in [("tiny-z", TINY), ("tiny-a", "tiny-a")] {
         std::fs::write(&config_file, format!("{config}default_model = {wanted:?}\n")).unwrap();
-        daemon.drain_notifications();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(daemon.child.id() as i32),
-            nix::sys::signal::Signal::SIGHUP,
-        )
-        .unwrap();
-        daemon.wait_for_notification("READY=1", Duration::from_secs(30));
+        sighup(&mut daemon);
         let listed = models(&client).await;
         assert_eq!(default_of(&listed).as_deref(), Some(expected), "{listed:?}");
         assert!(entry(&listed, expected).loaded, "{listed:?}");
@@ -370,13 +372,7 @@ async fn reload_under_load_keeps_requests_and_refuses_a_corrupt_bundle() {
         ErrorKind::UnknownModel
     );
     add_tiny(&root.0, "tiny-e", None);
-    daemon.drain_notifications();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.child.id() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    daemon.wait_for_notification("READY=1", Duration::from_secs(30));
+    sighup(&mut daemon);
     let listed = models(&client).await;
     assert!(listed.iter().any(|m| m.model == "tiny-e"), "{listed:?}");
     assert_eq!(

@@ -41,19 +41,8 @@ pub unsafe extern "C" fn toolcall_toolset_register(
     tools_json: *const c_char,
     error: *mut ToolcallError,
 ) -> *mut ToolcallToolset {
-    let Some(client) = (unsafe { client.as_ref() }) else {
-        return invalid(error, "client is NULL", ptr::null_mut());
-    };
-    let Some(tools) = (unsafe { str_arg(tools_json) }) else {
-        return invalid(error, "tools_json must be a UTF-8 string", ptr::null_mut());
-    };
-    match client.inner.register_toolset(tools) {
-        Ok(inner) => Box::into_raw(Box::new(ToolcallToolset { inner })),
-        Err(e) => {
-            report(&e, error);
-            ptr::null_mut()
-        }
-    }
+    // SAFETY: the caller's guarantees are those of toolcall_toolset_register_with.
+    unsafe { toolcall_toolset_register_with(client, tools_json, ptr::null(), error) }
 }
 
 /// As `toolcall_toolset_register`, with RegisterToolset's options: `options_json` is NULL or a
