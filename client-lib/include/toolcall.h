@@ -171,7 +171,7 @@ struct toolcall_toolset *toolcall_toolset_register(const struct toolcall_client 
  * As `toolcall_toolset_register`, with RegisterToolset's options: `options_json` is NULL or a
  * JSON object with any of `model` (a bundle's name from `toolcall_list_models`: the toolset's
  * calls and sessions run on it), `follow_reloads` (true: after a reload replaced that bundle,
- * the toolset's next call moves it to the new engine) and `request_id`; the service refuses
+ * the toolset's next call or session moves it to the new engine) and `request_id`; the service refuses
  * other options (`InvalidOptions`), an unknown model with `UnknownModel`.
  *
  * # Safety
@@ -183,7 +183,8 @@ struct toolcall_toolset *toolcall_toolset_register_with(const struct toolcall_cl
                                                         struct toolcall_error *error);
 
 /**
- * A call on the toolset; `options_json` as for `toolcall_call`. Returns the result JSON (free
+ * A call on the toolset; `options_json` as for `toolcall_call`, but without `model` (the
+ * toolset's model answers). Returns the result JSON (free
  * it with `toolcall_string_free`), or NULL on failure.
  *
  * # Safety
@@ -215,7 +216,7 @@ struct toolcall_session *toolcall_session_open(const struct toolcall_toolset *to
                                                struct toolcall_error *error);
 
 /**
- * The user's next turn; `options_json` as for `toolcall_call`. Returns the result JSON (free
+ * The user's next turn; `options_json` as for `toolcall_call`, but without `model`. Returns the result JSON (free
  * it with `toolcall_string_free`), or NULL on failure.
  *
  * # Safety

@@ -13,7 +13,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/toolcalld/toolcalld.toml";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Model bundle directory: the default model, named by its directory's name.
+    /// Model bundle directory: the default model unless `default_model` names another, named
+    /// by its directory's name (symlinks resolved).
     pub model_dir: PathBuf,
     /// A directory of bundles, one a directory, each named by its directory ("": none).
     pub models_dir: PathBuf,

@@ -40,9 +40,11 @@ fn run() -> anyhow::Result<()> {
     let settings = Settings::load(&overrides, std::env::vars().collect()).map_err(anyhow::Error::msg)?;
     init_logging(&settings.log_level);
     log::info!(
-        "toolcalld {} loading model bundle {}",
+        "toolcalld {} loading model bundles (model_dir {}, models_dir {:?}, default_model {:?})",
         env!("CARGO_PKG_VERSION"),
-        settings.model_dir.display()
+        settings.model_dir.display(),
+        settings.models_dir,
+        settings.default_model
     );
     let _ = sd_notify::notify(&[NotifyState::Status("loading model")]);
     toolcall_engine::set_threads(settings.threads);

@@ -65,7 +65,8 @@ impl Method {
 
 /// The model a request runs on.
 pub enum RunsOn {
-    /// A bundle of the catalogue, loaded at the request's turn if it is not in memory.
+    /// A bundle of the catalogue, loaded before the request is queued (on a blocking thread)
+    /// if it is not in memory.
     Bundle(Arc<Model>),
     /// The engine a toolset or session was made on.
     Engine(Arc<LoadedModel>),
@@ -102,7 +103,8 @@ impl Request {
     /// Type-checks `options` into the engine's options (their ranges are the engine's to check;
     /// a method that takes no options yet refuses any) and sets the deadline: the caller's
     /// `timeout_ms`, at most the configured `request_timeout_ms`, counted from now. It runs on
-    /// the `model` option's bundle (`UnknownModel` if there is none of that name) or the
+    /// the `model` option's bundle (Call and RegisterToolset: `UnknownModel` if there is none
+    /// of that name; OpenSession's is judged by [`Request::on`]) or the
     /// default one, unless [`Request::on`] says otherwise.
     pub fn new(
         method: Method,

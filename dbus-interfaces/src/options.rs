@@ -14,7 +14,8 @@ pub type Options<'a> = HashMap<&'a str, Variant<'a>>;
 /// Options as a service receives them.
 pub type ReceivedOptions = HashMap<String, OwnedVariant>;
 
-/// Per-request options of Call, Send and SubmitToolResults; `None` leaves the service's
+/// Per-request options of Call, Send and SubmitToolResults (RegisterToolset and OpenSession
+/// take `model`, `follow_reloads` and `request_id` of them); `None` leaves the service's
 /// default. The keys and D-Bus types are those of the introspection XML. `request_id` names
 /// the request for the manager's `Cancel` and is taken by every method.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,8 +30,9 @@ pub struct CallOptions {
     pub request_id: Option<String>,
     /// The result JSON's shape: "toolcalld" (the default) or "openai" ([`crate::ResultFormat`]).
     pub format: Option<String>,
-    /// The bundle to run on, by its name in `ListModels` (the default model's if `None`).
-    /// Taken by Call, RegisterToolset and OpenSession.
+    /// The bundle to run on, by its name in `ListModels` (if `None`: the default model for
+    /// Call and RegisterToolset, the toolset's for OpenSession). Taken by Call,
+    /// RegisterToolset and OpenSession (which takes only its toolset's).
     pub model: Option<String>,
     /// RegisterToolset only: when a reload replaces the toolset's bundle, its next call or
     /// session moves it to the new engine (its tools compiled again) instead of keeping the old.

@@ -48,7 +48,7 @@ pub unsafe extern "C" fn toolcall_toolset_register(
 /// As `toolcall_toolset_register`, with RegisterToolset's options: `options_json` is NULL or a
 /// JSON object with any of `model` (a bundle's name from `toolcall_list_models`: the toolset's
 /// calls and sessions run on it), `follow_reloads` (true: after a reload replaced that bundle,
-/// the toolset's next call moves it to the new engine) and `request_id`; the service refuses
+/// the toolset's next call or session moves it to the new engine) and `request_id`; the service refuses
 /// other options (`InvalidOptions`), an unknown model with `UnknownModel`.
 ///
 /// # Safety
@@ -79,7 +79,8 @@ pub unsafe extern "C" fn toolcall_toolset_register_with(
     }
 }
 
-/// A call on the toolset; `options_json` as for `toolcall_call`. Returns the result JSON (free
+/// A call on the toolset; `options_json` as for `toolcall_call`, but without `model` (the
+/// toolset's model answers). Returns the result JSON (free
 /// it with `toolcall_string_free`), or NULL on failure.
 ///
 /// # Safety
@@ -141,7 +142,7 @@ pub unsafe extern "C" fn toolcall_session_open(
     }
 }
 
-/// The user's next turn; `options_json` as for `toolcall_call`. Returns the result JSON (free
+/// The user's next turn; `options_json` as for `toolcall_call`, but without `model`. Returns the result JSON (free
 /// it with `toolcall_string_free`), or NULL on failure.
 ///
 /// # Safety

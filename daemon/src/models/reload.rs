@@ -19,8 +19,10 @@ impl Models {
     /// that is not has no files left to load from, and goes). The old engines go once the
     /// requests, toolsets and sessions holding them are done. A `default_model` that names no
     /// bundle that is there now is refused too (key `config/default_model`: no directory has a
-    /// `/` in its name), and the old default stays; so is a `models_dir` that cannot be read
-    /// (key `config/models_dir`), and then nothing changes.
+    /// `/` in its name), and the old default stays; so are a `models_dir` that cannot be read
+    /// and a `model_dir` without a name or whose name a `models_dir` entry has (key
+    /// `config/models_dir`), and then no bundle changes (`max_models_mb` and
+    /// `model_idle_unload_s` are taken all the same).
     pub fn reload(&self, settings: &Settings) -> BTreeMap<String, String> {
         let _one_at_a_time = lock(&self.reloading);
         // The engine limits stay those of start-up (as for the default model); the rest is

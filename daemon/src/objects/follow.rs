@@ -45,8 +45,9 @@ impl Current {
     }
 
     /// Before a request on a toolset that follows reloads is queued: its bundle's engine
-    /// loaded, if a reload left it out of memory (on a blocking thread, at most the request
-    /// timeout), so that the move itself is only a compile. A failure leaves the toolset
+    /// loaded, if a reload left it out of memory (on a blocking thread, waiting at most the
+    /// configured `request_timeout_ms`; the request is not yet tracked, so `Cancel` does not
+    /// reach this wait), so that the move itself is only a compile. A failure leaves the toolset
     /// where it is.
     pub async fn load_followed(&self, shared: &Arc<Shared>) {
         let Some(model) = self.follows.as_deref().and_then(|b| shared.models.get(Some(b)).ok()) else {

@@ -13,7 +13,7 @@ keyword arguments: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, ca
 request_id (for `Client.cancel`), format ("openai") and model (a bundle's name from
 `Client.list_models`; Call and RegisterToolset take it, a toolset's calls and sessions run on
 its model) and follow_reloads (RegisterToolset: after a reload replaced its bundle, the
-toolset's next call moves it to the new engine). Error replies raise the exceptions of
+toolset's next call or session moves it to the new engine). Error replies raise the exceptions of
 `toolcall.errors`. A toolset or session lives until released or closed, or until the client
 disconnects; a session the service expired (session_idle_timeout_s) raises `BusError`
 (UnknownObject).
@@ -160,7 +160,9 @@ class Client(_Caller):
 
     async def reload_models(self) -> dict[str, str]:
         """Has the service read its bundles again (root and the toolcall-admin group on the
-        system bus); per bundle, what became of it ("added", "replaced", "refused: ...")."""
+        system bus); per bundle, what became of it ("added", "unchanged", "replaced",
+        "removed", "refused: ..."; keys "config/default_model" and "config/models_dir" report a
+        refused setting).""""
         return (await self._call("ReloadModels"))[0]
 
     async def status(self) -> Status:
