@@ -141,6 +141,16 @@ async fn each_request_runs_on_the_bundle_it_names() {
     );
     let on_default = client.call(PING, "ping", &on(None)).await.unwrap();
     assert_eq!(on_default.model, default_label);
+    let follow_on_a_call = CallOptions {
+        follow_reloads: Some(true),
+        ..on(None)
+    };
+    let refused = client.call(PING, "ping", &follow_on_a_call).await;
+    assert_eq!(
+        kind(refused),
+        ErrorKind::InvalidOptions,
+        "follow_reloads is RegisterToolset's"
+    );
     let unknown = client.call(PING, "ping", &on(Some("tiny-z"))).await;
     let err = unknown.as_ref().unwrap_err().to_string();
     assert_eq!(kind(unknown), ErrorKind::UnknownModel);
