@@ -162,7 +162,7 @@ class Client(_Caller):
         """Has the service read its bundles again (root and the toolcall-admin group on the
         system bus); per bundle, what became of it ("added", "unchanged", "replaced",
         "removed", "refused: ..."; keys "config/default_model" and "config/models_dir" report a
-        refused setting).""""
+        refused setting)."""
         return (await self._call("ReloadModels"))[0]
 
     async def status(self) -> Status:
