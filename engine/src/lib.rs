@@ -16,6 +16,7 @@
 //! - [`options`]: request options, their defaults and ranges, the engine-wide limits;
 //! - [`toolset`]: a compiled tool list (pre-filled prompt prefix, its grammars), sessions;
 //! - `decode`: one turn of constrained greedy decoding;
+//! - `foreign`: another model's answer checked by the same grammar ([`Engine::check_answer`]);
 //! - [`answer`]: the calls, confidence and timings a turn returns;
 //! - [`memory`]: the heap settings a process hosting the engine should use.
 
@@ -37,6 +38,8 @@ pub mod embedding;
 #[cfg(feature = "runtime")]
 pub mod engine;
 pub mod error;
+#[cfg(feature = "runtime")]
+mod foreign;
 pub mod grammar;
 pub mod list_end;
 pub mod memory;
