@@ -91,6 +91,7 @@ install-data:
 	    $(DESTDIR)$(DBUSDIR)/services/$(BUS_NAME).service \
 	    $(DESTDIR)$(SYSCONFDIR)/toolcalld/toolcalld.toml
 	$(INSTALL) -m 0644 systemd/sysusers.d/toolcalld.conf $(DESTDIR)$(SYSUSERSDIR)/toolcalld.conf
+	$(INSTALL) -D -m 0644 systemd/escalation.conf $(DESTDIR)$(DATADIR)/toolcalld/escalation.conf
 	$(INSTALL) -m 0644 dbus-interfaces/$(BUS_NAME).conf $(DESTDIR)$(DBUSDIR)/system.d/
 	$(INSTALL) -m 0644 dbus-interfaces/xml/*.xml $(DESTDIR)$(DBUSDIR)/interfaces/
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \

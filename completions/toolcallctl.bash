@@ -87,7 +87,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__call)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --no-escalate --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -279,7 +279,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__register)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --no-escalate --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -359,7 +359,7 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__session)
-            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --session --system --address --json --help"
+            opts="-t -h --tools --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --no-escalate --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -11,7 +11,8 @@
  * thread only, so toolcall_cancel from another thread can end it. A handle must not be freed
  * while another thread uses it.
  * Results are JSON as the service sends them: {"function_calls": [{"name", "arguments"}],
- * "confidence", "model", "timings"}, or with the option "format": "openai" an OpenAI
+ * "confidence", "model", "timings", "escalated"} ("escalation" too where the service sent the
+ * request to its escalation endpoint), or with the option "format": "openai" an OpenAI
  * assistant message ({"role", "content", "tool_calls": [{"id", "type", "function"}], ...}). */
 
 #ifndef TOOLCALL_H
@@ -89,7 +90,8 @@ struct toolcall_client *toolcall_connect(int bus,
  * One-shot call. `options_json` is NULL or a JSON object with any of `max_calls`,
  * `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`,
  * `format` (`"openai"` for an OpenAI-shaped assistant message), `model` (a bundle's name from
- * `toolcall_list_models`). Returns the result JSON as the
+ * `toolcall_list_models`), `escalate` (false: keep this request on the device where the
+ * service escalates unsure answers to a bigger model). Returns the result JSON as the
  * service sent it (free it with `toolcall_string_free`), or NULL on failure.
  *
  * # Safety
@@ -216,7 +218,8 @@ struct toolcall_session *toolcall_session_open(const struct toolcall_toolset *to
                                                struct toolcall_error *error);
 
 /**
- * The user's next turn; `options_json` as for `toolcall_call`, but without `model`. Returns the result JSON (free
+ * The user's next turn; `options_json` as for `toolcall_call`, but without `model` and
+ * `escalate` (session turns are not escalated). Returns the result JSON (free
  * it with `toolcall_string_free`), or NULL on failure.
  *
  * # Safety

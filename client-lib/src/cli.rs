@@ -104,9 +104,21 @@ pub struct OptionArgs {
     /// service's default model).
     #[arg(long)]
     pub model: Option<String>,
+    /// Keep the requests on the device even where the service escalates unsure answers to a
+    /// bigger model (call and register; session turns are never escalated).
+    #[arg(long)]
+    pub no_escalate: bool,
 }
 
 impl OptionArgs {
+    /// The options of a call (`call`, and each query of `register`), which may be escalated.
+    pub fn to_call_options(&self) -> CallOptions {
+        CallOptions {
+            escalate: self.no_escalate.then_some(false),
+            ..self.to_options()
+        }
+    }
+
     /// The options of each request; the model is the toolset's for `register` and `session`
     /// (see [`OptionArgs::model`]), so only `call` sends it as an option.
     pub fn to_options(&self) -> CallOptions {
@@ -123,6 +135,7 @@ impl OptionArgs {
             format: self.format.clone(),
             model: None,
             follow_reloads: None,
+            escalate: None,
         }
     }
 }
@@ -197,6 +210,12 @@ impl Style {
             "  (confidence {:.2}, {:.0} ms, {})",
             result.confidence, result.timings.total_ms, result.model
         ));
+        if let Some(escalation) = &result.escalation {
+            lines.push(match &escalation.note {
+                None => format!("  (escalated to {}: {})", escalation.endpoint, escalation.reason),
+                Some(note) => format!("  (local answer kept; {}: {note})", escalation.endpoint),
+            });
+        }
         lines.join("\n")
     }
 

@@ -70,6 +70,27 @@ pub struct Settings {
     pub max_calls: usize,
     /// error, warn, info, debug or trace. Query text is only logged at trace.
     pub log_level: String,
+    /// Escalation, off unless set: an OpenAI-compatible chat completions URL
+    /// (`http://HOST:8080/v1/chat/completions`) that is sent the request and its tools when the
+    /// local answer is unsure; its answer is checked against the same schemas. The unit needs
+    /// the network drop-in (docs/ESCALATION.md). Read at start.
+    pub escalation_url: String,
+    /// The endpoint's name in results and the journal ("": the URL's host).
+    pub escalation_name: String,
+    /// The `model` the endpoint is asked for ("": left out, for servers of one model).
+    pub escalation_model: String,
+    /// An answer whose confidence is below this is escalated (0 to 1; docs/MODEL.md has the
+    /// figures behind 0.9).
+    pub escalation_threshold: f64,
+    /// An answer that makes no call is escalated too.
+    pub escalation_when_empty: bool,
+    /// How long the endpoint may take; never past the request's own deadline.
+    pub escalation_timeout_ms: u64,
+    /// Requests at the endpoint at once; another keeps its local answer.
+    pub escalation_max_in_flight: usize,
+    /// A file holding the endpoint's API key, readable by its owner only ("": none). The
+    /// systemd credential `escalation-api-key` (LoadCredential=) comes first.
+    pub escalation_api_key_file: PathBuf,
 }
 
 impl Default for Settings {
@@ -103,6 +124,14 @@ impl Default for Settings {
             max_new_tokens: 512,
             max_calls: 8,
             log_level: "info".into(),
+            escalation_url: String::new(),
+            escalation_name: String::new(),
+            escalation_model: String::new(),
+            escalation_threshold: 0.9,
+            escalation_when_empty: true,
+            escalation_timeout_ms: 8000,
+            escalation_max_in_flight: 2,
+            escalation_api_key_file: PathBuf::new(),
         }
     }
 }
@@ -178,6 +207,7 @@ impl Settings {
             ("max_tool_results_chars", self.max_tool_results_chars),
             ("max_new_tokens", self.max_new_tokens),
             ("max_calls", self.max_calls),
+            ("escalation_max_in_flight", self.escalation_max_in_flight),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -191,6 +221,12 @@ impl Settings {
             return Err(format!(
                 "configuration: session_idle_timeout_s ({} s) must be 0 or longer than request_timeout_ms ({} ms): a session would expire while a turn of it waits or runs",
                 self.session_idle_timeout_s, self.request_timeout_ms
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.escalation_threshold) {
+            return Err(format!(
+                "configuration: escalation_threshold must be 0 to 1, not {}",
+                self.escalation_threshold
             ));
         }
         if self.log_level.parse::<log::LevelFilter>().is_err() {

@@ -11,6 +11,7 @@
 //! - `ownership`: who called, who owns an object, making objects that cannot leak;
 //! - `request`: one request's way: parsed once, run on the pool, logged, answered;
 //! - `errors`: the engine's errors and the pool's refusals as named D-Bus errors;
+//! - `escalation`: unsure answers sent to a bigger model at an OpenAI-compatible endpoint;
 //! - `clients`: which client holds which objects and requests; the object caps and the KV
 //!   budgets, in all and per user;
 //! - `expiry`: idle sessions closed after `session_idle_timeout_s`;
@@ -27,6 +28,7 @@ pub mod config;
 
 mod clients;
 mod errors;
+mod escalation;
 mod expiry;
 mod fair_queue;
 mod fault;
@@ -41,5 +43,6 @@ mod worker;
 
 pub use cli::Cli;
 pub use config::{Overrides, Settings};
+pub use escalation::Escalator;
 pub use models::Models;
 pub use service::Service;

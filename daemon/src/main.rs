@@ -14,7 +14,7 @@ use clap::Parser;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use toolcall_dbus::BUS_NAME;
-use toolcalld::{Cli, Models, Overrides, Service, Settings};
+use toolcalld::{Cli, Escalator, Models, Overrides, Service, Settings};
 
 fn main() -> ExitCode {
     toolcall_engine::memory::bound_heap_growth();
@@ -48,32 +48,75 @@ fn run() -> anyhow::Result<()> {
     );
     let _ = sd_notify::notify(&[NotifyState::Status("loading model")]);
     toolcall_engine::set_threads(settings.threads);
+    // Before the models: a bad setting fails at once, not after seconds of loading.
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    let escalation = Escalator::open(&settings, credentials.as_deref()).map_err(anyhow::Error::msg)?;
+    if let Some(escalator) = &escalation {
+        log::info!(
+            "unsure answers escalate to {} (threshold {})",
+            escalator.name(),
+            settings.escalation_threshold
+        );
+    }
     let models = Models::open(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    runtime.block_on(serve(models, settings, overrides))
+    runtime.block_on(serve((models, escalation), settings, overrides))
 }
 
+/// The journal when stderr is connected to it, else stderr; either way without the HTTP
+/// client's records below warnings ([`WithoutHttpWire`]).
 fn init_logging(level: &str) {
     let level: log::LevelFilter = level.parse().unwrap_or(log::LevelFilter::Info);
     let journal = std::env::var_os("JOURNAL_STREAM").is_some() && systemd_journal_logger::connected_to_journal();
-    let installed = journal
-        && systemd_journal_logger::JournalLog::new()
-            .map(|j| j.with_syslog_identifier("toolcalld".into()).install().is_ok())
-            .unwrap_or(false);
-    if !installed {
-        env_logger::Builder::new()
-            .filter_level(level)
-            .format_timestamp_millis()
-            .init();
-    }
+    let logger: Box<dyn log::Log> = match systemd_journal_logger::JournalLog::new() {
+        Ok(j) if journal => Box::new(j.with_syslog_identifier("toolcalld".into())),
+        _ => Box::new(
+            env_logger::Builder::new()
+                .filter_level(level)
+                .format_timestamp_millis()
+                .build(),
+        ),
+    };
+    let _ = log::set_logger(Box::leak(Box::new(WithoutHttpWire(logger))));
     log::set_max_level(level);
 }
 
-async fn serve(models: Models, settings: Settings, overrides: Overrides) -> anyhow::Result<()> {
+/// Leaves out the debug and trace records of escalation's HTTP client and its TLS: at trace,
+/// ureq dumps each request's head, the `Authorization` header (the API key) included.
+struct WithoutHttpWire(Box<dyn log::Log>);
+
+impl WithoutHttpWire {
+    fn is_wire(metadata: &log::Metadata) -> bool {
+        let crate_name = metadata.target().split("::").next().unwrap_or_default();
+        metadata.level() > log::Level::Warn && matches!(crate_name, "ureq" | "ureq_proto" | "rustls")
+    }
+}
+
+impl log::Log for WithoutHttpWire {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        !Self::is_wire(metadata) && self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !Self::is_wire(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+async fn serve(
+    (models, escalation): (Models, Option<Escalator>),
+    settings: Settings,
+    overrides: Overrides,
+) -> anyhow::Result<()> {
     let builder = match settings.bus.as_str() {
         "system" => zbus::connection::Builder::system(),
         "session" => zbus::connection::Builder::session(),
@@ -83,7 +126,7 @@ async fn serve(models: Models, settings: Settings, overrides: Overrides) -> anyh
         .build()
         .await
         .with_context(|| format!("connecting to the {} bus", settings.bus))?;
-    let service = Service::start(models, settings.clone());
+    let service = Service::start(models, escalation, settings.clone());
     service.serve_bus(&connection).await.context("serving the objects")?;
 
     let mut terminate = signal(SignalKind::terminate())?;

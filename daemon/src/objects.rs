@@ -13,8 +13,9 @@ use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
 
 use crate::clients::ObjectKind;
 use crate::errors::engine_error;
+use crate::escalation::Asked;
 use crate::ownership::{NewObject, Owner, caller, known_caller};
-use crate::request::{Method, Request, Result};
+use crate::request::{Answered, Method, Request, Result};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
 
@@ -69,13 +70,20 @@ impl Manager {
         )?;
         let (shared, user) = (self.shared.clone(), request.user().to_string());
         request
-            .answer(&self.shared, move |engine, options| {
+            .answer_from(&self.shared, move |engine, options| {
                 let toolset = shared
                     .cache
                     .get_or_compile((&key, engine), (&user, shared.cache_room()), || {
                         engine.compile_toolset_for(&tools_json, options)
                     })?;
-                engine.call(&toolset, &query, options)
+                let result = engine.call(&toolset, &query, options)?;
+                let model = engine.label.clone();
+                let asked = Some(Asked {
+                    engine: engine.clone(),
+                    toolset,
+                    query,
+                });
+                Ok(Answered { result, model, asked })
             })
             .await
     }

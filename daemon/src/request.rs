@@ -11,15 +11,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use toolcall_dbus::{
-    CallOptions as WireOptions, FOLLOW_RELOADS_OPTION, MODEL_OPTION, REQUEST_ID_OPTION, ReceivedOptions, ResultFormat,
-    TEST_FAULT_OPTION, ToolCallError,
+    CallOptions as WireOptions, ESCALATE_OPTION, FOLLOW_RELOADS_OPTION, MODEL_OPTION, REQUEST_ID_OPTION,
+    ReceivedOptions, ResultFormat, TEST_FAULT_OPTION, ToolCallError,
 };
 use toolcall_engine::{CallOptions, Error as EngineError};
 
 use crate::errors::{engine_error, error_name, pool_error};
+use crate::escalation::Asked;
 use crate::fault::{self, Fault};
+use crate::in_flight::InFlight;
 use crate::models::{LoadedModel, Model};
 use crate::service::Shared;
+
+mod reply;
 
 /// Spelled `Result` as in the interfaces, whose methods return it.
 pub type Result<T> = std::result::Result<T, ToolCallError>;
@@ -61,6 +65,19 @@ impl Method {
     fn takes_model(self) -> bool {
         matches!(self, Method::Call | Method::RegisterToolset | Method::OpenSession)
     }
+
+    /// Whether the method's answers may be escalated (and so it takes `escalate`).
+    fn escalates(self) -> bool {
+        matches!(self, Method::Call | Method::ToolsetCall)
+    }
+}
+
+/// A turn's answer, the label of the engine that gave it, and what escalating it would need
+/// (`None`: it is not escalated; session turns are not).
+pub struct Answered {
+    pub result: toolcall_engine::CallResult,
+    pub model: String,
+    pub asked: Option<Asked>,
 }
 
 /// The model a request runs on.
@@ -92,6 +109,8 @@ pub struct Request {
     model_option: Option<String>,
     /// RegisterToolset's `follow_reloads` option.
     follows_reloads: bool,
+    /// Whether the answer may go to the escalation endpoint (the `escalate` option).
+    may_escalate: bool,
     deadline: Instant,
     timeout_ms: u64,
     started: Instant,
@@ -142,6 +161,12 @@ impl Request {
                 method.name()
             )));
         }
+        if wire.escalate.is_some() && !method.escalates() {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"{ESCALATE_OPTION}\" is Call's and Toolset.Call's: {} is not escalated",
+                method.name()
+            )));
+        }
         // A session's turn or a toolset's call runs on its object's engine (`Request::on`, which
         // also judges OpenSession's option); until then it is taken to run on the default.
         let picks_model = matches!(method, Method::Call | Method::RegisterToolset);
@@ -170,6 +195,7 @@ impl Request {
             runs_on,
             model_option: wire.model,
             follows_reloads: wire.follow_reloads.unwrap_or(false),
+            may_escalate: wire.escalate.unwrap_or(true) && method.escalates(),
             deadline,
             timeout_ms,
             started,
@@ -216,8 +242,25 @@ impl Request {
         shared: &Arc<Shared>,
         work: impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
     ) -> Result<(T, f64)> {
+        let in_flight = self.track(shared);
+        self.run_tracked(shared, &in_flight, work).await
+    }
+
+    /// Tracks the request among its caller's, for `Cancel` and the caller leaving, until the
+    /// guard is dropped.
+    fn track<'s>(&self, shared: &'s Shared) -> InFlight<'s> {
         let cancel = self.options.cancel.clone().expect("a request has a cancel flag");
-        let in_flight = shared.requests.track(&self.caller, cancel, self.request_id.clone());
+        shared.requests.track(&self.caller, cancel, self.request_id.clone())
+    }
+
+    /// [`Request::run`] for a request tracked by `in_flight`.
+    async fn run_tracked<T: Send + 'static>(
+        self,
+        shared: &Arc<Shared>,
+        in_flight: &InFlight<'_>,
+        work: impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<T, EngineError> + Send + 'static,
+    ) -> Result<(T, f64)> {
+        let who = self.who();
         let (options, fault, started) = (self.options, self.fault, self.started);
         let (pool, line) = (shared.pool.clone(), (self.deadline, self.method, self.user.clone()));
         let engine = engine_for(self.runs_on, shared.clone(), (started, self.deadline));
@@ -256,15 +299,19 @@ impl Request {
             Err(e) => Err(pool_error(e, timeout_ms)),
         };
         let elapsed = started.elapsed().as_millis();
-        let what = match &self.target {
-            Some(target) => format!("{} {target}", self.method.name()),
-            None => self.method.name().to_string(),
-        };
         match &result {
-            Ok(_) => log::info!("{} {what}: ok in {elapsed} ms", self.caller),
-            Err(e) => log::info!("{} {what}: {} in {elapsed} ms", self.caller, error_name(e)),
+            Ok(_) => log::info!("{who}: ok in {elapsed} ms"),
+            Err(e) => log::info!("{who}: {} in {elapsed} ms", error_name(e)),
         }
         result
+    }
+
+    /// The request in the journal: its caller, method and target.
+    fn who(&self) -> String {
+        match &self.target {
+            Some(target) => format!("{} {} {target}", self.caller, self.method.name()),
+            None => format!("{} {}", self.caller, self.method.name()),
+        }
     }
 
     /// Runs a turn of the engine and answers with the wire's result JSON.
@@ -276,31 +323,42 @@ impl Request {
         + 'static,
     ) -> Result<String> {
         let labelled = move |engine: &Arc<LoadedModel>, options: &CallOptions| {
-            work(engine, options).map(|result| (result, engine.label.clone()))
+            work(engine, options).map(|result| Answered {
+                result,
+                model: engine.label.clone(),
+                asked: None,
+            })
         };
         self.answer_from(shared, labelled).await
     }
 
-    /// As [`Request::answer`], for work that may answer on another engine than the request's
-    /// (a toolset that follows reloads): it returns the label of the engine that answered.
+    /// As [`Request::answer`], for work that says which engine answered (a toolset that follows
+    /// reloads may answer on another than the request's) and what escalating its answer needs.
+    /// An answer the deployment's escalation endpoint should see goes there before the caller
+    /// gets it (see [`crate::escalation`]).
     pub async fn answer_from(
         self,
         shared: &Arc<Shared>,
-        work: impl FnOnce(
-            &Arc<LoadedModel>,
-            &CallOptions,
-        ) -> std::result::Result<(toolcall_engine::CallResult, String), EngineError>
-        + Send
-        + 'static,
+        work: impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<Answered, EngineError> + Send + 'static,
     ) -> Result<String> {
-        let (started, format) = (self.started, self.format);
-        let ((result, model), queue_ms) = self.run(shared, work).await?;
-        let wire = wire_result(result, queue_ms, started, model);
-        let json = match format {
-            ResultFormat::Toolcalld => serde_json::to_string(&wire),
-            ResultFormat::OpenAi => serde_json::to_string(&wire.to_openai(&call_id_base())),
-        };
-        Ok(json.expect("result serialises"))
+        let in_flight = self.track(shared);
+        let (started, format, deadline, who) = (self.started, self.format, self.deadline, self.who());
+        let escalation = (self.may_escalate, self.options.clone());
+        let (answered, queue_ms) = self.run_tracked(shared, &in_flight, work).await?;
+        let mut wire = reply::wire_result(answered.result, queue_ms, started, answered.model);
+        if let (Some(escalator), Some(asked), (true, options)) = (&shared.escalation, answered.asked, escalation) {
+            // `Cancel` by its id ends the wait for the endpoint too.
+            tokio::select! {
+                biased;
+                () = in_flight.cancelled() => {
+                    log::info!("{who}: Cancelled while escalated");
+                    return Err(engine_error(EngineError::Cancelled));
+                }
+                () = escalator.review(asked, options, deadline, &mut wire, &who) => {}
+            }
+            wire.timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        }
+        Ok(reply::result_json(&wire, format))
     }
 }
 
@@ -326,44 +384,5 @@ async fn engine_for(
         Err(_) => Err(EngineError::Timeout {
             elapsed_ms: started.elapsed().as_millis() as u64,
         }),
-    }
-}
-
-/// The base of the ids of an answer's calls in the OpenAI shape: `call_` and 64 random bits
-/// (std's randomly keyed SipHash of nothing), so that ids do not repeat across answers.
-fn call_id_base() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    format!("call_{random:016x}")
-}
-
-/// The engine's answer as the wire has it, with the service's own times.
-fn wire_result(
-    result: toolcall_engine::CallResult,
-    queue_ms: f64,
-    started: Instant,
-    model: String,
-) -> toolcall_dbus::CallResult {
-    let t = result.timings;
-    toolcall_dbus::CallResult {
-        function_calls: result
-            .function_calls
-            .into_iter()
-            .map(|c| toolcall_dbus::FunctionCall {
-                name: c.name,
-                arguments: c.arguments,
-            })
-            .collect(),
-        confidence: result.confidence,
-        model,
-        timings: toolcall_dbus::Timings {
-            queue_ms,
-            prefill_ms: t.prefill_ms,
-            decode_ms: t.decode_ms,
-            total_ms: started.elapsed().as_secs_f64() * 1000.0,
-            prompt_tokens: t.prompt_tokens as u64,
-            cached_tokens: t.cached_tokens as u64,
-            generated_tokens: t.generated_tokens as u64,
-        },
     }
 }

@@ -1,6 +1,6 @@
 //! The service as a whole: [`Service`] owns the worker pool and the state every object shares
 //! ([`Shared`]: settings, the model bundles, the one-shot toolset cache, the client registry, the
-//! requests in flight),
+//! requests in flight, the escalation endpoint),
 //! serves the manager object on a bus connection or on peer-to-peer ones, frees what a client
 //! held when it leaves the bus, and shuts down by draining the pool.
 
@@ -16,6 +16,7 @@ use zbus::{Connection, OwnedObjectPath};
 
 use crate::clients::{Caps, ClientRegistry, ObjectKind};
 use crate::config::Settings;
+use crate::escalation::Escalator;
 use crate::in_flight::InFlightRequests;
 use crate::models::Models;
 use crate::objects::{Manager, SessionObject, ToolsetObject};
@@ -31,6 +32,8 @@ pub struct Shared {
     pub cache: ToolsetCache,
     pub clients: ClientRegistry,
     pub requests: InFlightRequests,
+    /// Where unsure answers go, if the deployment set an endpoint.
+    pub escalation: Option<Escalator>,
     next_id: AtomicU64,
 }
 
@@ -119,8 +122,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts the worker pool; requests run on `models`' bundles.
-    pub fn start(models: Models, settings: Settings) -> Service {
+    /// Starts the worker pool; requests run on `models`' bundles, and unsure answers go to
+    /// `escalation`'s endpoint.
+    pub fn start(models: Models, escalation: Option<Escalator>, settings: Settings) -> Service {
         let pool = Pool::start(settings.workers, (settings.queue_size, settings.max_queued_per_user));
         Service {
             shared: Arc::new(Shared {
@@ -130,6 +134,7 @@ impl Service {
                 settings: RwLock::new(settings),
                 clients: ClientRegistry::default(),
                 requests: InFlightRequests::default(),
+                escalation,
                 next_id: AtomicU64::new(1),
             }),
             peers: AtomicU64::new(1),
@@ -205,11 +210,17 @@ impl Service {
         self.shared.pool.healthy(max_job)
     }
 
-    /// Stops taking requests (new ones get `Busy`) and waits for those queued or running, at
-    /// most `shutdown_grace_ms`. True when all finished.
+    /// Stops taking requests (new ones get `Busy`) and waits for those queued or running, then
+    /// for those waiting for the escalation endpoint, at most `shutdown_grace_ms` in all. True
+    /// when the pool's all finished.
     pub async fn shutdown(&self) -> bool {
         let grace = Duration::from_millis(self.shared.settings.read().expect("settings lock").shutdown_grace_ms);
-        self.shared.pool.shutdown(grace).await
+        let started = std::time::Instant::now();
+        let finished = self.shared.pool.shutdown(grace).await;
+        if let Some(escalator) = &self.shared.escalation {
+            escalator.drain(grace.saturating_sub(started.elapsed())).await;
+        }
+        finished
     }
 }
 

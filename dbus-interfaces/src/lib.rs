@@ -13,10 +13,11 @@ mod replies;
 pub use errors::{ErrorKind, ToolCallError};
 pub use openai::{OpenAiFunction, OpenAiMessage, OpenAiToolCall, ResultFormat};
 pub use options::{
-    CallOptions, FOLLOW_RELOADS_OPTION, MODEL_OPTION, Options, REQUEST_ID_OPTION, ReceivedOptions, TEST_FAULT_OPTION,
+    CallOptions, ESCALATE_OPTION, FOLLOW_RELOADS_OPTION, MODEL_OPTION, Options, REQUEST_ID_OPTION, ReceivedOptions,
+    TEST_FAULT_OPTION,
 };
 pub use proxies::{SessionProxy, ToolCall1Proxy, ToolsetProxy};
-pub use replies::{CallResult, FunctionCall, ModelEntry, ModelInfo, Timings};
+pub use replies::{CallResult, Escalation, FunctionCall, ModelEntry, ModelInfo, Timings};
 
 pub const BUS_NAME: &str = "org.toolcalld.ToolCall1";
 pub const MANAGER_PATH: &str = "/org/toolcalld/ToolCall1";

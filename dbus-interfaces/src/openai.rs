@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CallResult, FunctionCall, Timings, ToolCallError};
+use crate::{CallResult, Escalation, FunctionCall, Timings, ToolCallError};
 
 /// The `format` option: which shape the result JSON has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,6 +43,12 @@ pub struct OpenAiMessage {
     pub confidence: f64,
     pub model: String,
     pub timings: Timings,
+    /// As in [`CallResult`].
+    #[serde(default)]
+    pub escalated: bool,
+    /// As in [`CallResult`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,6 +89,8 @@ impl CallResult {
             confidence: self.confidence,
             model: self.model.clone(),
             timings: self.timings.clone(),
+            escalated: self.escalated,
+            escalation: self.escalation.clone(),
         }
     }
 
@@ -109,6 +117,8 @@ impl CallResult {
             confidence: message.confidence,
             model: message.model,
             timings: message.timings,
+            escalated: message.escalated,
+            escalation: message.escalation,
         })
     }
 }
@@ -127,6 +137,13 @@ mod tests {
             confidence: 0.9,
             model: "m 1".into(),
             timings: Timings::default(),
+            escalated: true,
+            escalation: Some(Escalation {
+                endpoint: "lan".into(),
+                reason: "no call".into(),
+                note: None,
+                ms: 12.0,
+            }),
         };
         let message = serde_json::to_value(result.to_openai("call_ab")).unwrap();
         assert_eq!(

@@ -37,7 +37,13 @@ pub struct CallOptions {
     /// RegisterToolset only: when a reload replaces the toolset's bundle, its next call or
     /// session moves it to the new engine (its tools compiled again) instead of keeping the old.
     pub follow_reloads: Option<bool>,
+    /// Call and Toolset.Call: `false` keeps this request on the device even where the
+    /// deployment escalates unsure answers to a bigger model (the default: it may).
+    pub escalate: Option<bool>,
 }
+
+/// The option that keeps one request from the escalation endpoint (`false`).
+pub const ESCALATE_OPTION: &str = "escalate";
 
 /// The option every method takes: the caller's name for the request, for `Cancel`.
 pub const REQUEST_ID_OPTION: &str = "request_id";
@@ -86,6 +92,9 @@ impl CallOptions {
         if let Some(v) = self.follow_reloads {
             map.insert(FOLLOW_RELOADS_OPTION, Variant::from(v));
         }
+        if let Some(v) = self.escalate {
+            map.insert(ESCALATE_OPTION, Variant::from(v));
+        }
         map
     }
 
@@ -132,10 +141,13 @@ impl CallOptions {
                 FOLLOW_RELOADS_OPTION => {
                     parsed.follow_reloads = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?)
                 }
+                ESCALATE_OPTION => {
+                    parsed.escalate = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?)
+                }
                 TEST_FAULT_OPTION if accept_test_fault => test_fault = Some(string_of(key, value)?),
                 other => {
                     return Err(ToolCallError::InvalidOptions(format!(
-                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format, model, follow_reloads)"
+                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format, model, follow_reloads, escalate)"
                     )));
                 }
             }
@@ -168,6 +180,7 @@ mod tests {
             format: Some("openai".into()),
             model: Some("tiny-b".into()),
             follow_reloads: Some(true),
+            escalate: Some(false),
         };
         let (back, test_fault) = CallOptions::from_wire(&received(sent.to_wire()), false).unwrap();
         assert_eq!(back, sent);
@@ -176,13 +189,14 @@ mod tests {
 
     #[test]
     fn wrong_types_unknown_keys_and_a_zero_timeout_are_invalid() {
-        let cases: [(&str, Variant<'_>, &str); 7] = [
+        let cases: [(&str, Variant<'_>, &str); 8] = [
             ("max_calls", Variant::from("3"), "must have D-Bus type u, got s"),
             ("allow_empty", Variant::from(1u32), "must have D-Bus type b, got u"),
             ("timeout_ms", Variant::from(0u32), "timeout_ms must be at least 1"),
             ("call_margin", Variant::from(1u32), "must have D-Bus type d, got u"),
             ("request_id", Variant::from(7u32), "must have D-Bus type s, got u"),
             ("model", Variant::from(true), "must have D-Bus type s, got b"),
+            ("escalate", Variant::from("no"), "must have D-Bus type b, got s"),
             ("temperature", Variant::from(0.5f64), "unknown option \"temperature\""),
         ];
         for (key, value, expected) in cases {

@@ -9,9 +9,32 @@ use zbus::{OwnedVariant, Variant};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CallResult {
     pub function_calls: Vec<FunctionCall>,
+    /// The local model's confidence in its answer (also when the calls are the escalation
+    /// endpoint's, whose own confidence is not known).
     pub confidence: f64,
     pub model: String,
     pub timings: Timings,
+    /// Whether the calls are the escalation endpoint's answer instead of the local model's.
+    #[serde(default)]
+    pub escalated: bool,
+    /// Set when the request was sent to the deployment's escalation endpoint, answered or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
+}
+
+/// A request sent to the escalation endpoint (the daemon's `escalation_*` settings).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Escalation {
+    /// The endpoint's name (`escalation_name`).
+    pub endpoint: String,
+    /// Why it went: "confidence 0.410 below 0.9" or "no call".
+    pub reason: String,
+    /// Why the local answer stands, when it does (a timeout, a failure, an answer the schemas
+    /// refuse); absent when the endpoint's answer was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Milliseconds the endpoint took (or was waited for).
+    pub ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,7 +1,9 @@
 """The asyncio client and its blocking wrapper against the real toolcalld on a private bus."""
 
 import asyncio
+import http.server
 import json
+import threading
 import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +117,53 @@ class CancelTest(unittest.IsolatedAsyncioTestCase):
         while (await client.status()).queue_depth != depth:
             assert time.monotonic() < deadline, f"the queue never held {depth}"
             await asyncio.sleep(0.02)
+
+
+class EscalationTest(unittest.IsolatedAsyncioTestCase):
+    """Results of a service that escalates every answer (threshold 1.0) to an OpenAI-compatible
+    endpoint: a real HTTP server on loopback (the standard library's) that answers one call."""
+
+    def setUp(self) -> None:
+        self.sent: list[dict] = []
+        sent = self.sent
+
+        class Endpoint(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                sent.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                call = {"id": "c0", "type": "function", "function": {"name": "ping", "arguments": "{}"}}
+                body = json.dumps({"choices": [{"message": {"role": "assistant", "tool_calls": [call]}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.host = f"127.0.0.1:{server.server_address[1]}"
+        url = f"http://{self.host}/v1/chat/completions"
+        self.service = Service(self, config=f'escalation_url = "{url}"\nescalation_threshold = 1.0\n')
+
+    async def test_an_escalated_result_says_so_and_escalate_false_stays_local(self) -> None:
+        client = await toolcall.connect(address=self.service.address)
+        self.addCleanup(client.disconnect)
+        tools = [{"name": "ping", "description": "Ping.", "parameters": {"type": "object", "properties": {}}},
+                 {"name": "stop", "description": "Stop.", "parameters": {"type": "object", "properties": {}}}]
+        result = await client.call(tools, "ping it", max_calls=1)
+        self.assertTrue(result.escalated, result)
+        self.assertEqual(result.escalation.endpoint, self.host)
+        self.assertIsNone(result.escalation.note)
+        self.assertEqual([c.name for c in result.function_calls], ["ping"])
+        local = await client.call(tools, "ping it", max_calls=1, escalate=False)
+        self.assertFalse(local.escalated)
+        self.assertIsNone(local.escalation)
+        self.assertEqual(len(self.sent), 1)
+        self.assertEqual(self.sent[0]["messages"][1]["content"], "ping it")
 
 
 class SyncClientTest(unittest.TestCase):

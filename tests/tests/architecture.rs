@@ -118,13 +118,26 @@ fn invariant_3_clients_stay_light() {
 
 #[test]
 fn invariant_4_nothing_can_download_at_run_time() {
-    for package in ["toolcalld", "toolcall-client", "toolcall-engine"] {
+    let other_http = ["reqwest", "hyper", "curl", "isahc", "attohttpc", "hf-hub"];
+    for package in ["toolcall-client", "toolcall-engine"] {
         let tree = dependencies(package, None);
-        assert_none_of(
-            package,
-            &tree,
-            &["reqwest", "ureq", "hyper", "curl", "isahc", "attohttpc", "hf-hub"],
-        );
+        assert_none_of(package, &tree, &other_http);
+        assert_none_of(package, &tree, &["ureq"]);
+    }
+    // The daemon's one HTTP client is escalation's, and only its endpoint module uses it.
+    let daemon = dependencies("toolcalld", None);
+    assert!(daemon.contains("ureq"), "the tree was read: {daemon:?}");
+    assert_none_of("toolcalld", &daemon, &other_http);
+    let endpoint = workspace_dir().join("daemon/src/escalation/endpoint.rs");
+    for path in sources(&["daemon/src"]).into_iter().filter(|p| p != &endpoint) {
+        for (n, line) in code_lines(&path) {
+            assert!(
+                !line.contains("ureq::"),
+                "{}:{n} uses the HTTP client; only {} may: {line}",
+                path.display(),
+                endpoint.display()
+            );
+        }
     }
 }
 

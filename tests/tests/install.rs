@@ -25,6 +25,7 @@ const INSTALLED: &[&str] = &[
     "usr/lib/systemd/system/toolcalld.service",
     "usr/lib/systemd/user/toolcalld.service",
     "usr/lib/sysusers.d/toolcalld.conf",
+    "usr/share/toolcalld/escalation.conf",
     "usr/share/dbus-1/system.d/org.toolcalld.ToolCall1.conf",
     "usr/share/dbus-1/system-services/org.toolcalld.ToolCall1.service",
     "usr/share/dbus-1/services/org.toolcalld.ToolCall1.service",
@@ -79,6 +80,7 @@ fn make_install_lays_out_every_path() {
             "usr/lib/systemd/user/toolcalld.service",
         ),
         ("systemd/sysusers.d/toolcalld.conf", "usr/lib/sysusers.d/toolcalld.conf"),
+        ("systemd/escalation.conf", "usr/share/toolcalld/escalation.conf"),
         ("daemon/toolcalld.toml", "etc/toolcalld/toolcalld.toml"),
         (
             "dbus-interfaces/org.toolcalld.ToolCall1.conf",

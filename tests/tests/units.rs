@@ -69,6 +69,27 @@ fn units_pass_systemd_analyze_verify() {
     let problems = verify_system(r, "toolcalld.service");
     assert!(problems.is_empty(), "system unit: {problems:#?}");
 
+    // With the escalation drop-in installed as docs/ESCALATION.md says.
+    let drop_ins = r.join("etc/systemd/system/toolcalld.service.d");
+    fs::create_dir_all(&drop_ins).unwrap();
+    let escalation = read(&r.join("usr/share/toolcalld/escalation.conf"));
+    fs::write(drop_ins.join("escalation.conf"), &escalation).unwrap();
+    let problems = verify_system(r, "toolcalld.service");
+    assert!(
+        problems.is_empty(),
+        "system unit with the escalation drop-in: {problems:#?}"
+    );
+    fs::write(
+        drop_ins.join("escalation.conf"),
+        escalation.replace("PrivateNetwork=no", "PrivateNetwork=nope"),
+    )
+    .unwrap();
+    assert!(
+        !verify_system(r, "toolcalld.service").is_empty(),
+        "a bad drop-in is seen"
+    );
+    fs::remove_file(drop_ins.join("escalation.conf")).unwrap();
+
     // The check itself bites: a bad value and a missing executable are both reported.
     let units = r.join("usr/lib/systemd/system");
     let good = read(&units.join("toolcalld.service"));

@@ -95,7 +95,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let tools = read_tools(&tools)?;
             let call_options = CallOptions {
                 model: options.model.clone(),
-                ..options.to_options()
+                ..options.to_call_options()
             };
             show(style, &client.call_json(&tools, &query, &call_options).await?)?;
         }
@@ -106,7 +106,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let toolset = register(&client, &read_tools(&tools)?, &options).await?;
             for query in queries {
-                show(style, &toolset.call_json(&query, &options.to_options()).await?)?;
+                show(style, &toolset.call_json(&query, &options.to_call_options()).await?)?;
             }
             toolset.release().await?;
         }

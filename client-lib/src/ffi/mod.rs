@@ -157,7 +157,8 @@ pub unsafe extern "C" fn toolcall_connect(
 /// One-shot call. `options_json` is NULL or a JSON object with any of `max_calls`,
 /// `allow_empty`, `max_new_tokens`, `timeout_ms`, `facts`, `call_margin`, `request_id`,
 /// `format` (`"openai"` for an OpenAI-shaped assistant message), `model` (a bundle's name from
-/// `toolcall_list_models`). Returns the result JSON as the
+/// `toolcall_list_models`), `escalate` (false: keep this request on the device where the
+/// service escalates unsure answers to a bigger model). Returns the result JSON as the
 /// service sent it (free it with `toolcall_string_free`), or NULL on failure.
 ///
 /// # Safety

@@ -142,7 +142,8 @@ pub unsafe extern "C" fn toolcall_session_open(
     }
 }
 
-/// The user's next turn; `options_json` as for `toolcall_call`, but without `model`. Returns the result JSON (free
+/// The user's next turn; `options_json` as for `toolcall_call`, but without `model` and
+/// `escalate` (session turns are not escalated). Returns the result JSON (free
 /// it with `toolcall_string_free`), or NULL on failure.
 ///
 /// # Safety

@@ -10,8 +10,9 @@ use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath, interface};
 
 use crate::clients::ObjectKind;
+use crate::escalation::Asked;
 use crate::ownership::{NewObject, Owner, object_path};
-use crate::request::{Method, Request, Result};
+use crate::request::{Answered, Method, Request, Result};
 use crate::service::Shared;
 
 use super::SessionObject;
@@ -59,7 +60,10 @@ impl ToolsetObject {
         request
             .answer_from(&self.shared, move |_, options| {
                 let Compiled { toolset, engine } = latest(options)?;
-                Ok((engine.call(&toolset, &query, options)?, engine.label.clone()))
+                let result = engine.call(&toolset, &query, options)?;
+                let model = engine.label.clone();
+                let asked = Some(Asked { engine, toolset, query });
+                Ok(Answered { result, model, asked })
             })
             .await
     }

@@ -6,11 +6,11 @@ from . import errors, sync
 from .client import Client, Session, Toolset, connect
 from .errors import (AccessDenied, Busy, BusError, Cancelled, Internal, InvalidOptions, InvalidQuery,
                      InvalidTools, LimitExceeded, ModelError, Timeout, ToolcallError, UnknownModel)
-from .results import CallResult, FunctionCall, Status, Timings
+from .results import CallResult, Escalation, FunctionCall, Status, Timings
 
 __all__ = [
-    "Client", "Session", "Toolset", "connect", "sync", "errors", "CallResult", "FunctionCall",
-    "Status", "Timings", "ToolcallError", "InvalidTools", "InvalidQuery", "InvalidOptions",
+    "Client", "Session", "Toolset", "connect", "sync", "errors", "CallResult", "Escalation",
+    "FunctionCall", "Status", "Timings", "ToolcallError", "InvalidTools", "InvalidQuery", "InvalidOptions",
     "LimitExceeded", "Busy", "Timeout", "Cancelled", "ModelError", "Internal", "AccessDenied",
     "UnknownModel", "BusError",
 ]

@@ -13,7 +13,9 @@ keyword arguments: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, ca
 request_id (for `Client.cancel`), format ("openai") and model (a bundle's name from
 `Client.list_models`; Call and RegisterToolset take it, a toolset's calls and sessions run on
 its model) and follow_reloads (RegisterToolset: after a reload replaced its bundle, the
-toolset's next call or session moves it to the new engine). Error replies raise the exceptions of
+toolset's next call or session moves it to the new engine) and escalate (False keeps a call on
+the device where the service escalates unsure answers to a bigger model; results then say
+`escalated` and carry `escalation`). Error replies raise the exceptions of
 `toolcall.errors`. A toolset or session lives until released or closed, or until the client
 disconnects; a session the service expired (session_idle_timeout_s) raises `BusError`
 (UnknownObject).
@@ -46,6 +48,7 @@ OPTION_TYPES = {
     "format": "s",
     "model": "s",
     "follow_reloads": "b",
+    "escalate": "b",
 }
 
 

@@ -23,11 +23,24 @@ class Timings:
 
 
 @dataclass
+class Escalation:
+    """The request went to the service's escalation endpoint: `note` says why the local answer
+    stands, or is None when the endpoint's answer was taken."""
+    endpoint: str
+    reason: str
+    ms: float
+    note: str | None = None
+
+
+@dataclass
 class CallResult:
     function_calls: list[FunctionCall]
     confidence: float
     model: str
     timings: Timings = field(default_factory=Timings)
+    # Whether the calls are the escalation endpoint's, not the local model's.
+    escalated: bool = False
+    escalation: Escalation | None = None
 
     @staticmethod
     def from_json(text: str) -> "CallResult":
@@ -41,7 +54,12 @@ class CallResult:
                      for c in data.get("tool_calls", [])]
         known = {f.name for f in fields(Timings)}
         timings = Timings(**{k: v for k, v in data.get("timings", {}).items() if k in known})
-        return CallResult(calls, data["confidence"], data["model"], timings)
+        escalation = data.get("escalation")
+        if escalation is not None:
+            escalation = Escalation(escalation["endpoint"], escalation["reason"], escalation["ms"],
+                                    escalation.get("note"))
+        return CallResult(calls, data["confidence"], data["model"], timings,
+                          data.get("escalated", False), escalation)
 
 
 @dataclass

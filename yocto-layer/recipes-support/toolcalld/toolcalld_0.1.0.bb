@@ -8,10 +8,12 @@ BUGTRACKER = "https://github.com/toolcalld/toolcalld/issues"
 SECTION = "network"
 
 # toolcalld itself is Apache-2.0. Its binaries statically link crates.io crates: most offer
-# Apache-2.0 or MIT; some are MIT only, foldhash is Zlib, borrow-or-share MIT-0, and
-# unicode-ident is (Apache-2.0 or MIT) and Unicode-3.0. scripts/yocto-layer.py --check (run
+# Apache-2.0 or MIT; some are MIT only, foldhash is Zlib, borrow-or-share MIT-0,
+# unicode-ident is (Apache-2.0 or MIT) and Unicode-3.0, and escalation's HTTPS brings ring
+# (Apache-2.0 and ISC), untrusted and rustls-webpki (ISC), subtle (BSD-3-Clause) and
+# webpki-roots (the Mozilla roots, CDLA-Permissive-2.0). scripts/yocto-layer.py --check (run
 # by the project's tests) recomputes this from the crates' metadata and fails on drift.
-LICENSE = "Apache-2.0 & MIT & MIT-0 & Unicode-3.0 & Zlib"
+LICENSE = "Apache-2.0 & BSD-3-Clause & CDLA-Permissive-2.0 & ISC & MIT & MIT-0 & Unicode-3.0 & Zlib"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 
 # No release is tagged yet: SRCREV is a placeholder, and the recipe is skipped with a
