@@ -19,6 +19,9 @@ _toolcallctl() {
             toolcallctl,call)
                 cmd="toolcallctl__subcmd__call"
                 ;;
+            toolcallctl,dispatch)
+                cmd="toolcallctl__subcmd__dispatch"
+                ;;
             toolcallctl,help)
                 cmd="toolcallctl__subcmd__help"
                 ;;
@@ -28,8 +31,14 @@ _toolcallctl() {
             toolcallctl,register)
                 cmd="toolcallctl__subcmd__register"
                 ;;
+            toolcallctl,registry)
+                cmd="toolcallctl__subcmd__registry"
+                ;;
             toolcallctl,reload-models)
                 cmd="toolcallctl__subcmd__reload__subcmd__models"
+                ;;
+            toolcallctl,route)
+                cmd="toolcallctl__subcmd__route"
                 ;;
             toolcallctl,session)
                 cmd="toolcallctl__subcmd__session"
@@ -40,6 +49,9 @@ _toolcallctl() {
             toolcallctl__subcmd__help,call)
                 cmd="toolcallctl__subcmd__help__subcmd__call"
                 ;;
+            toolcallctl__subcmd__help,dispatch)
+                cmd="toolcallctl__subcmd__help__subcmd__dispatch"
+                ;;
             toolcallctl__subcmd__help,help)
                 cmd="toolcallctl__subcmd__help__subcmd__help"
                 ;;
@@ -49,8 +61,14 @@ _toolcallctl() {
             toolcallctl__subcmd__help,register)
                 cmd="toolcallctl__subcmd__help__subcmd__register"
                 ;;
+            toolcallctl__subcmd__help,registry)
+                cmd="toolcallctl__subcmd__help__subcmd__registry"
+                ;;
             toolcallctl__subcmd__help,reload-models)
                 cmd="toolcallctl__subcmd__help__subcmd__reload__subcmd__models"
+                ;;
+            toolcallctl__subcmd__help,route)
+                cmd="toolcallctl__subcmd__help__subcmd__route"
                 ;;
             toolcallctl__subcmd__help,session)
                 cmd="toolcallctl__subcmd__help__subcmd__session"
@@ -65,7 +83,7 @@ _toolcallctl() {
 
     case "${cmd}" in
         toolcallctl)
-            opts="-h -V --session --system --address --json --help --version call register session status models reload-models help"
+            opts="-h -V --session --system --address --json --help --version call register session status models reload-models route dispatch registry help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,8 +162,62 @@ _toolcallctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toolcallctl__subcmd__dispatch)
+            opts="-h --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --no-escalate --only --session --system --address --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-new-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --facts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --call-margin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --json)
+                    COMPREPLY=($(compgen -W "short pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toolcallctl__subcmd__help)
-            opts="call register session status models reload-models help"
+            opts="call register session status models reload-models route dispatch registry help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,6 +231,20 @@ _toolcallctl() {
             return 0
             ;;
         toolcallctl__subcmd__help__subcmd__call)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        toolcallctl__subcmd__help__subcmd__dispatch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -214,7 +300,35 @@ _toolcallctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toolcallctl__subcmd__help__subcmd__registry)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toolcallctl__subcmd__help__subcmd__reload__subcmd__models)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        toolcallctl__subcmd__help__subcmd__route)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -336,6 +450,28 @@ _toolcallctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toolcallctl__subcmd__registry)
+            opts="-h --session --system --address --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --json)
+                    COMPREPLY=($(compgen -W "short pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toolcallctl__subcmd__reload__subcmd__models)
             opts="-h --session --system --address --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -343,6 +479,60 @@ _toolcallctl() {
                 return 0
             fi
             case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --json)
+                    COMPREPLY=($(compgen -W "short pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        toolcallctl__subcmd__route)
+            opts="-h --max-calls --require-call --max-new-tokens --timeout-ms --facts --call-margin --format --model --no-escalate --only --session --system --address --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-new-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --facts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --call-margin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "toolcalld openai" -- "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

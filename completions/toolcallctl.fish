@@ -37,6 +37,9 @@ complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "session" -d
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "status" -d 'Service version, default model and queue depth'
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "models" -d 'The model bundles the service can run (names for --model), loaded or not'
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "reload-models" -d 'Has the service read its model bundles again (root or the toolcall-admin group on the system bus); prints what became of each'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "route" -d 'Routes a request among the tools apps published in the registry: prints the calls, each with the app (bus name and object) that carries it out'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "dispatch" -d 'As route, then has each app carry its call out: prints each call\'s result or error'
+complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "registry" -d 'The tools apps published in the registry, with the bus name of each one\'s app'
 complete -c toolcallctl -n "__fish_toolcallctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -s t -l tools -d 'JSON file with the tool list ([{"name", "description", "parameters"}]); - for stdin' -r -F
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l max-calls -d 'Most calls in one answer' -r
@@ -107,10 +110,53 @@ pretty\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -l session -d 'Use the session bus'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -l system -d 'Use the system bus (the default)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand reload-models" -s h -l help -d 'Print help'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "call" -d 'One-shot call: prints the result'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "register" -d 'Registers the tools once and runs each query on the registered toolset (a result each)'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "session" -d 'Multi-turn session: reads turns from stdin, one per line. A line `results: JSON` submits tool results; any other line is a user turn. A result per turn'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "status" -d 'Service version, default model and queue depth'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "models" -d 'The model bundles the service can run (names for --model), loaded or not'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "reload-models" -d 'Has the service read its model bundles again (root or the toolcall-admin group on the system bus); prints what became of each'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l max-calls -d 'Most calls in one answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l max-new-tokens -d 'Most generated tokens' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l timeout-ms -d 'Deadline in milliseconds' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
+openai\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l model -d 'The model bundle to run on, by its name in `toolcallctl models` (default: the service\'s default model)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l only -d 'Choose only among these published tools (PREFIX.NAME; repeat it)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l require-call -d 'Require at least one call (no empty answer)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call and register; session turns are never escalated)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l max-calls -d 'Most calls in one answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l max-new-tokens -d 'Most generated tokens' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l timeout-ms -d 'Deadline in milliseconds' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l facts -d 'Facts for the model, e.g. "date: 2026-11-26; areas: kitchen, bedroom"' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l call-margin -d 'How much more (in logits) the model must prefer another call than ending the answer' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l format -d 'The result JSON\'s shape: toolcalld\'s own, or an OpenAI chat completion\'s assistant message with `tool_calls`' -r -f -a "toolcalld\t''
+openai\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l model -d 'The model bundle to run on, by its name in `toolcallctl models` (default: the service\'s default model)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l only -d 'Choose only among these published tools (PREFIX.NAME; repeat it)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l require-call -d 'Require at least one call (no empty answer)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call and register; session turns are never escalated)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand registry" -l address -d 'Use the bus at this D-Bus address (unix:path=...)' -r
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand registry" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
+pretty\t''"
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand registry" -l session -d 'Use the session bus'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand registry" -l system -d 'Use the system bus (the default)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand registry" -s h -l help -d 'Print help'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "call" -d 'One-shot call: prints the result'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "register" -d 'Registers the tools once and runs each query on the registered toolset (a result each)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "session" -d 'Multi-turn session: reads turns from stdin, one per line. A line `results: JSON` submits tool results; any other line is a user turn. A result per turn'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "status" -d 'Service version, default model and queue depth'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "models" -d 'The model bundles the service can run (names for --model), loaded or not'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "reload-models" -d 'Has the service read its model bundles again (root or the toolcall-admin group on the system bus); prints what became of each'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "route" -d 'Routes a request among the tools apps published in the registry: prints the calls, each with the app (bus name and object) that carries it out'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "dispatch" -d 'As route, then has each app carry its call out: prints each call\'s result or error'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "registry" -d 'The tools apps published in the registry, with the bus name of each one\'s app'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand help; and not __fish_seen_subcommand_from call register session status models reload-models route dispatch registry help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{CallOptions, CallResult, ModelEntry, Status};
+use crate::{CallOptions, CallResult, ModelEntry, RouteResult, Status};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +67,35 @@ pub enum Command {
     /// Has the service read its model bundles again (root or the toolcall-admin group on the
     /// system bus); prints what became of each.
     ReloadModels,
+    /// Routes a request among the tools apps published in the registry: prints the calls, each
+    /// with the app (bus name and object) that carries it out.
+    Route(RouteArgs),
+    /// As route, then has each app carry its call out: prints each call's result or error.
+    Dispatch(RouteArgs),
+    /// The tools apps published in the registry, with the bus name of each one's app.
+    Registry,
+}
+
+#[derive(Args)]
+pub struct RouteArgs {
+    #[command(flatten)]
+    pub options: OptionArgs,
+    /// Choose only among these published tools (PREFIX.NAME; repeat it).
+    #[arg(long = "only", value_name = "NAME")]
+    pub only: Vec<String>,
+    /// The request, e.g. "play some jazz".
+    pub query: String,
+}
+
+impl RouteArgs {
+    /// The options of Route and Dispatch.
+    pub fn to_options(&self) -> CallOptions {
+        CallOptions {
+            model: self.options.model.clone(),
+            tools: (!self.only.is_empty()).then(|| self.only.clone()),
+            ..self.options.to_call_options()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -136,6 +165,8 @@ impl OptionArgs {
             model: None,
             follow_reloads: None,
             escalate: None,
+            prefix: None,
+            tools: None,
         }
     }
 }
@@ -219,6 +250,35 @@ impl Style {
         lines.join("\n")
     }
 
+    /// A Route or Dispatch result JSON: as it is, indented, or for people (a line per call with
+    /// its app, then its result or error, then a line of figures).
+    pub fn route_json(self, json: &str) -> Result<String, String> {
+        if self != Style::Human {
+            return self.result_json(json);
+        }
+        let result: RouteResult = serde_json::from_str(json).map_err(|e| format!("{e}: {json}"))?;
+        let mut lines = Vec::new();
+        for call in &result.function_calls {
+            lines.push(format!(
+                "{}({})  [{} {}]",
+                call.name, call.arguments, call.provider, call.provider_path
+            ));
+            match (&call.result, &call.error) {
+                (Some(result), _) => lines.push(format!("  -> {result}")),
+                (None, Some(error)) => lines.push(format!("  !! {}: {}", error.name, error.message)),
+                (None, None) => {}
+            }
+        }
+        if lines.is_empty() {
+            lines.push("no call".into());
+        }
+        lines.push(format!(
+            "  (confidence {:.2}, {:.0} ms, {})",
+            result.confidence, result.timings.total_ms, result.model
+        ));
+        Ok(lines.join("\n"))
+    }
+
     /// The service's status: JSON, or a line of it.
     pub fn status(self, status: &Status) -> String {
         if self != Style::Human {
@@ -280,5 +340,30 @@ mod tests {
         empty.function_calls.clear();
         assert!(Style::human(&empty).starts_with("no call\n"));
         assert!(Style::Human.result_json("{}").is_err());
+    }
+
+    #[test]
+    fn routed_calls_print_with_their_app_and_result() {
+        let json = serde_json::json!({
+            "function_calls": [
+                {"name": "media.play", "arguments": {"song": "jazz"}, "provider": ":1.4",
+                 "provider_path": "/org/example/Media", "tool": "play", "result": {"played": "jazz"}},
+                {"name": "lights.on", "arguments": {}, "provider": ":1.5", "provider_path": "/l", "tool": "on",
+                 "error": {"name": toolcall_dbus::PROVIDER_TIMEOUT, "message": "no answer within 5000 ms"}}],
+            "confidence": 0.5, "model": "m 1",
+            "timings": {"queue_ms": 0.0, "prefill_ms": 1.0, "decode_ms": 1.0, "total_ms": 12.0,
+                        "prompt_tokens": 1, "cached_tokens": 0, "generated_tokens": 1}
+        })
+        .to_string();
+        assert_eq!(
+            Style::Human.route_json(&json).unwrap(),
+            format!(
+                "media.play({{\"song\":\"jazz\"}})  [:1.4 /org/example/Media]\n  -> {{\"played\":\"jazz\"}}\n\
+                 lights.on({{}})  [:1.5 /l]\n  !! {}: no answer within 5000 ms\n\
+                 \x20 (confidence 0.50, 12 ms, m 1)",
+                toolcall_dbus::PROVIDER_TIMEOUT
+            )
+        );
+        assert_eq!(Style::Json(JsonStyle::Short).route_json(&json).unwrap(), json);
     }
 }

@@ -6,11 +6,15 @@
 pub mod blocking;
 pub mod cli;
 pub mod ffi;
+mod registry;
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-pub use toolcall_dbus::{CallOptions, CallResult, ErrorKind, FunctionCall, ModelEntry, ModelInfo, Timings};
+pub use toolcall_dbus::{
+    CallOptions, CallResult, ErrorKind, FunctionCall, ModelEntry, ModelInfo, ProviderError, RouteResult, RoutedCall,
+    Timings,
+};
 use toolcall_dbus::{SessionProxy, ToolCall1Proxy, ToolCallError, ToolsetProxy};
 use zbus::OwnedObjectPath;
 

@@ -70,6 +70,8 @@ pub struct Settings {
     pub max_calls: usize,
     /// error, warn, info, debug or trace. Query text is only logged at trace.
     pub log_level: String,
+    /// How long the registry's Dispatch waits for its calls' providers, all calls together.
+    pub dispatch_timeout_ms: u64,
     /// Escalation, off unless set: an OpenAI-compatible chat completions URL
     /// (`http://HOST:8080/v1/chat/completions`) that is sent the request and its tools when the
     /// local answer is unsure; its answer is checked against the same schemas. The unit needs
@@ -124,6 +126,7 @@ impl Default for Settings {
             max_new_tokens: 512,
             max_calls: 8,
             log_level: "info".into(),
+            dispatch_timeout_ms: 5000,
             escalation_url: String::new(),
             escalation_name: String::new(),
             escalation_model: String::new(),
@@ -213,6 +216,9 @@ impl Settings {
             if value == 0 {
                 return Err(format!("configuration: {key} must be at least 1"));
             }
+        }
+        if self.dispatch_timeout_ms == 0 {
+            return Err("configuration: dispatch_timeout_ms must be at least 1".into());
         }
         if self.request_timeout_ms == 0 {
             return Err("configuration: request_timeout_ms must be at least 1".into());

@@ -9,6 +9,7 @@
 //! - `models`: the bundles served, loaded on first use, unloaded when idle, reloaded;
 //! - `objects`: the D-Bus objects (manager, toolsets, sessions), a few lines a method;
 //! - `ownership`: who called, who owns an object, making objects that cannot leak;
+//! - `registry`: the tools provider apps published, for the registry's Route and Dispatch;
 //! - `request`: one request's way: parsed once, run on the pool, logged, answered;
 //! - `errors`: the engine's errors and the pool's refusals as named D-Bus errors;
 //! - `escalation`: unsure answers sent to a bigger model at an OpenAI-compatible endpoint;
@@ -36,6 +37,7 @@ mod in_flight;
 mod models;
 mod objects;
 mod ownership;
+mod registry;
 mod request;
 mod service;
 mod toolset_cache;

@@ -1,5 +1,5 @@
 //! The D-Bus objects of org.toolcalld.ToolCall1: the manager at /org/toolcalld/ToolCall1 (here)
-//! and the per-client toolsets and sessions under it (`toolset`, `session`). Each method names its [`Method`], builds its
+//! with the registry beside it (`registry`), and the per-client toolsets and sessions under it (`toolset`, `session`). Each method names its [`Method`], builds its
 //! [`Request`] and says what the engine does; the request does the rest. Nothing here touches
 //! tensors.
 
@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use toolcall_dbus::{ReceivedOptions as Options, ToolCallError};
+use toolcall_engine::{CallOptions, Error as EngineError};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
@@ -14,16 +15,19 @@ use zbus::{Connection, OwnedObjectPath, OwnedVariant, interface};
 use crate::clients::ObjectKind;
 use crate::errors::engine_error;
 use crate::escalation::Asked;
+use crate::models::LoadedModel;
 use crate::ownership::{NewObject, Owner, caller, known_caller};
 use crate::request::{Answered, Method, Request, Result};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
 
 mod follow;
+mod registry;
 mod session;
 mod toolset;
 
 pub use follow::Compiled;
+pub use registry::{RegistryObject, tools_changed};
 pub use session::SessionObject;
 pub use toolset::ToolsetObject;
 
@@ -68,24 +72,13 @@ impl Manager {
             &options,
             &self.shared,
         )?;
-        let (shared, user) = (self.shared.clone(), request.user().to_string());
-        request
-            .answer_from(&self.shared, move |engine, options| {
-                let toolset = shared
-                    .cache
-                    .get_or_compile((&key, engine), (&user, shared.cache_room()), || {
-                        engine.compile_toolset_for(&tools_json, options)
-                    })?;
-                let result = engine.call(&toolset, &query, options)?;
-                let model = engine.label.clone();
-                let asked = Some(Asked {
-                    engine: engine.clone(),
-                    toolset,
-                    query,
-                });
-                Ok(Answered { result, model, asked })
-            })
-            .await
+        let work = one_shot(
+            self.shared.clone(),
+            request.user().to_string(),
+            (key, tools_json),
+            query,
+        );
+        request.answer_from(&self.shared, work).await
     }
 
     #[zbus(out_args("toolset"))]
@@ -180,5 +173,30 @@ impl Manager {
     #[zbus(property(emits_changed_signal = "false"))]
     fn queue_depth(&self) -> u32 {
         self.shared.pool.depth() as u32
+    }
+}
+
+/// The work of a one-shot call (`Call`, the registry's `Route`): `tools_json` compiled on the
+/// engine, or taken from the one-shot cache by `key` (`user`'s share), then `query` on it.
+pub(crate) fn one_shot(
+    shared: Arc<Shared>,
+    user: String,
+    (key, tools_json): (ToolsKey, String),
+    query: String,
+) -> impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<Answered, EngineError> + Send + 'static {
+    move |engine, options| {
+        let toolset = shared
+            .cache
+            .get_or_compile((&key, engine), (&user, shared.cache_room()), || {
+                engine.compile_toolset_for(&tools_json, options)
+            })?;
+        let result = engine.call(&toolset, &query, options)?;
+        let model = engine.label.clone();
+        let asked = Some(Asked {
+            engine: engine.clone(),
+            toolset,
+            query,
+        });
+        Ok(Answered { result, model, asked })
     }
 }

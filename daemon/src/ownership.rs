@@ -189,7 +189,7 @@ async fn uid_of(connection: &Connection, name: &str) -> Option<u32> {
 }
 
 /// Whether the bus still knows the unique name `name`.
-async fn still_on_bus(connection: &Connection, name: &str) -> bool {
+pub(crate) async fn still_on_bus(connection: &Connection, name: &str) -> bool {
     let Ok(name) = zbus::names::BusName::try_from(name) else {
         return false;
     };

@@ -23,54 +23,13 @@ use crate::in_flight::InFlight;
 use crate::models::{LoadedModel, Model};
 use crate::service::Shared;
 
+mod method;
 mod reply;
+
+pub use method::Method;
 
 /// Spelled `Result` as in the interfaces, whose methods return it.
 pub type Result<T> = std::result::Result<T, ToolCallError>;
-
-/// The interface method a request came in on: the pool plans a request's turn by the recent
-/// run times of its method, and the log line names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    Call,
-    RegisterToolset,
-    ToolsetCall,
-    OpenSession,
-    Send,
-    SubmitToolResults,
-    Reset,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Call => "Call",
-            Method::RegisterToolset => "RegisterToolset",
-            Method::ToolsetCall => "Toolset.Call",
-            Method::OpenSession => "OpenSession",
-            Method::Send => "Session.Send",
-            Method::SubmitToolResults => "Session.SubmitToolResults",
-            Method::Reset => "Session.Reset",
-        }
-    }
-
-    /// Whether the method has options of its own; those that have none yet refuse any but
-    /// `request_id` (and `model`, where [`Method::takes_model`]).
-    fn takes_options(self) -> bool {
-        !matches!(self, Method::RegisterToolset | Method::OpenSession | Method::Reset)
-    }
-
-    /// Whether the method takes the `model` option: those that pick a model, not those of an
-    /// object, which runs on its own.
-    fn takes_model(self) -> bool {
-        matches!(self, Method::Call | Method::RegisterToolset | Method::OpenSession)
-    }
-
-    /// Whether the method's answers may be escalated (and so it takes `escalate`).
-    fn escalates(self) -> bool {
-        matches!(self, Method::Call | Method::ToolsetCall)
-    }
-}
 
 /// A turn's answer, the label of the engine that gave it, and what escalating it would need
 /// (`None`: it is not escalated; session turns are not).
@@ -163,13 +122,28 @@ impl Request {
         }
         if wire.escalate.is_some() && !method.escalates() {
             return Err(ToolCallError::InvalidOptions(format!(
-                "option \"{ESCALATE_OPTION}\" is Call's and Toolset.Call's: {} is not escalated",
+                "option \"{ESCALATE_OPTION}\" is Call's, Toolset.Call's, Route's and Dispatch's: {} is not escalated",
+                method.name()
+            )));
+        }
+        if wire.prefix.is_some() {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"prefix\" is the registry's Publish's, not {}'s",
+                method.name()
+            )));
+        }
+        if wire.tools.is_some() && !method.routes() {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"tools\" is the registry's Route's and Dispatch's, not {}'s",
                 method.name()
             )));
         }
         // A session's turn or a toolset's call runs on its object's engine (`Request::on`, which
         // also judges OpenSession's option); until then it is taken to run on the default.
-        let picks_model = matches!(method, Method::Call | Method::RegisterToolset);
+        let picks_model = matches!(
+            method,
+            Method::Call | Method::RegisterToolset | Method::Route | Method::Dispatch
+        );
         let named = wire.model.as_deref().filter(|_| picks_model);
         let runs_on = RunsOn::Bundle(shared.models.get(named)?);
         let timeout_ms = wire
@@ -191,7 +165,14 @@ impl Request {
                 cancel: Some(Arc::new(AtomicBool::new(false))),
             },
             request_id: wire.request_id,
-            format: ResultFormat::from_option(wire.format.as_deref())?,
+            format: match ResultFormat::from_option(wire.format.as_deref())? {
+                ResultFormat::OpenAi if method.routes() => {
+                    return Err(ToolCallError::InvalidOptions(
+                        "option \"format\": Route and Dispatch answer in toolcalld's shape only".into(),
+                    ));
+                }
+                format => format,
+            },
             runs_on,
             model_option: wire.model,
             follows_reloads: wire.follow_reloads.unwrap_or(false),
@@ -341,8 +322,19 @@ impl Request {
         shared: &Arc<Shared>,
         work: impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<Answered, EngineError> + Send + 'static,
     ) -> Result<String> {
+        let format = self.format;
+        let wire = self.answer_result(shared, work).await?;
+        Ok(reply::result_json(&wire, format))
+    }
+
+    /// As [`Request::answer_from`], the result as the wire's type (the registry adds to it).
+    pub async fn answer_result(
+        self,
+        shared: &Arc<Shared>,
+        work: impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<Answered, EngineError> + Send + 'static,
+    ) -> Result<toolcall_dbus::CallResult> {
         let in_flight = self.track(shared);
-        let (started, format, deadline, who) = (self.started, self.format, self.deadline, self.who());
+        let (started, deadline, who) = (self.started, self.deadline, self.who());
         let escalation = (self.may_escalate, self.options.clone());
         let (answered, queue_ms) = self.run_tracked(shared, &in_flight, work).await?;
         let mut wire = reply::wire_result(answered.result, queue_ms, started, answered.model);
@@ -358,7 +350,7 @@ impl Request {
             }
             wire.timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;
         }
-        Ok(reply::result_json(&wire, format))
+        Ok(wire)
     }
 }
 

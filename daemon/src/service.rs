@@ -19,8 +19,9 @@ use crate::config::Settings;
 use crate::escalation::Escalator;
 use crate::in_flight::InFlightRequests;
 use crate::models::Models;
-use crate::objects::{Manager, SessionObject, ToolsetObject};
+use crate::objects::{Manager, RegistryObject, SessionObject, ToolsetObject};
 use crate::ownership::learn_uid;
+use crate::registry::Registry;
 use crate::toolset_cache::ToolsetCache;
 use crate::worker::Pool;
 
@@ -34,6 +35,8 @@ pub struct Shared {
     pub requests: InFlightRequests,
     /// Where unsure answers go, if the deployment set an endpoint.
     pub escalation: Option<Escalator>,
+    /// The tools provider apps published.
+    pub registry: Registry,
     next_id: AtomicU64,
 }
 
@@ -135,6 +138,7 @@ impl Service {
                 clients: ClientRegistry::default(),
                 requests: InFlightRequests::default(),
                 escalation,
+                registry: Registry::default(),
                 next_id: AtomicU64::new(1),
             }),
             peers: AtomicU64::new(1),
@@ -146,6 +150,8 @@ impl Service {
     pub async fn serve_bus(&self, connection: &Connection) -> zbus::Result<()> {
         let manager = Manager::new(self.shared.clone(), None);
         connection.object_server().at(MANAGER_PATH, manager).await?;
+        let registry = RegistryObject::new(self.shared.clone(), None);
+        connection.object_server().at(MANAGER_PATH, registry).await?;
         let dbus = zbus::fdo::DBusProxy::new(connection).await?;
         let mut owner_changes = dbus.receive_name_owner_changed().await?;
         let (shared, connection) = (self.shared.clone(), connection.clone());
@@ -173,8 +179,10 @@ impl Service {
     /// registered on an already built connection, a call that came first could be lost. What
     /// the peer holds stays until it releases it; leaving is seen on the bus only.
     pub fn serve_peer<'a>(&self, builder: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
-        let label = format!("peer-{}", self.peers.fetch_add(1, Ordering::SeqCst));
-        builder.serve_at(MANAGER_PATH, Manager::new(self.shared.clone(), Some(label.into())))
+        let label: Arc<str> = format!("peer-{}", self.peers.fetch_add(1, Ordering::SeqCst)).into();
+        builder
+            .serve_at(MANAGER_PATH, Manager::new(self.shared.clone(), Some(label.clone())))
+            .serve_at(MANAGER_PATH, RegistryObject::new(self.shared.clone(), Some(label)))
     }
 
     /// Applies the reloadable keys of a re-read configuration at once, and reads the bundles
@@ -228,6 +236,12 @@ impl Service {
 async fn client_gone(shared: &Shared, name: &str, server: &ObjectServer) {
     let cancelled = shared.requests.depart(name);
     let objects = shared.clients.depart(name);
+    if shared.registry.depart(name) {
+        log::info!("provider {name} left: its tools are unpublished");
+        if let Ok(registry) = server.interface::<_, RegistryObject>(MANAGER_PATH).await {
+            crate::objects::tools_changed(registry.signal_emitter()).await;
+        }
+    }
     for (path, kind) in &objects {
         remove_object(server, path, *kind).await;
     }

@@ -40,7 +40,17 @@ pub struct CallOptions {
     /// Call and Toolset.Call: `false` keeps this request on the device even where the
     /// deployment escalates unsure answers to a bigger model (the default: it may).
     pub escalate: Option<bool>,
+    /// The registry's Publish: the prefix of the caller's tools' names.
+    pub prefix: Option<String>,
+    /// The registry's Route and Dispatch: the published names to choose among (default: all).
+    pub tools: Option<Vec<String>>,
 }
+
+/// The registry's Publish option: the prefix of the published tools' names.
+pub const PREFIX_OPTION: &str = "prefix";
+
+/// The registry's Route and Dispatch option: the published names to choose among.
+pub const TOOLS_OPTION: &str = "tools";
 
 /// The option that keeps one request from the escalation endpoint (`false`).
 pub const ESCALATE_OPTION: &str = "escalate";
@@ -95,6 +105,12 @@ impl CallOptions {
         if let Some(v) = self.escalate {
             map.insert(ESCALATE_OPTION, Variant::from(v));
         }
+        if let Some(v) = &self.prefix {
+            map.insert(PREFIX_OPTION, Variant::from(v.as_str()));
+        }
+        if let Some(v) = &self.tools {
+            map.insert(TOOLS_OPTION, Variant::from(v.clone()));
+        }
         map
     }
 
@@ -144,10 +160,15 @@ impl CallOptions {
                 ESCALATE_OPTION => {
                     parsed.escalate = Some(value.downcast_ref::<bool>().map_err(|_| wrong_type(key, value, "b"))?)
                 }
+                PREFIX_OPTION => parsed.prefix = Some(string_of(key, value)?),
+                TOOLS_OPTION => {
+                    parsed.tools =
+                        Some(Vec::<String>::try_from(value.clone()).map_err(|_| wrong_type(key, value, "as"))?)
+                }
                 TEST_FAULT_OPTION if accept_test_fault => test_fault = Some(string_of(key, value)?),
                 other => {
                     return Err(ToolCallError::InvalidOptions(format!(
-                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format, model, follow_reloads, escalate)"
+                        "unknown option {other:?} (known: max_calls, allow_empty, max_new_tokens, timeout_ms, facts, call_margin, request_id, format, model, follow_reloads, escalate, prefix, tools)"
                     )));
                 }
             }
@@ -181,6 +202,8 @@ mod tests {
             model: Some("tiny-b".into()),
             follow_reloads: Some(true),
             escalate: Some(false),
+            prefix: Some("media".into()),
+            tools: Some(vec!["media.play".into(), "media.stop".into()]),
         };
         let (back, test_fault) = CallOptions::from_wire(&received(sent.to_wire()), false).unwrap();
         assert_eq!(back, sent);
@@ -189,7 +212,7 @@ mod tests {
 
     #[test]
     fn wrong_types_unknown_keys_and_a_zero_timeout_are_invalid() {
-        let cases: [(&str, Variant<'_>, &str); 8] = [
+        let cases: [(&str, Variant<'_>, &str); 9] = [
             ("max_calls", Variant::from("3"), "must have D-Bus type u, got s"),
             ("allow_empty", Variant::from(1u32), "must have D-Bus type b, got u"),
             ("timeout_ms", Variant::from(0u32), "timeout_ms must be at least 1"),
@@ -197,6 +220,7 @@ mod tests {
             ("request_id", Variant::from(7u32), "must have D-Bus type s, got u"),
             ("model", Variant::from(true), "must have D-Bus type s, got b"),
             ("escalate", Variant::from("no"), "must have D-Bus type b, got s"),
+            ("tools", Variant::from("media.play"), "must have D-Bus type as, got s"),
             ("temperature", Variant::from(0.5f64), "unknown option \"temperature\""),
         ];
         for (key, value, expected) in cases {

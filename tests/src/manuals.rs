@@ -180,11 +180,11 @@ fn interface_page() -> String {
     title(&mut roff, BUS_NAME, "5");
     roff.control("SH", ["NAME"]);
     roff.text([roman(format!(
-        "{BUS_NAME} - the D-Bus interfaces of toolcalld: the manager, toolsets and sessions"
+        "{BUS_NAME} - the D-Bus interfaces of toolcalld: the manager, toolsets, sessions and the tool registry"
     ))]);
     roff.control("SH", ["DESCRIPTION"]);
     roff.text([roman(format!(
-        "toolcalld owns the bus name {BUS_NAME} and serves the manager at {MANAGER_PATH}, each client's toolsets under {TOOLSETS_PATH} and its sessions under {SESSIONS_PATH}. The interfaces follow, as their introspection XML (installed in /usr/share/dbus-1/interfaces)."
+        "toolcalld owns the bus name {BUS_NAME} and serves the manager and the tool registry at {MANAGER_PATH}, each client's toolsets under {TOOLSETS_PATH} and its sessions under {SESSIONS_PATH}. The interfaces follow, as their introspection XML (installed in /usr/share/dbus-1/interfaces, with org.toolcalld.ToolProvider1.xml, the interface provider apps serve)."
     ))]);
     for (name, xml) in toolcall_dbus::INTERFACE_XML {
         roff.control("SH", [name.to_uppercase().as_str()]);

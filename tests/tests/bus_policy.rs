@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use toolcall_dbus::{BUS_NAME, MANAGER_PATH as OBJECT, SESSIONS_PATH, TOOLSETS_PATH};
+use toolcall_dbus::{BUS_NAME, MANAGER_PATH as OBJECT, REGISTRY_INTERFACE, SESSIONS_PATH, TOOLSETS_PATH};
 use toolcalld_tests::installed::*;
 use toolcalld_tests::system_bus::*;
 use toolcalld_tests::{TempDir, workspace_dir};
@@ -72,6 +72,15 @@ fn system_bus_policy_limits_owner_and_callers() {
     assert!(
         !reached.contains(ACCESS_DENIED) && reached.contains("InvalidArgs"),
         "{reached}"
+    );
+    // The registry likewise: members reach it, nobody else does.
+    let route = format!("{REGISTRY_INTERFACE}.Route");
+    let refused = dbus_send(other, bus, BUS_NAME, OBJECT, &route, &args).unwrap_err();
+    assert!(refused.contains(ACCESS_DENIED), "{refused}");
+    let reached = dbus_send(member, bus, BUS_NAME, OBJECT, &route, &args).unwrap_err();
+    assert!(
+        !reached.contains(ACCESS_DENIED) && reached.contains("InvalidArgs"),
+        "a member's Route: {reached}"
     );
 
     // Introspection and reading properties are open to everyone; setting is not.

@@ -82,6 +82,14 @@ fn show(style: Style, json: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+fn show_routed(style: Style, json: &str) -> Result<(), Failure> {
+    let text = style
+        .route_json(json)
+        .map_err(|e| Failure::Service(Error::BadReply(e)))?;
+    println!("{text}");
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let bus = match (&cli.address, cli.session) {
         (Some(address), _) => Bus::Address(address.clone()),
@@ -138,6 +146,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{model}: {outcome}");
             }
         }
+        Command::Route(args) => show_routed(style, &client.route_json(&args.query, &args.to_options()).await?)?,
+        Command::Dispatch(args) => show_routed(style, &client.dispatch_json(&args.query, &args.to_options()).await?)?,
+        Command::Registry => println!("{}", client.published_tools().await?),
     }
     Ok(())
 }

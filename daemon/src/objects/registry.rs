@@ -1,0 +1,296 @@
+//! `org.toolcalld.ToolCall1.Registry` at /org/toolcalld/ToolCall1: providers publish their tools
+//! (`crate::registry` keeps them), assistants have a request routed among them (`Route`: a
+//! one-shot call on the published tools, each call naming its provider) or carried out
+//! (`Dispatch`: each call then invoked on its provider's `org.toolcalld.ToolProvider1`, within
+//! `dispatch_timeout_ms`; a provider that fails, is too slow or has left gives that call an
+//! error, never a hung request).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use toolcall_dbus::{
+    CallOptions as WireOptions, PROVIDER_FAILED, PROVIDER_GONE, PROVIDER_TIMEOUT, ProviderError,
+    ReceivedOptions as Options, RouteResult, RoutedCall, ToolCallError, ToolProvider1Proxy,
+};
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::{Connection, OwnedObjectPath, interface};
+
+use super::one_shot;
+use crate::errors::engine_error;
+use crate::ownership::{known_caller, still_on_bus};
+use crate::request::{Method, Request, Result};
+use crate::service::Shared;
+use crate::toolset_cache::ToolsKey;
+
+pub struct RegistryObject {
+    shared: Arc<Shared>,
+    peer: Option<Arc<str>>,
+}
+
+impl RegistryObject {
+    pub fn new(shared: Arc<Shared>, peer: Option<Arc<str>>) -> RegistryObject {
+        RegistryObject { shared, peer }
+    }
+
+    /// Route's answer: the published tools (or those the `tools` option names) called once on
+    /// `query`, each call with its provider.
+    async fn routed(
+        &self,
+        method: Method,
+        query: String,
+        options: &Options,
+        (header, connection): (&Header<'_>, &Connection),
+    ) -> Result<RouteResult> {
+        let caller = known_caller(&self.shared, header, &self.peer, connection).await?;
+        // The options first (Request::new checks them), then the tools they choose.
+        let request = Request::new(method, caller, None, options, &self.shared)?;
+        let (wire, _) = WireOptions::from_wire(options, true)?;
+        let limits = self
+            .shared
+            .settings
+            .read()
+            .expect("settings lock")
+            .engine_limits()
+            .tools;
+        let chosen = self.shared.registry.choose(wire.tools.as_deref(), &limits)?;
+        let key = ToolsKey::of(&chosen.tools_json);
+        let work = one_shot(
+            self.shared.clone(),
+            request.user().to_string(),
+            (key, chosen.tools_json),
+            query,
+        );
+        let result = request.answer_result(&self.shared, work).await?;
+        let function_calls = result
+            .function_calls
+            .into_iter()
+            .map(|call| {
+                let provider = chosen.providers.get(&call.name).ok_or_else(|| {
+                    ToolCallError::Internal(format!("the answer calls {:?}, which was not offered", call.name))
+                })?;
+                Ok(RoutedCall {
+                    name: call.name,
+                    arguments: call.arguments,
+                    provider: provider.owner.clone(),
+                    provider_path: provider.path.clone(),
+                    tool: provider.tool.clone(),
+                    result: None,
+                    error: None,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(RouteResult {
+            function_calls,
+            confidence: result.confidence,
+            model: result.model,
+            timings: result.timings,
+            escalated: result.escalated,
+            escalation: result.escalation,
+        })
+    }
+}
+
+#[interface(name = "org.toolcalld.ToolCall1.Registry")]
+impl RegistryObject {
+    #[zbus(out_args("publication"))]
+    async fn publish(
+        &self,
+        tools_json: String,
+        provider_path: OwnedObjectPath,
+        options: Options,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<OwnedObjectPath> {
+        if self.peer.is_some() {
+            return Err(ToolCallError::AccessDenied(
+                "publishing needs a bus connection: providers are called back by their bus name".into(),
+            ));
+        }
+        let owner = known_caller(&self.shared, &header, &self.peer, connection).await?;
+        let (wire, _) = WireOptions::from_wire(&options, false)?;
+        let only_prefix = WireOptions {
+            prefix: None,
+            request_id: None,
+            ..wire.clone()
+        };
+        if only_prefix != WireOptions::default() {
+            return Err(ToolCallError::InvalidOptions(
+                "Publish takes the options \"prefix\" and \"request_id\" only".into(),
+            ));
+        }
+        let prefix = wire
+            .prefix
+            .ok_or_else(|| ToolCallError::InvalidOptions("Publish needs the option \"prefix\"".into()))?;
+        let limits = self
+            .shared
+            .settings
+            .read()
+            .expect("settings lock")
+            .engine_limits()
+            .tools;
+        toolcall_engine::tools::check_size(&tools_json, &limits).map_err(engine_error)?;
+        let publication = self
+            .shared
+            .registry
+            .publish(&owner, (&prefix, provider_path), &tools_json, &limits)?;
+        // A provider that left while this was on its way was already freed: what it published
+        // would stay for good (unique names are never reused).
+        if !still_on_bus(connection, &owner).await {
+            let _ = self.shared.registry.unpublish(&owner, publication.as_str());
+            return Err(ToolCallError::Cancelled(format!("{owner} left the bus")));
+        }
+        log::info!("{owner} published tools as {prefix}.*");
+        tools_changed(&emitter).await;
+        Ok(publication)
+    }
+
+    async fn unpublish(
+        &self,
+        publication: OwnedObjectPath,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<()> {
+        let owner = known_caller(&self.shared, &header, &self.peer, connection).await?;
+        self.shared.registry.unpublish(&owner, publication.as_str())?;
+        log::info!("{owner} unpublished {publication}");
+        tools_changed(&emitter).await;
+        Ok(())
+    }
+
+    #[zbus(out_args("result_json"))]
+    async fn route(
+        &self,
+        query: String,
+        options: Options,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<String> {
+        let routed = self
+            .routed(Method::Route, query, &options, (&header, connection))
+            .await?;
+        Ok(serde_json::to_string(&routed).expect("result serialises"))
+    }
+
+    #[zbus(out_args("result_json"))]
+    async fn dispatch(
+        &self,
+        query: String,
+        options: Options,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<String> {
+        let mut routed = self
+            .routed(Method::Dispatch, query, &options, (&header, connection))
+            .await?;
+        let caller = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        let budget = Duration::from_millis(self.shared.settings.read().expect("settings lock").dispatch_timeout_ms);
+        let deadline = Instant::now() + budget;
+        for call in &mut routed.function_calls {
+            // The provider may have unpublished or left since the answer was routed.
+            let current = self.shared.registry.provider_of(&call.name);
+            let outcome = match current.filter(|p| p.owner == call.provider) {
+                None => Err(ProviderError {
+                    name: PROVIDER_GONE.into(),
+                    message: format!("{} is no longer published by {}", call.name, call.provider),
+                }),
+                Some(provider) => {
+                    call.provider_path = provider.path;
+                    invoke(connection, call, &caller, deadline).await
+                }
+            };
+            match outcome {
+                Ok(result) => call.result = Some(result),
+                Err(error) => {
+                    log::info!("Dispatch of {} on {}: {}", call.name, call.provider, error.name);
+                    call.error = Some(error);
+                }
+            }
+        }
+        Ok(serde_json::to_string(&routed).expect("result serialises"))
+    }
+
+    #[zbus(property(emits_changed_signal = "false"))]
+    async fn tools(&self) -> String {
+        self.shared.registry.catalogue_json()
+    }
+
+    #[zbus(signal)]
+    pub async fn tools_changed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+}
+
+/// Emits `ToolsChanged`; a failure is logged (the catalogue did change).
+pub async fn tools_changed(emitter: &SignalEmitter<'_>) {
+    if let Err(e) = RegistryObject::tools_changed(emitter).await {
+        log::warn!("ToolsChanged not emitted: {e}");
+    }
+}
+
+/// Bytes of a provider's result_json taken at most.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// Has `call` carried out by its provider, for `caller`, before `deadline`: the provider's
+/// result, parsed, or why there is none.
+async fn invoke(
+    connection: &Connection,
+    call: &RoutedCall,
+    caller: &str,
+    deadline: Instant,
+) -> std::result::Result<serde_json::Value, ProviderError> {
+    let timeout = deadline.saturating_duration_since(Instant::now());
+    let error = |name: &str, message: String| ProviderError {
+        name: name.to_string(),
+        message,
+    };
+    let gone = |e: zbus::Error| {
+        error(
+            PROVIDER_GONE,
+            format!("the provider {} is not on the bus: {e}", call.provider),
+        )
+    };
+    let proxy = ToolProvider1Proxy::builder(connection)
+        .destination(call.provider.as_str())
+        .path(call.provider_path.as_str())
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(gone)?;
+    let arguments = call.arguments.to_string();
+    // Who asked, so that a provider can apply its own rules to the assistant behind toolcalld.
+    let options = HashMap::from([("caller", zbus::Variant::from(caller))]);
+    let answer = tokio::time::timeout(timeout, proxy.invoke(&call.tool, &arguments, options)).await;
+    let answer = answer.map_err(|_| error(PROVIDER_TIMEOUT, format!("no answer within {} ms", timeout.as_millis())))?;
+    let text = match answer {
+        Ok(text) => text,
+        Err(e) => {
+            // zbus gives the bus's own errors (NoReply, ...) as `Error::FDO`, others as
+            // `MethodError`: either way the text starts with the error's name.
+            let message = match e {
+                zbus::Error::MethodError(name, message, _) => format!("{name}: {}", message.unwrap_or_default()),
+                other => other.to_string(),
+            };
+            let left = [
+                "org.freedesktop.DBus.Error.NoReply",
+                "org.freedesktop.DBus.Error.ServiceUnknown",
+                "org.freedesktop.DBus.Error.NameHasNoOwner",
+                "org.freedesktop.DBus.Error.Disconnected",
+            ];
+            let kind = if left.iter().any(|name| message.starts_with(name)) {
+                PROVIDER_GONE
+            } else {
+                PROVIDER_FAILED
+            };
+            return Err(error(kind, message));
+        }
+    };
+    if text.len() > MAX_RESULT_BYTES {
+        return Err(error(
+            PROVIDER_FAILED,
+            format!("the result has {} bytes, more than {MAX_RESULT_BYTES}", text.len()),
+        ));
+    }
+    serde_json::from_str(&text).map_err(|e| error(PROVIDER_FAILED, format!("the result is not JSON: {e}")))
+}

@@ -1,0 +1,307 @@
+//! The system-wide tool catalogue behind `org.toolcalld.ToolCall1.Registry`: what each provider
+//! app published, under a prefix only its connection may use, freed when it leaves the bus; and
+//! the tool list a Route chooses among, with the way back from a published name to the provider
+//! that carries it out. The D-Bus methods are in `objects/registry.rs`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use toolcall_dbus::{PUBLICATIONS_PATH, ToolCallError};
+use toolcall_engine::ToolLimits;
+use zbus::OwnedObjectPath;
+
+use crate::errors::engine_error;
+
+/// Most tools all providers together may publish.
+pub const MAX_PUBLISHED_TOOLS: usize = 1024;
+
+/// Most prefixes one connection may hold.
+pub const MAX_PREFIXES_PER_PROVIDER: usize = 4;
+
+/// One provider's tools.
+struct Publication {
+    /// The provider's unique bus name (or a peer's label).
+    owner: String,
+    provider_path: OwnedObjectPath,
+    handle: OwnedObjectPath,
+    /// Its tools as validated, named `prefix.name`.
+    tools: Vec<Value>,
+    /// Their names as the provider gave them, in the same order.
+    own_names: Vec<String>,
+}
+
+/// Where a published tool is carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub owner: String,
+    pub path: String,
+    /// The tool's name without the prefix.
+    pub tool: String,
+}
+
+/// The tools a Route chooses among: their list (a tools JSON) and each one's provider.
+pub struct Chosen {
+    pub tools_json: String,
+    pub providers: BTreeMap<String, Provider>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    /// By prefix.
+    publications: Mutex<BTreeMap<String, Publication>>,
+    next_handle: std::sync::atomic::AtomicU64,
+}
+
+impl Registry {
+    /// Publishes `tools_json` for `owner` under `prefix` (replacing what it published there
+    /// before); the handle for Unpublish. `AccessDenied` if another connection holds the prefix.
+    pub fn publish(
+        &self,
+        owner: &str,
+        (prefix, provider_path): (&str, OwnedObjectPath),
+        tools_json: &str,
+        limits: &ToolLimits,
+    ) -> Result<OwnedObjectPath, ToolCallError> {
+        check_prefix(prefix)?;
+        let parsed = toolcall_engine::tools::parse_tools(tools_json, limits).map_err(engine_error)?;
+        let tools: Vec<Value> = parsed
+            .iter()
+            .map(|t| json!({"name": format!("{prefix}.{}", t.name), "description": t.description, "parameters": t.parameters}))
+            .collect();
+        // What Route will be given, checked as it will be: the prefixed names' length, and
+        // the size with `$ref`s inlined.
+        let served = serde_json::to_string(&tools).expect("tools serialise");
+        toolcall_engine::tools::parse_tools(&served, limits).map_err(engine_error)?;
+        let mut publications = self.publications.lock().expect("registry lock");
+        if let Some(held) = publications.get(prefix)
+            && held.owner != owner
+        {
+            return Err(ToolCallError::AccessDenied(format!(
+                "prefix {prefix:?} is another provider's"
+            )));
+        }
+        let held = publications.values().filter(|p| p.owner == owner).count();
+        if !publications.contains_key(prefix) && held >= MAX_PREFIXES_PER_PROVIDER {
+            return Err(ToolCallError::LimitExceeded(format!(
+                "a provider may hold at most {MAX_PREFIXES_PER_PROVIDER} prefixes"
+            )));
+        }
+        let others: usize = publications
+            .iter()
+            .filter(|(p, _)| p.as_str() != prefix)
+            .map(|(_, p)| p.tools.len())
+            .sum();
+        if others + parsed.len() > MAX_PUBLISHED_TOOLS {
+            return Err(ToolCallError::LimitExceeded(format!(
+                "the registry holds at most {MAX_PUBLISHED_TOOLS} tools; {others} are published"
+            )));
+        }
+        let n = self.next_handle.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let handle = OwnedObjectPath::try_from(format!("{PUBLICATIONS_PATH}/{prefix}_{n}")).expect("valid path");
+        publications.insert(
+            prefix.to_string(),
+            Publication {
+                owner: owner.to_string(),
+                provider_path,
+                handle: handle.clone(),
+                tools,
+                own_names: parsed.into_iter().map(|t| t.name).collect(),
+            },
+        );
+        Ok(handle)
+    }
+
+    /// Takes `owner`'s publication `handle` back; `AccessDenied` for another's or none.
+    pub fn unpublish(&self, owner: &str, handle: &str) -> Result<(), ToolCallError> {
+        let mut publications = self.publications.lock().expect("registry lock");
+        let prefix = publications
+            .iter()
+            .find(|(_, p)| p.handle.as_str() == handle && p.owner == owner)
+            .map(|(prefix, _)| prefix.clone())
+            .ok_or_else(|| ToolCallError::AccessDenied(format!("no publication of yours at {handle}")))?;
+        publications.remove(&prefix);
+        Ok(())
+    }
+
+    /// `owner` left: its publications go. Whether it had any.
+    pub fn depart(&self, owner: &str) -> bool {
+        let mut publications = self.publications.lock().expect("registry lock");
+        let before = publications.len();
+        publications.retain(|_, p| p.owner != owner);
+        publications.len() != before
+    }
+
+    /// Where `name` is carried out now (a provider may have unpublished it since it was routed).
+    pub fn provider_of(&self, name: &str) -> Option<Provider> {
+        let publications = self.publications.lock().expect("registry lock");
+        let (prefix, own_name) = name.split_once('.')?;
+        let publication = publications.get(prefix)?;
+        publication.own_names.iter().any(|n| n == own_name).then(|| Provider {
+            owner: publication.owner.clone(),
+            path: publication.provider_path.to_string(),
+            tool: own_name.to_string(),
+        })
+    }
+
+    /// Every published tool with its provider's bus name: the `Tools` property.
+    pub fn catalogue_json(&self) -> String {
+        let publications = self.publications.lock().expect("registry lock");
+        let tools: Vec<Value> = publications
+            .values()
+            .flat_map(|p| {
+                p.tools.iter().map(|t| {
+                    let mut t = t.clone();
+                    t["provider"] = json!(p.owner);
+                    t
+                })
+            })
+            .collect();
+        serde_json::to_string(&tools).expect("tools serialise")
+    }
+
+    /// The tools named by `names` (all, if `None`), as one tool list, each with its provider.
+    /// `InvalidOptions` for a name nobody published; `LimitExceeded` naming `max_tools` or
+    /// `max_tools_bytes` for more than a request may have.
+    pub fn choose(&self, names: Option<&[String]>, limits: &ToolLimits) -> Result<Chosen, ToolCallError> {
+        if names.is_some_and(|n| n.is_empty() || n.len() > limits.max_tools) {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"tools\" names 1 to max_tools ({}) tools",
+                limits.max_tools
+            )));
+        }
+        let names: Option<HashSet<&String>> = names.map(|n| n.iter().collect());
+        let publications = self.publications.lock().expect("registry lock");
+        let mut tools = Vec::new();
+        let mut providers = BTreeMap::new();
+        for publication in publications.values() {
+            for (tool, own_name) in publication.tools.iter().zip(&publication.own_names) {
+                let name = tool["name"].as_str().unwrap_or_default().to_string();
+                if names.as_ref().is_some_and(|names| !names.contains(&name)) {
+                    continue;
+                }
+                tools.push(tool.clone());
+                let provider = Provider {
+                    owner: publication.owner.clone(),
+                    path: publication.provider_path.to_string(),
+                    tool: own_name.clone(),
+                };
+                providers.insert(name, provider);
+            }
+        }
+        if let Some(missing) = names
+            .into_iter()
+            .flatten()
+            .find(|n| !providers.contains_key(n.as_str()))
+        {
+            return Err(ToolCallError::InvalidOptions(format!(
+                "option \"tools\": no published tool {missing:?}"
+            )));
+        }
+        if tools.is_empty() {
+            return Err(ToolCallError::InvalidOptions("no tools are published".into()));
+        }
+        if tools.len() > limits.max_tools {
+            return Err(ToolCallError::LimitExceeded(format!(
+                "max_tools: {} tools are published, a request may have {}; choose with the option \"tools\"",
+                tools.len(),
+                limits.max_tools
+            )));
+        }
+        let tools_json = serde_json::to_string(&tools).expect("tools serialise");
+        toolcall_engine::tools::check_size(&tools_json, limits).map_err(engine_error)?;
+        Ok(Chosen { tools_json, providers })
+    }
+}
+
+/// 1 to 32 of a-z, 0-9 and _, starting with a letter.
+fn check_prefix(prefix: &str) -> Result<(), ToolCallError> {
+    let mut chars = prefix.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && prefix.len() <= 32;
+    if ok {
+        Ok(())
+    } else {
+        Err(ToolCallError::InvalidOptions(format!(
+            "option \"prefix\" {prefix:?}: 1 to 32 of a-z, 0-9 and _, starting with a letter"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOOLS: &str = r#"[{"name": "play", "description": "Play.", "parameters": {"type": "object", "properties": {}}},
+                          {"name": "stop", "parameters": {"type": "object", "properties": {}}}]"#;
+
+    fn path(p: &str) -> OwnedObjectPath {
+        OwnedObjectPath::try_from(p).unwrap()
+    }
+
+    #[test]
+    fn a_prefix_is_its_first_publishers_until_it_leaves() {
+        let registry = Registry::default();
+        let limits = ToolLimits::default();
+        let handle = registry.publish(":1.1", ("media", path("/m")), TOOLS, &limits).unwrap();
+        let taken = registry.publish(":1.2", ("media", path("/x")), TOOLS, &limits);
+        assert!(matches!(taken, Err(ToolCallError::AccessDenied(_))), "{taken:?}");
+        assert!(matches!(
+            registry.unpublish(":1.2", handle.as_str()),
+            Err(ToolCallError::AccessDenied(_))
+        ));
+        let chosen = registry.choose(None, &limits).unwrap();
+        assert!(
+            chosen.tools_json.contains(r#""name":"media.play""#),
+            "{}",
+            chosen.tools_json
+        );
+        assert_eq!(
+            chosen.providers["media.stop"],
+            Provider {
+                owner: ":1.1".into(),
+                path: "/m".into(),
+                tool: "stop".into()
+            }
+        );
+        let one = registry.choose(Some(&["media.play".to_string()]), &limits).unwrap();
+        assert_eq!(one.providers.len(), 1);
+        assert!(registry.choose(Some(&["media.pause".to_string()]), &limits).is_err());
+        assert!(registry.choose(Some(&[]), &limits).is_err());
+        let one_tool = ToolLimits {
+            max_tools: 1,
+            ..ToolLimits::default()
+        };
+        assert!(matches!(
+            registry.choose(None, &one_tool),
+            Err(ToolCallError::LimitExceeded(_))
+        ));
+        assert_eq!(registry.provider_of("media.play").unwrap().tool, "play");
+        assert_eq!(registry.provider_of("media.pause"), None);
+        // "media" and three more.
+        for prefix in ["a", "b", "c"] {
+            registry.publish(":1.1", (prefix, path("/m")), TOOLS, &limits).unwrap();
+        }
+        let fifth = registry.publish(":1.1", ("e", path("/m")), TOOLS, &limits);
+        assert!(matches!(fifth, Err(ToolCallError::LimitExceeded(_))), "{fifth:?}");
+        let long = format!(
+            r#"[{{"name": "{}", "parameters": {{"type": "object"}}}}]"#,
+            "x".repeat(63)
+        );
+        assert!(toolcall_engine::tools::parse_tools(&long, &limits).is_ok());
+        assert!(
+            registry.publish(":1.1", ("a", path("/m")), &long, &limits).is_err(),
+            "a.xxx is too long"
+        );
+        assert!(registry.depart(":1.1"));
+        assert!(!registry.depart(":1.1"));
+        registry.publish(":1.2", ("media", path("/x")), TOOLS, &limits).unwrap();
+        for bad in ["", "Media", "1media", "me-dia", &"m".repeat(33)] {
+            assert!(
+                registry.publish(":1.3", (bad, path("/x")), TOOLS, &limits).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+}
