@@ -173,7 +173,7 @@ fn config_page() -> String {
     roff.to_roff()
 }
 
-/// org.toolcalld.ToolCall1(5): the introspection XML of the three interfaces, as installed
+/// org.toolcalld.ToolCall1(5): the introspection XML of the interfaces toolcalld serves, as installed
 /// under /usr/share/dbus-1/interfaces, comments included.
 fn interface_page() -> String {
     let mut roff = Roff::new();

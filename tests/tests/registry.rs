@@ -206,6 +206,15 @@ async fn providers_publish_get_invoked_fail_and_leave() {
     let path = zbus::ObjectPath::try_from("/x").unwrap();
     let no_prefix = registry.publish("[]", &path, HashMap::new()).await.unwrap_err();
     assert!(no_prefix.to_string().contains("InvalidOptions"), "{no_prefix}");
+    let named = CallOptions {
+        prefix: Some("bad".into()),
+        ..CallOptions::default()
+    };
+    let bad_tools = registry
+        .publish("[{\"name\": 7}]", &path, named.to_wire())
+        .await
+        .unwrap_err();
+    assert!(bad_tools.to_string().contains("InvalidTools"), "{bad_tools}");
     let openai = CallOptions {
         format: Some("openai".into()),
         ..CallOptions::default()
