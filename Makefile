@@ -156,6 +156,9 @@ uninstall:
 	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).xml \
 	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).Toolset.xml \
 	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).Session.xml \
+	    $(DESTDIR)$(DBUSDIR)/interfaces/$(BUS_NAME).Registry.xml \
+	    $(DESTDIR)$(DBUSDIR)/interfaces/org.toolcalld.ToolProvider1.xml \
+	    $(DESTDIR)$(DATADIR)/toolcalld/escalation.conf \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \

@@ -54,7 +54,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l address
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l require-call -d 'Require at least one call (no empty answer)'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call and register; session turns are never escalated)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call, register, route and dispatch; session turns are never escalated)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l session -d 'Use the session bus'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -l system -d 'Use the system bus (the default)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand call" -s h -l help -d 'Print help'
@@ -71,7 +71,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l add
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l require-call -d 'Require at least one call (no empty answer)'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call and register; session turns are never escalated)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call, register, route and dispatch; session turns are never escalated)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l session -d 'Use the session bus'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -l system -d 'Use the system bus (the default)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand register" -s h -l help -d 'Print help'
@@ -88,7 +88,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l addr
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l require-call -d 'Require at least one call (no empty answer)'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call and register; session turns are never escalated)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call, register, route and dispatch; session turns are never escalated)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l session -d 'Use the session bus'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -l system -d 'Use the system bus (the default)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand session" -s h -l help -d 'Print help'
@@ -123,7 +123,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l addres
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l require-call -d 'Require at least one call (no empty answer)'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call and register; session turns are never escalated)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call, register, route and dispatch; session turns are never escalated)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l session -d 'Use the session bus'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -l system -d 'Use the system bus (the default)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand route" -s h -l help -d 'Print help'
@@ -140,7 +140,7 @@ complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l add
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l json -d 'Print results as JSON, one line each (short, the default off a terminal) or indented (pretty). On a terminal, without this flag, results are printed for people' -r -f -a "short\t''
 pretty\t''"
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l require-call -d 'Require at least one call (no empty answer)'
-complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call and register; session turns are never escalated)'
+complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l no-escalate -d 'Keep the requests on the device even where the service escalates unsure answers to a bigger model (call, register, route and dispatch; session turns are never escalated)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l session -d 'Use the session bus'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -l system -d 'Use the system bus (the default)'
 complete -c toolcallctl -n "__fish_toolcallctl_using_subcommand dispatch" -s h -l help -d 'Print help'

@@ -134,7 +134,7 @@ pub struct OptionArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// Keep the requests on the device even where the service escalates unsure answers to a
-    /// bigger model (call and register; session turns are never escalated).
+    /// bigger model (call, register, route and dispatch; session turns are never escalated).
     #[arg(long)]
     pub no_escalate: bool,
 }
@@ -149,7 +149,7 @@ impl OptionArgs {
     }
 
     /// The options of each request; the model is the toolset's for `register` and `session`
-    /// (see [`OptionArgs::model`]), so only `call` sends it as an option.
+    /// (see [`OptionArgs::model`]), so only `call`, `route` and `dispatch` send it.
     pub fn to_options(&self) -> CallOptions {
         CallOptions {
             max_calls: self.max_calls,

@@ -229,6 +229,12 @@ impl Settings {
                 self.session_idle_timeout_s, self.request_timeout_ms
             ));
         }
+        if self.escalation_timeout_ms == 0 {
+            return Err("configuration: escalation_timeout_ms must be at least 1".into());
+        }
+        if self.escalation_max_in_flight > 1024 {
+            return Err("configuration: escalation_max_in_flight must be 1 to 1024".into());
+        }
         if !(0.0..=1.0).contains(&self.escalation_threshold) {
             return Err(format!(
                 "configuration: escalation_threshold must be 0 to 1, not {}",

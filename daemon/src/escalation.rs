@@ -18,9 +18,6 @@
 
 mod endpoint;
 
-/// Most requests at the endpoint at once that the configuration may ask for.
-pub const MAX_IN_FLIGHT: usize = 1024;
-
 /// How much longer than the endpoint's own timeout the wait for it lasts: the grammar check and
 /// a resolver that does not keep to the timeout.
 const MARGIN: Duration = Duration::from_millis(250);
@@ -82,14 +79,6 @@ impl Escalator {
         else {
             return Err("configuration: escalation_url is not an http:// or https:// URL".into());
         };
-        if settings.escalation_timeout_ms == 0 {
-            return Err("configuration: escalation_timeout_ms must be at least 1".into());
-        }
-        if !(1..=MAX_IN_FLIGHT).contains(&settings.escalation_max_in_flight) {
-            return Err(format!(
-                "configuration: escalation_max_in_flight must be 1 to {MAX_IN_FLIGHT}"
-            ));
-        }
         let name = match settings.escalation_name.as_str() {
             "" => host.to_string(),
             name => name.to_string(),

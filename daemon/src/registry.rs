@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use toolcall_dbus::{PUBLICATIONS_PATH, ToolCallError};
 use toolcall_engine::ToolLimits;
+use toolcall_engine::tools::MAX_NAME_LEN;
 use zbus::OwnedObjectPath;
 
 use crate::errors::engine_error;
@@ -71,8 +72,14 @@ impl Registry {
             .collect();
         // What Route will be given, checked as it will be: the prefixed names' length, and
         // the size with `$ref`s inlined.
+        if let Some(long) = parsed.iter().find(|t| prefix.len() + 1 + t.name.len() > MAX_NAME_LEN) {
+            return Err(ToolCallError::InvalidTools(format!(
+                "{prefix}.{} is longer than {MAX_NAME_LEN} bytes",
+                long.name
+            )));
+        }
         let served = serde_json::to_string(&tools).expect("tools serialise");
-        toolcall_engine::tools::parse_tools(&served, limits).map_err(engine_error)?;
+        toolcall_engine::tools::check_size(&served, limits).map_err(engine_error)?;
         let mut publications = self.publications.lock().expect("registry lock");
         if let Some(held) = publications.get(prefix)
             && held.owner != owner

@@ -28,8 +28,6 @@ pub const TOOLSET_INTERFACE: &str = "org.toolcalld.ToolCall1.Toolset";
 pub const SESSION_INTERFACE: &str = "org.toolcalld.ToolCall1.Session";
 /// The system-wide tool catalogue, served beside the manager at [`MANAGER_PATH`].
 pub const REGISTRY_INTERFACE: &str = "org.toolcalld.ToolCall1.Registry";
-/// What a provider app serves on the object it publishes (not served by toolcalld).
-pub const PROVIDER_INTERFACE: &str = "org.toolcalld.ToolProvider1";
 pub const PUBLICATIONS_PATH: &str = "/org/toolcalld/ToolCall1/publications";
 pub const TOOLSETS_PATH: &str = "/org/toolcalld/ToolCall1/toolsets";
 pub const SESSIONS_PATH: &str = "/org/toolcalld/ToolCall1/sessions";
@@ -51,6 +49,3 @@ pub const INTERFACE_XML: &[(&str, &str)] = &[
         include_str!("../xml/org.toolcalld.ToolCall1.Registry.xml"),
     ),
 ];
-
-/// Introspection XML of the interface provider apps serve ([`PROVIDER_INTERFACE`]).
-pub const PROVIDER_XML: &str = include_str!("../xml/org.toolcalld.ToolProvider1.xml");

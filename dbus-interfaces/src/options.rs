@@ -37,7 +37,7 @@ pub struct CallOptions {
     /// RegisterToolset only: when a reload replaces the toolset's bundle, its next call or
     /// session moves it to the new engine (its tools compiled again) instead of keeping the old.
     pub follow_reloads: Option<bool>,
-    /// Call and Toolset.Call: `false` keeps this request on the device even where the
+    /// Call, Toolset.Call, Route and Dispatch: `false` keeps this request on the device even where the
     /// deployment escalates unsure answers to a bigger model (the default: it may).
     pub escalate: Option<bool>,
     /// The registry's Publish: the prefix of the caller's tools' names.

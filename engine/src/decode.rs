@@ -19,10 +19,25 @@ use llguidance::toktrie::{SimpleVob, TokenId};
 use crate::answer::{CallResult, FunctionCall, Timings, parse_calls, without_repeated_calls};
 use crate::engine::Engine;
 use crate::error::{Error, Limit, Result};
-use crate::options::CallOptions;
+use crate::options::{CallOptions, TurnOptions};
 use crate::toolset::{Conversation, Toolset};
 
 impl Engine {
+    /// The turn's options resolved, and the grammar of an answer to `turn_text` on `toolset`
+    /// (its free strings bounded by the turn's length): the one place both the engine's own
+    /// answers and another model's (`check_answer`) get it.
+    pub(crate) fn answer_grammar(
+        &self,
+        toolset: &Toolset,
+        turn_text: &str,
+        options: &CallOptions,
+    ) -> Result<(TurnOptions, Matcher)> {
+        let turn = options.resolve(&self.limits)?;
+        let string_bound = crate::grammar::string_bound(turn_text.chars().count(), turn.max_new_tokens);
+        let matcher = toolset.grammar(&self.factory, (turn.max_calls, turn.allow_empty, string_bound))?;
+        Ok((turn, matcher))
+    }
+
     /// Feeds `turn_text` after the conversation so far and decodes the answer. The
     /// conversation takes the turn only if it succeeds: a failed turn leaves it as it was.
     pub(crate) fn turn(
@@ -33,9 +48,7 @@ impl Engine {
         options: &CallOptions,
     ) -> Result<CallResult> {
         let started = Instant::now();
-        let turn = options.resolve(&self.limits)?;
-        let string_bound = crate::grammar::string_bound(turn_text.chars().count(), turn.max_new_tokens);
-        let mut matcher = toolset.grammar(&self.factory, (turn.max_calls, turn.allow_empty, string_bound))?;
+        let (turn, mut matcher) = self.answer_grammar(toolset, turn_text, options)?;
         let mut feed = conversation.pending.clone();
         feed.extend(self.tokenize(turn_text)?);
         let context = self.manifest().context_length;

@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 
 use crate::answer::{FunctionCall, without_repeated_calls};
 use crate::engine::Engine;
-use crate::grammar::string_bound;
 use crate::options::CallOptions;
 use crate::prompt;
 use crate::toolset::Toolset;
@@ -28,11 +27,9 @@ impl Engine {
         calls: Vec<FunctionCall>,
         options: &CallOptions,
     ) -> std::result::Result<Vec<FunctionCall>, String> {
-        let turn = options.resolve(&self.limits).map_err(|e| e.to_string())?;
         let turn_text = prompt::render_user(query, options.facts.as_deref());
-        let bound = string_bound(turn_text.chars().count(), turn.max_new_tokens);
-        let mut matcher = toolset
-            .grammar(&self.factory, (turn.max_calls, turn.allow_empty, bound))
+        let (_, mut matcher) = self
+            .answer_grammar(toolset, &turn_text, options)
             .map_err(|e| e.to_string())?;
         let mut written = Vec::with_capacity(calls.len());
         for call in calls {
@@ -68,12 +65,6 @@ impl Engine {
 fn in_schema_order(value: &Value, schema: &Value) -> Value {
     if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
         return match branches.iter().find(|branch| fits(value, branch)) {
-            // Branches that only list `required` names: the properties are the parent's.
-            Some(branch) if branch.get("properties").is_none() && schema.get("properties").is_some() => {
-                let mut parent = schema.clone();
-                parent.as_object_mut().map(|p| p.remove("anyOf"));
-                in_schema_order(value, &parent)
-            }
             Some(branch) => in_schema_order(value, branch),
             None => value.clone(),
         };
@@ -185,10 +176,6 @@ mod tests {
         let optional = json!({"anyOf": [{"type": "integer"}, {"type": "null"}]});
         assert_eq!(in_schema_order(&json!(5.0), &optional), json!(5));
         assert_eq!(in_schema_order(&Value::Null, &optional), Value::Null);
-        let at_least_one = json!({"type": "object", "properties": {"b": {"type": "integer"}, "a": {"type": "integer"}},
-            "anyOf": [{"required": ["a"]}, {"required": ["b"]}]});
-        let written = in_schema_order(&json!({"a": 1, "b": 2.0}), &at_least_one);
-        assert_eq!(serde_json::to_string(&written).unwrap(), r#"{"b":2,"a":1}"#);
         let none_fits = json!({"anyOf": [{"type": "string"}]});
         assert_eq!(in_schema_order(&json!(2.0), &none_fits), json!(2.0));
     }

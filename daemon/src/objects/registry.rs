@@ -18,7 +18,6 @@ use zbus::object_server::SignalEmitter;
 use zbus::{Connection, OwnedObjectPath, interface};
 
 use super::one_shot;
-use crate::errors::engine_error;
 use crate::ownership::{known_caller, still_on_bus};
 use crate::request::{Method, Request, Result};
 use crate::service::Shared;
@@ -131,7 +130,6 @@ impl RegistryObject {
             .expect("settings lock")
             .engine_limits()
             .tools;
-        toolcall_engine::tools::check_size(&tools_json, &limits).map_err(engine_error)?;
         let publication = self
             .shared
             .registry
@@ -186,6 +184,11 @@ impl RegistryObject {
         let mut routed = self
             .routed(Method::Dispatch, query, &options, (&header, connection))
             .await?;
+        if self.peer.is_some() {
+            return Err(ToolCallError::AccessDenied(
+                "Dispatch needs a bus connection: the providers are on the bus".into(),
+            ));
+        }
         let caller = header.sender().map(|s| s.to_string()).unwrap_or_default();
         let budget = Duration::from_millis(self.shared.settings.read().expect("settings lock").dispatch_timeout_ms);
         let deadline = Instant::now() + budget;
