@@ -55,13 +55,7 @@ impl Manager {
         #[zbus(connection)] connection: &Connection,
     ) -> Result<String> {
         // Size first: a long text is neither hashed on the bus thread nor queued.
-        let limits = self
-            .shared
-            .settings
-            .read()
-            .expect("settings lock")
-            .engine_limits()
-            .tools;
+        let limits = self.shared.tool_limits();
         toolcall_engine::tools::check_size(&tools_json, &limits).map_err(engine_error)?;
         let key = ToolsKey::of(&tools_json);
         let target = format!("tools={}", key.short());

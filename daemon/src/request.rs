@@ -70,6 +70,8 @@ pub struct Request {
     follows_reloads: bool,
     /// Whether the answer may go to the escalation endpoint (the `escalate` option).
     may_escalate: bool,
+    /// Route's and Dispatch's `tools` option: the published tools to choose among.
+    tools: Option<Vec<String>>,
     deadline: Instant,
     timeout_ms: u64,
     started: Instant,
@@ -177,6 +179,7 @@ impl Request {
             model_option: wire.model,
             follows_reloads: wire.follow_reloads.unwrap_or(false),
             may_escalate: wire.escalate.unwrap_or(true) && method.escalates(),
+            tools: wire.tools,
             deadline,
             timeout_ms,
             started,
@@ -187,6 +190,11 @@ impl Request {
     /// Whose shares the request counts against (see the field).
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// Route's and Dispatch's `tools` option (`None`: all published tools).
+    pub fn tools(&self) -> Option<&[String]> {
+        self.tools.as_deref()
     }
 
     /// Whether RegisterToolset was asked to follow reloads of its bundle.

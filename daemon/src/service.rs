@@ -50,6 +50,11 @@ impl Shared {
         OwnedObjectPath::try_from(format!("{base}/{id}_{secret:016x}")).expect("valid object path")
     }
 
+    /// The limits a tool list is held to (`max_tools`, `max_tools_bytes`, `max_schema_depth`).
+    pub fn tool_limits(&self) -> toolcall_engine::ToolLimits {
+        self.settings.read().expect("settings lock").engine_limits().tools
+    }
+
     pub fn request_timeout_ms(&self) -> u64 {
         self.settings.read().expect("settings lock").request_timeout_ms
     }

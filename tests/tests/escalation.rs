@@ -138,6 +138,15 @@ fn config(double: &Double, extra: &str) -> String {
     )
 }
 
+/// Why the local answer stood ("" when there is no note).
+fn note_of(result: &toolcall_client::CallResult) -> String {
+    result
+        .escalation
+        .as_ref()
+        .and_then(|e| e.note.clone())
+        .unwrap_or_default()
+}
+
 async fn client(bus: &TestBus) -> Client {
     Client::connect(&Bus::Address(bus.address.clone())).await.unwrap()
 }
@@ -221,11 +230,7 @@ async fn an_unsure_answer_goes_to_the_endpoint_and_its_checked_answer_comes_back
         ..one_call()
     };
     let result = toolset.call("nothing to do none", &required).await.unwrap();
-    let note = result
-        .escalation
-        .as_ref()
-        .and_then(|e| e.note.clone())
-        .unwrap_or_default();
+    let note = note_of(&result);
     assert!(
         !result.escalated && note.contains("the schemas refuse []"),
         "{result:?}"
@@ -315,11 +320,7 @@ async fn a_failed_escalation_keeps_the_local_answer_with_a_note() {
     assert!(!slow.is_finished(), "the other call waited for the slow escalation");
     let result = slow.await.unwrap().unwrap();
     let waited = started.elapsed();
-    let note = result
-        .escalation
-        .as_ref()
-        .and_then(|e| e.note.clone())
-        .unwrap_or_default();
+    let note = note_of(&result);
     assert!(
         !result.escalated && note.contains("no answer within 3000 ms"),
         "{result:?}"

@@ -227,6 +227,15 @@ async fn providers_publish_get_invoked_fail_and_leave() {
     };
     let refused = registry.route("play", prefix.to_wire()).await.unwrap_err();
     assert!(refused.to_string().contains("option \"prefix\""), "{refused}");
+    let manager = toolcall_dbus::ToolCall1Proxy::new(&connection).await.unwrap();
+    let tools_on_call = manager
+        .call(TOOL, "ping", on(&["mine.ping"]).to_wire())
+        .await
+        .unwrap_err();
+    assert!(
+        tools_on_call.to_string().contains("option \"tools\""),
+        "{tools_on_call}"
+    );
     let extra = CallOptions {
         max_calls: Some(1),
         ..prefix.clone()

@@ -45,15 +45,8 @@ impl RegistryObject {
         let caller = known_caller(&self.shared, header, &self.peer, connection).await?;
         // The options first (Request::new checks them), then the tools they choose.
         let request = Request::new(method, caller, None, options, &self.shared)?;
-        let (wire, _) = WireOptions::from_wire(options, true)?;
-        let limits = self
-            .shared
-            .settings
-            .read()
-            .expect("settings lock")
-            .engine_limits()
-            .tools;
-        let chosen = self.shared.registry.choose(wire.tools.as_deref(), &limits)?;
+        let limits = self.shared.tool_limits();
+        let chosen = self.shared.registry.choose(request.tools(), &limits)?;
         let key = ToolsKey::of(&chosen.tools_json);
         let work = one_shot(
             self.shared.clone(),
@@ -123,13 +116,7 @@ impl RegistryObject {
         let prefix = wire
             .prefix
             .ok_or_else(|| ToolCallError::InvalidOptions("Publish needs the option \"prefix\"".into()))?;
-        let limits = self
-            .shared
-            .settings
-            .read()
-            .expect("settings lock")
-            .engine_limits()
-            .tools;
+        let limits = self.shared.tool_limits();
         let publication = self
             .shared
             .registry
