@@ -48,6 +48,8 @@ pub mod model;
 #[cfg(feature = "runtime")]
 pub mod options;
 pub mod prompt;
+#[cfg(feature = "runtime")]
+pub mod retrieval;
 pub mod schema_forms;
 pub mod tools;
 #[cfg(feature = "runtime")]

@@ -1,7 +1,7 @@
 //! toolcall-eval: accuracy of a bundle on a JSON-lines evaluation set, through the engine
 //! exactly as the daemon serves it (prompt, grammar, greedy decoding).
 //!
-//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--unconstrained]
+//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--retrieve K] [--unconstrained]
 //!
 //! Input lines: `{"id"?, "tools": [...], "facts": "..."?, "query": "...", "answer": [calls], "kind": "..."?}`.
 //! A case is correct when the set of calls equals the expected set (names and arguments, as
@@ -23,6 +23,8 @@
 //! answers, exactly: a larger margin only ends a list earlier, at the first point where the
 //! model preferred another call by less than it, so its answer is a prefix of the calls made
 //! (repeats left out as the engine does). Printed as `margin_sweep` in the summary.
+//! `--retrieve K` gives each case's model only the K tools retrieval ranks first for its query
+//! when it lists more (engine/src/retrieval.rs, as the daemon's `retrieval_top_k`).
 //! `--unconstrained` decodes without the grammar and parses the text as the answer (a case
 //! whose text is not a JSON array of calls counts as wrong): it measures what the constraints add.
 
@@ -34,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use toolcall_engine::retrieval;
 use toolcall_engine::{CallOptions, Engine, EngineLimits, Error, Toolset};
 
 fn kind_of(case: &Value) -> String {
@@ -108,6 +111,7 @@ struct Evaluator {
     max_calls: Option<usize>,
     max_new_tokens: Option<usize>,
     call_margin: Option<f32>,
+    retrieve: Option<usize>,
     toolsets: Mutex<ToolsetCache>,
 }
 
@@ -147,8 +151,13 @@ impl Evaluator {
 
     fn run(&self, case: &Value) -> Outcome {
         let started = Instant::now();
-        let tools = serde_json::to_string(&case["tools"]).unwrap();
         let query = case["query"].as_str().unwrap_or_default();
+        let all_tools = serde_json::to_string(&case["tools"]).unwrap();
+        let narrowing = |top_k| retrieval::Narrowing { above: top_k, top_k };
+        let narrowed = self
+            .retrieve
+            .and_then(|k| retrieval::narrow(&all_tools, query, narrowing(k)));
+        let tools = narrowed.unwrap_or(all_tools);
         let options = CallOptions {
             facts: case["facts"].as_str().map(str::to_string),
             max_calls: self.max_calls,
@@ -197,7 +206,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
         eprintln!(
-            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--unconstrained]"
+            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--retrieve K] [--unconstrained]"
         );
         std::process::exit(2);
     }
@@ -224,6 +233,7 @@ fn main() {
         max_calls: flag_value("--max-calls").and_then(|n| n.parse().ok()),
         max_new_tokens: flag_value("--max-new-tokens").and_then(|n| n.parse().ok()),
         call_margin: flag_value("--call-margin").and_then(|n| n.parse().ok()),
+        retrieve: flag_value("--retrieve").and_then(|n| n.parse().ok()),
         toolsets: Mutex::new(ToolsetCache::default()),
     };
 
@@ -307,6 +317,7 @@ fn main() {
         "accuracy": correct as f64 / n.max(1) as f64,
         "errors": errors,
         "per_kind": kinds,
+        "retrieve": evaluator.retrieve,
         "margin_sweep": margin_sweep(&cases, &outcomes, flag_value("--margin-sweep")),
         "mean_case_ms": total_ms / n.max(1) as f64,
         "wall_s": started.elapsed().as_secs_f64(),
