@@ -251,7 +251,7 @@ impl Style {
     }
 
     /// A Route or Dispatch result JSON: as it is, indented, or for people (a line per call with
-    /// its app, then its result or error, then a line of figures).
+    /// its app, then its result or error, then a line of figures and the tools offered).
     pub fn route_json(self, json: &str) -> Result<String, String> {
         if self != Style::Human {
             return self.result_json(json);
@@ -273,8 +273,11 @@ impl Style {
             lines.push("no call".into());
         }
         lines.push(format!(
-            "  (confidence {:.2}, {:.0} ms, {})",
-            result.confidence, result.timings.total_ms, result.model
+            "  (confidence {:.2}, {:.0} ms, {}; chosen among {})",
+            result.confidence,
+            result.timings.total_ms,
+            result.model,
+            result.offered.join(", ")
         ));
         Ok(lines.join("\n"))
     }

@@ -2,7 +2,7 @@
 //! then `TOOLCALLD_*` environment variables, then command-line flags. Validated once into
 //! [`Settings`]; the engine and service take their numbers from there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,16 @@ pub struct Settings {
     pub log_level: String,
     /// How long the registry's Dispatch waits for its calls' providers, all calls together.
     pub dispatch_timeout_ms: u64,
+    /// A Call, Route or Dispatch offering more tools than this gives the model only the
+    /// `retrieval_top_k` tools that retrieval ranks first for the query (docs/REGISTRY.md).
+    pub retrieval_above: usize,
+    /// Tools a narrowed request keeps (0: requests are never narrowed). At most `max_tools`.
+    pub retrieval_top_k: usize,
+    /// Prefix -> the users (`name`) and groups (`@name`) whose requests may be routed to the
+    /// tools published under it; prefixes not listed are open to all (daemon/src/registry/policy.rs).
+    /// (An empty table leaves no trace in the defaults the configuration starts from.)
+    #[serde(default)]
+    pub registry_allow: BTreeMap<String, Vec<String>>,
     /// Escalation, off unless set: an OpenAI-compatible chat completions URL
     /// (`http://HOST:8080/v1/chat/completions`) that is sent the request and its tools when the
     /// local answer is unsure; its answer is checked against the same schemas. The unit needs
@@ -127,6 +137,9 @@ impl Default for Settings {
             max_calls: 8,
             log_level: "info".into(),
             dispatch_timeout_ms: 5000,
+            retrieval_above: 16,
+            retrieval_top_k: 5,
+            registry_allow: BTreeMap::new(),
             escalation_url: String::new(),
             escalation_name: String::new(),
             escalation_model: String::new(),
@@ -227,6 +240,12 @@ impl Settings {
             return Err(format!(
                 "configuration: session_idle_timeout_s ({} s) must be 0 or longer than request_timeout_ms ({} ms): a session would expire while a turn of it waits or runs",
                 self.session_idle_timeout_s, self.request_timeout_ms
+            ));
+        }
+        if self.retrieval_top_k > self.max_tools {
+            return Err(format!(
+                "configuration: retrieval_top_k ({}) must be at most max_tools ({})",
+                self.retrieval_top_k, self.max_tools
             ));
         }
         if self.escalation_timeout_ms == 0 {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use toolcall_dbus::{ReceivedOptions as Options, ToolCallError};
+use toolcall_engine::retrieval;
 use toolcall_engine::{CallOptions, Error as EngineError};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
@@ -69,7 +70,7 @@ impl Manager {
         let work = one_shot(
             self.shared.clone(),
             request.user().to_string(),
-            (key, tools_json),
+            (key, tools_json, ToolSource::Caller),
             query,
         );
         request.answer_from(&self.shared, work).await
@@ -170,15 +171,37 @@ impl Manager {
     }
 }
 
-/// The work of a one-shot call (`Call`, the registry's `Route`): `tools_json` compiled on the
-/// engine, or taken from the one-shot cache by `key` (`user`'s share), then `query` on it.
+/// Where a one-shot call's tool list comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToolSource {
+    /// Sent by the caller (`Call`): checked whole, whatever retrieval then keeps of it.
+    Caller,
+    /// Chosen (and narrowed) by Route from the registry, whose publications were checked at
+    /// Publish.
+    Registry,
+}
+
+/// The work of a one-shot call (`Call`, the registry's `Route`): `tools_json` (or, past
+/// `retrieval_above` tools, the few that retrieval ranks first for `query`) compiled on the
+/// engine, or taken from the one-shot cache by its key (`user`'s share), then `query` on it.
 pub(crate) fn one_shot(
     shared: Arc<Shared>,
     user: String,
-    (key, tools_json): (ToolsKey, String),
+    (key, tools_json, source): (ToolsKey, String, ToolSource),
     query: String,
 ) -> impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<Answered, EngineError> + Send + 'static {
     move |engine, options| {
+        let narrowed = match source {
+            ToolSource::Caller => retrieval::narrow(&tools_json, &query, shared.narrowing()),
+            ToolSource::Registry => None,
+        };
+        let (key, tools_json) = match narrowed {
+            Some(narrowed) => {
+                toolcall_engine::tools::parse_tools(&tools_json, &shared.tool_limits())?;
+                (ToolsKey::of(&narrowed), narrowed)
+            }
+            None => (key, tools_json),
+        };
         let toolset = shared
             .cache
             .get_or_compile((&key, engine), (&user, shared.cache_room()), || {

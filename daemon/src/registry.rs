@@ -9,10 +9,15 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use toolcall_dbus::{PUBLICATIONS_PATH, ToolCallError};
 use toolcall_engine::ToolLimits;
+use toolcall_engine::retrieval::Narrowing;
 use toolcall_engine::tools::MAX_NAME_LEN;
 use zbus::OwnedObjectPath;
 
 use crate::errors::engine_error;
+
+mod policy;
+
+pub use policy::RouteAccess;
 
 /// Most tools all providers together may publish.
 pub const MAX_PUBLISHED_TOOLS: usize = 1024;
@@ -151,12 +156,14 @@ impl Registry {
         })
     }
 
-    /// Every published tool with its provider's bus name: the `Tools` property.
-    pub fn catalogue_json(&self) -> String {
+    /// Every published tool `access` reaches, with its provider's bus name: the `Tools`
+    /// property.
+    pub fn catalogue_json(&self, access: &RouteAccess) -> String {
         let publications = self.publications.lock().expect("registry lock");
         let tools: Vec<Value> = publications
-            .values()
-            .flat_map(|p| {
+            .iter()
+            .filter(|(prefix, _)| access.allows(prefix))
+            .flat_map(|(_, p)| {
                 p.tools.iter().map(|t| {
                     let mut t = t.clone();
                     t["provider"] = json!(p.owner);
@@ -167,10 +174,17 @@ impl Registry {
         serde_json::to_string(&tools).expect("tools serialise")
     }
 
-    /// The tools named by `names` (all, if `None`), as one tool list, each with its provider.
-    /// `InvalidOptions` for a name nobody published; `LimitExceeded` naming `max_tools` or
-    /// `max_tools_bytes` for more than a request may have.
-    pub fn choose(&self, names: Option<&[String]>, limits: &ToolLimits) -> Result<Chosen, ToolCallError> {
+    /// The tools named by `names` (all that `access` reaches, if `None`), as one tool list,
+    /// each with its provider. `InvalidOptions` for a name nobody published; `AccessDenied` for
+    /// one `access` does not reach; `LimitExceeded` naming `max_tools` or `max_tools_bytes` for
+    /// more than a request may have, unless retrieval will narrow the list (`narrowing`) to
+    /// what it may have.
+    pub fn choose(
+        &self,
+        names: Option<&[String]>,
+        (limits, narrowing): (&ToolLimits, Narrowing),
+        access: &RouteAccess,
+    ) -> Result<Chosen, ToolCallError> {
         if names.is_some_and(|n| n.is_empty() || n.len() > limits.max_tools) {
             return Err(ToolCallError::InvalidOptions(format!(
                 "option \"tools\" names 1 to max_tools ({}) tools",
@@ -181,10 +195,20 @@ impl Registry {
         let publications = self.publications.lock().expect("registry lock");
         let mut tools = Vec::new();
         let mut providers = BTreeMap::new();
-        for publication in publications.values() {
+        let mut denied = false;
+        for (prefix, publication) in publications.iter() {
             for (tool, own_name) in publication.tools.iter().zip(&publication.own_names) {
                 let name = tool["name"].as_str().unwrap_or_default().to_string();
                 if names.as_ref().is_some_and(|names| !names.contains(&name)) {
+                    continue;
+                }
+                if !access.allows(prefix) {
+                    if names.is_some() {
+                        return Err(ToolCallError::AccessDenied(format!(
+                            "{name} is not routed for you (registry_allow)"
+                        )));
+                    }
+                    denied = true;
                     continue;
                 }
                 tools.push(tool.clone());
@@ -205,10 +229,16 @@ impl Registry {
                 "option \"tools\": no published tool {missing:?}"
             )));
         }
+        if tools.is_empty() && denied {
+            return Err(ToolCallError::AccessDenied(
+                "no published tool is routed for you (registry_allow)".into(),
+            ));
+        }
         if tools.is_empty() {
             return Err(ToolCallError::InvalidOptions("no tools are published".into()));
         }
-        if tools.len() > limits.max_tools {
+        let narrowed = narrowing.applies(tools.len());
+        if tools.len() > limits.max_tools && !narrowed {
             return Err(ToolCallError::LimitExceeded(format!(
                 "max_tools: {} tools are published, a request may have {}; choose with the option \"tools\"",
                 tools.len(),
@@ -216,7 +246,9 @@ impl Registry {
             )));
         }
         let tools_json = serde_json::to_string(&tools).expect("tools serialise");
-        toolcall_engine::tools::check_size(&tools_json, limits).map_err(engine_error)?;
+        if !narrowed {
+            toolcall_engine::tools::check_size(&tools_json, limits).map_err(engine_error)?;
+        }
         Ok(Chosen { tools_json, providers })
     }
 }
@@ -251,6 +283,8 @@ mod tests {
     fn a_prefix_is_its_first_publishers_until_it_leaves() {
         let registry = Registry::default();
         let limits = ToolLimits::default();
+        let off = (&limits, Narrowing { above: 0, top_k: 0 });
+        let open = RouteAccess::open();
         let handle = registry.publish(":1.1", ("media", path("/m")), TOOLS, &limits).unwrap();
         let taken = registry.publish(":1.2", ("media", path("/x")), TOOLS, &limits);
         assert!(matches!(taken, Err(ToolCallError::AccessDenied(_))), "{taken:?}");
@@ -258,7 +292,7 @@ mod tests {
             registry.unpublish(":1.2", handle.as_str()),
             Err(ToolCallError::AccessDenied(_))
         ));
-        let chosen = registry.choose(None, &limits).unwrap();
+        let chosen = registry.choose(None, off, &open).unwrap();
         assert!(
             chosen.tools_json.contains(r#""name":"media.play""#),
             "{}",
@@ -272,18 +306,35 @@ mod tests {
                 tool: "stop".into()
             }
         );
-        let one = registry.choose(Some(&["media.play".to_string()]), &limits).unwrap();
+        let one = registry.choose(Some(&["media.play".to_string()]), off, &open).unwrap();
         assert_eq!(one.providers.len(), 1);
-        assert!(registry.choose(Some(&["media.pause".to_string()]), &limits).is_err());
-        assert!(registry.choose(Some(&[]), &limits).is_err());
+        assert!(registry.choose(Some(&["media.pause".to_string()]), off, &open).is_err());
+        assert!(registry.choose(Some(&[]), off, &open).is_err());
         let one_tool = ToolLimits {
             max_tools: 1,
             ..ToolLimits::default()
         };
         assert!(matches!(
-            registry.choose(None, &one_tool),
+            registry.choose(None, (&one_tool, off.1), &open),
             Err(ToolCallError::LimitExceeded(_))
         ));
+        // More than max_tools are published, and retrieval will keep one of them.
+        let to_one = Narrowing { above: 1, top_k: 1 };
+        assert_eq!(
+            registry
+                .choose(None, (&one_tool, to_one), &open)
+                .unwrap()
+                .providers
+                .len(),
+            2
+        );
+        let media_closed = BTreeMap::from([("media".to_string(), Vec::new())]);
+        let closed = RouteAccess::of(&media_closed, None);
+        let named = registry.choose(Some(&["media.play".to_string()]), off, &closed);
+        assert!(matches!(named, Err(ToolCallError::AccessDenied(_))));
+        let all = registry.choose(None, off, &closed);
+        assert!(matches!(all, Err(ToolCallError::AccessDenied(_))), "nothing left");
+        assert_eq!(registry.catalogue_json(&closed), "[]");
         assert_eq!(registry.provider_of("media.play").unwrap().tool, "play");
         assert_eq!(registry.provider_of("media.pause"), None);
         // "media" and three more.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use toolcall_dbus::MANAGER_PATH;
 use toolcall_engine::Error as EngineError;
+use toolcall_engine::retrieval::Narrowing;
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
@@ -53,6 +54,15 @@ impl Shared {
     /// The limits a tool list is held to (`max_tools`, `max_tools_bytes`, `max_schema_depth`).
     pub fn tool_limits(&self) -> toolcall_engine::ToolLimits {
         self.settings.read().expect("settings lock").engine_limits().tools
+    }
+
+    /// Which tool lists retrieval narrows (`retrieval_above`, `retrieval_top_k`).
+    pub fn narrowing(&self) -> Narrowing {
+        let settings = self.settings.read().expect("settings lock");
+        Narrowing {
+            above: settings.retrieval_above,
+            top_k: settings.retrieval_top_k,
+        }
     }
 
     pub fn request_timeout_ms(&self) -> u64 {

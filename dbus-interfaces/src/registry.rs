@@ -17,6 +17,10 @@ pub const PROVIDER_GONE: &str = "org.toolcalld.ToolCall1.Error.ProviderGone";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RouteResult {
     pub function_calls: Vec<RoutedCall>,
+    /// The published tools the model chose among: those asked for, or, past the daemon's
+    /// `retrieval_above`, the `retrieval_top_k` that retrieval ranked first for the query.
+    #[serde(default)]
+    pub offered: Vec<String>,
     pub confidence: f64,
     pub model: String,
     pub timings: Timings,

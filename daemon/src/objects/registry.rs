@@ -13,12 +13,14 @@ use toolcall_dbus::{
     CallOptions as WireOptions, PROVIDER_FAILED, PROVIDER_GONE, PROVIDER_TIMEOUT, ProviderError,
     ReceivedOptions as Options, RouteResult, RoutedCall, ToolCallError, ToolProvider1Proxy,
 };
+use toolcall_engine::retrieval;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, OwnedObjectPath, interface};
 
-use super::one_shot;
+use super::{ToolSource, one_shot};
 use crate::ownership::{known_caller, still_on_bus};
+use crate::registry::RouteAccess;
 use crate::request::{Method, Request, Result};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
@@ -33,6 +35,23 @@ impl RegistryObject {
         RegistryObject { shared, peer }
     }
 
+    /// What `caller` may reach of the catalogue (`registry_allow`): its user's, as the bus told
+    /// it; a peer-to-peer client's user is not known.
+    fn access(&self, caller: &str) -> RouteAccess {
+        let allow = self
+            .shared
+            .settings
+            .read()
+            .expect("settings lock")
+            .registry_allow
+            .clone();
+        let uid = match self.peer {
+            Some(_) => None,
+            None => self.shared.clients.uid(caller),
+        };
+        RouteAccess::of(&allow, uid)
+    }
+
     /// Route's answer: the published tools (or those the `tools` option names) called once on
     /// `query`, each call with its provider.
     async fn routed(
@@ -44,14 +63,25 @@ impl RegistryObject {
     ) -> Result<RouteResult> {
         let caller = known_caller(&self.shared, header, &self.peer, connection).await?;
         // The options first (Request::new checks them), then the tools they choose.
-        let request = Request::new(method, caller, None, options, &self.shared)?;
+        let request = Request::new(method, caller.clone(), None, options, &self.shared)?;
         let limits = self.shared.tool_limits();
-        let chosen = self.shared.registry.choose(request.tools(), &limits)?;
-        let key = ToolsKey::of(&chosen.tools_json);
+        let access = self.access(&caller);
+        let chosen = self
+            .shared
+            .registry
+            .choose(request.tools(), (&limits, self.shared.narrowing()), &access)?;
+        // Retrieval off the bus thread: a few milliseconds for hundreds of tools.
+        let (narrowing, all) = (self.shared.narrowing(), chosen.tools_json);
+        let asked = query.clone();
+        let tools_json = tokio::task::spawn_blocking(move || retrieval::narrow(&all, &asked, narrowing).unwrap_or(all))
+            .await
+            .map_err(|e| ToolCallError::Internal(format!("retrieval: {e}")))?;
+        let offered = tool_names(&tools_json);
+        let key = ToolsKey::of(&tools_json);
         let work = one_shot(
             self.shared.clone(),
             request.user().to_string(),
-            (key, chosen.tools_json),
+            (key, tools_json, ToolSource::Registry),
             query,
         );
         let result = request.answer_result(&self.shared, work).await?;
@@ -75,6 +105,7 @@ impl RegistryObject {
             .collect::<Result<_>>()?;
         Ok(RouteResult {
             function_calls,
+            offered,
             confidence: result.confidence,
             model: result.model,
             timings: result.timings,
@@ -203,13 +234,31 @@ impl RegistryObject {
         Ok(serde_json::to_string(&routed).expect("result serialises"))
     }
 
+    /// The catalogue as the caller may reach it (`registry_allow`).
     #[zbus(property(emits_changed_signal = "false"))]
-    async fn tools(&self) -> String {
-        self.shared.registry.catalogue_json()
+    async fn tools(
+        &self,
+        #[zbus(header)] header: Option<Header<'_>>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> zbus::fdo::Result<String> {
+        let header = header.ok_or_else(|| zbus::fdo::Error::AccessDenied("no caller".into()))?;
+        let caller = known_caller(&self.shared, &header, &self.peer, connection)
+            .await
+            .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))?;
+        Ok(self.shared.registry.catalogue_json(&self.access(&caller)))
     }
 
     #[zbus(signal)]
     pub async fn tools_changed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+}
+
+/// The names in a tool list the registry made (bare tools).
+fn tool_names(tools_json: &str) -> Vec<String> {
+    let tools: Vec<serde_json::Value> = serde_json::from_str(tools_json).unwrap_or_default();
+    tools
+        .iter()
+        .filter_map(|tool| tool["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Emits `ToolsChanged`; a failure is logged (the catalogue did change).

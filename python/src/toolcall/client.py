@@ -18,17 +18,22 @@ the device where the service escalates unsure answers to a bigger model; results
 `escalated` and carry `escalation`). Error replies raise the exceptions of
 `toolcall.errors`. A toolset or session lives until released or closed, or until the client
 disconnects; a session the service expired (session_idle_timeout_s) raises `BusError`
-(UnknownObject).
+(UnknownObject). The tool registry (many apps' tools, routed and dispatched) is
+`Client.registry`, see `toolcall.registry`; its Route and Dispatch take the option tools (a list
+of published names to choose among).
 """
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from .errors import from_reply
 from .results import CallResult, Status
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 BUS_NAME = "org.toolcalld.ToolCall1"
 MANAGER_PATH = "/org/toolcalld/ToolCall1"
@@ -49,6 +54,8 @@ OPTION_TYPES = {
     "model": "s",
     "follow_reloads": "b",
     "escalate": "b",
+    "tools": "as",
+    "prefix": "s",
 }
 
 
@@ -168,6 +175,12 @@ class Client(_Caller):
         refused setting)."""
         return (await self._call("ReloadModels"))[0]
 
+    @property
+    def registry(self) -> "Registry":
+        """The tool registry on this connection."""
+        from .registry import REGISTRY, Registry
+        return Registry(self._bus, MANAGER_PATH, REGISTRY)
+
     async def status(self) -> Status:
         async def get(name: str) -> Any:
             reply = await self._call("Get", "ss", MANAGER, name, interface="org.freedesktop.DBus.Properties")
@@ -182,6 +195,15 @@ class Client(_Caller):
         """As `disconnect`, and waits until the connection is closed."""
         self._bus.disconnect()
         await self._bus.wait_for_disconnect()
+
+    async def wait_closed(self) -> None:
+        """Waits until the connection closes (a provider app serves until then)."""
+        await self._bus.wait_for_disconnect()
+
+    @property
+    def unique_name(self) -> str:
+        """This connection's name on the bus (what providers see as the `caller`)."""
+        return self._bus.unique_name
 
     @property
     def connected(self) -> bool:

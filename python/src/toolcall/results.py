@@ -63,6 +63,51 @@ class CallResult:
 
 
 @dataclass
+class ProviderError:
+    """Why a dispatched call has no result: `name` is ProviderFailed, ProviderTimeout or
+    ProviderGone (org.toolcalld.ToolCall1.Error.*)."""
+    name: str
+    message: str
+
+
+@dataclass
+class RoutedCall:
+    """A call of a routed answer: the published name, and the app that carries it out."""
+    name: str
+    arguments: dict[str, Any]
+    provider: str
+    provider_path: str
+    # The tool's own name, as its provider published it (without the prefix).
+    tool: str
+    # Dispatch: the provider's result, or why there is none.
+    result: Any = None
+    error: ProviderError | None = None
+
+
+@dataclass
+class RouteResult:
+    """What Route and Dispatch answer."""
+    function_calls: list[RoutedCall]
+    # The published tools the model chose among (retrieval keeps a few of a large catalogue).
+    offered: list[str]
+    confidence: float
+    model: str
+    timings: Timings = field(default_factory=Timings)
+    escalated: bool = False
+    escalation: Escalation | None = None
+
+    @staticmethod
+    def from_json(text: str) -> "RouteResult":
+        data = json.loads(text)
+        base = CallResult.from_json(json.dumps({**data, "function_calls": []}))
+        calls = [RoutedCall(c["name"], c["arguments"], c["provider"], c["provider_path"], c["tool"],
+                            c.get("result"), ProviderError(**c["error"]) if c.get("error") else None)
+                 for c in data["function_calls"]]
+        return RouteResult(calls, data.get("offered", []), base.confidence, base.model, base.timings,
+                           base.escalated, base.escalation)
+
+
+@dataclass
 class Status:
     version: str
     model: str

@@ -1,0 +1,135 @@
+//! The registry's reach on a real private bus: retrieval narrows a catalogue larger than a
+//! request may have to the few tools the request is about (`retrieval_above`,
+//! `retrieval_top_k`), a Call's long list is checked whole before it is narrowed, and
+//! `registry_allow` keeps a provider's tools from callers it does not list (not shown, not
+//! routed to, `AccessDenied` when named).
+
+use serde_json::{Value, json};
+use toolcall_dbus::{CallOptions, RegistryProxy, RouteResult, ToolCall1Proxy};
+use toolcalld_tests::{Daemon, TINY, TestBus, bundle};
+
+fn tool(name: &str, description: &str) -> Value {
+    json!({"name": name, "description": description,
+           "parameters": {"type": "object", "properties": {"area": {"type": "string"}}, "required": ["area"]}})
+}
+
+fn one_call() -> CallOptions {
+    CallOptions {
+        max_calls: Some(1),
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieval_narrows_the_catalogue_and_the_allow_list_keeps_tools_from_others() {
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current())
+        .unwrap()
+        .unwrap();
+    let my_group = nix::unistd::Group::from_gid(me.gid).unwrap().unwrap();
+    let config = format!(
+        "max_tools = 8\nretrieval_above = 4\nretrieval_top_k = 2\n\n[registry_allow]\nmusic = [\"{}\"]\ncrew = [\"@{}\"]\nsecret = [\"no-such-user-here\"]\n",
+        me.name, my_group.name
+    );
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(&bus, &bundle(TINY), &config);
+    let connection = zbus::connection::Builder::address(bus.address.as_str())
+        .build()
+        .await
+        .unwrap();
+    let registry = RegistryProxy::new(&connection).await.unwrap();
+    let path = zbus::ObjectPath::try_from("/org/example/Apps").unwrap();
+    let publications = [
+        (
+            "home",
+            json!([
+                tool("lights_dim", "Set the brightness of the lights in an area."),
+                tool("lights_switch", "Turn the lights in an area on or off."),
+                tool("blinds_close", "Close the window blinds in an area."),
+                tool("heating_boost", "Warm up an area for an hour."),
+            ]),
+        ),
+        (
+            "music",
+            json!([
+                tool("play", "Play music in an area."),
+                tool("pause", "Pause the music in an area."),
+                tool("louder", "Raise the music volume in an area."),
+            ]),
+        ),
+        (
+            "crew",
+            json!([
+                tool("page", "Page the crew in an area."),
+                tool("roster", "Show who works in an area.")
+            ]),
+        ),
+        ("secret", json!([tool("vault_open", "Open the vault in an area.")])),
+    ];
+    for (prefix, tools) in &publications {
+        let options = CallOptions {
+            prefix: Some(prefix.to_string()),
+            ..CallOptions::default()
+        };
+        registry
+            .publish(&tools.to_string(), &path, options.to_wire())
+            .await
+            .unwrap();
+    }
+
+    // The catalogue as this caller may reach it: nine tools, none of "secret".
+    let shown: Vec<Value> = serde_json::from_str(&registry.tools().await.unwrap()).unwrap();
+    let names: Vec<&str> = shown.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 9, "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("secret.")), "{names:?}");
+
+    // Nine tools are more than max_tools: retrieval gives the model the two that fit best.
+    let routed: RouteResult = serde_json::from_str(
+        &registry
+            .route("dim the lights in the kitchen to 30", one_call().to_wire())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(routed.offered.len(), 2, "{routed:?}");
+    assert!(routed.offered.contains(&"home.lights_dim".to_string()), "{routed:?}");
+    assert!(routed.offered.contains(&routed.function_calls[0].name), "{routed:?}");
+    let paused: RouteResult = serde_json::from_str(
+        &registry
+            .route("pause the music in the bedroom", one_call().to_wire())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(paused.offered.contains(&"music.pause".to_string()), "{paused:?}");
+
+    // Naming a tool the allow list keeps from this caller is refused.
+    let named = CallOptions {
+        tools: Some(vec!["secret.vault_open".into()]),
+        ..one_call()
+    };
+    let denied = registry.route("open the vault", named.to_wire()).await.unwrap_err();
+    assert!(denied.to_string().contains("AccessDenied"), "{denied}");
+
+    // A Call's list longer than retrieval_above is checked whole: a bad tool the query would
+    // never reach is still InvalidTools, and a good list is answered from its narrowed part.
+    let manager = ToolCall1Proxy::new(&connection).await.unwrap();
+    let mut tools: Vec<Value> = publications[0].1.as_array().unwrap().clone();
+    tools.push(tool("play", "Play music in an area."));
+    let answered = manager
+        .call(
+            &Value::from(tools.clone()).to_string(),
+            "dim the kitchen",
+            one_call().to_wire(),
+        )
+        .await
+        .unwrap();
+    assert!(answered.contains("function_calls"), "{answered}");
+    tools
+        .push(json!({"name": "vacuum", "parameters": {"type": "object", "properties": {"speed": {"type": "rocket"}}}}));
+    let bad = manager
+        .call(&Value::from(tools).to_string(), "dim the kitchen", one_call().to_wire())
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("InvalidTools"), "{bad}");
+}
