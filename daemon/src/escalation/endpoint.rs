@@ -96,10 +96,13 @@ impl Endpoint {
             request = request.header("Authorization", &format!("Bearer {key}"));
         }
         let timed_out = || Failure::new("timeout", format!("no answer within {} ms", timeout.as_millis()));
-        let mut response = request.send_json(body(question, &self.model)).map_err(|e| match e {
-            ureq::Error::Timeout(_) => timed_out(),
-            other => Failure::new("request failed", format!("the request failed: {other}")),
-        })?;
+        let names = wire_names(question.tools);
+        let mut response = request
+            .send_json(body(question, &names, &self.model))
+            .map_err(|e| match e {
+                ureq::Error::Timeout(_) => timed_out(),
+                other => Failure::new("request failed", format!("the request failed: {other}")),
+            })?;
         let status = response.status();
         let text = response
             .body_mut()
@@ -113,13 +116,51 @@ impl Endpoint {
         if !status.is_success() {
             return Err(Failure::new("HTTP error", format!("HTTP {status}: {}", excerpt(&text))));
         }
-        calls_of(&text).map_err(|detail| Failure::new("unreadable answer", detail))
+        let calls = calls_of(&text).map_err(|detail| Failure::new("unreadable answer", detail))?;
+        Ok(local_names(calls, question.tools, &names))
     }
 }
 
+/// The tools' names as OpenAI's API takes them (`^[a-zA-Z0-9_-]{1,64}$`): a name is sent as
+/// it is, or with each other character made `_` (the registry's `media.play` as `media_play`),
+/// or as `tool_N` where that would be the same as another tool's name.
+fn wire_names(tools: &[Tool]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let safe: String = tool
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let clashes = safe != tool.name && (tools.iter().any(|t| t.name == safe) || names.contains(&safe));
+        names.push(if clashes { format!("tool_{i}") } else { safe });
+    }
+    names
+}
+
+/// The endpoint's calls under the tools' own names (a name not sent stays as it is, for the
+/// answer's check to refuse).
+fn local_names(calls: Vec<FunctionCall>, tools: &[Tool], wire: &[String]) -> Vec<FunctionCall> {
+    calls
+        .into_iter()
+        .map(|mut call| {
+            if let Some(i) = wire.iter().position(|w| *w == call.name) {
+                call.name = tools[i].name.clone();
+            }
+            call
+        })
+        .collect()
+}
+
 /// The chat completion request: a system line, the user's turn (facts first, as the local
-/// prompt has them), the tools in the OpenAI shape, greedy decoding.
-fn body(question: &Question, model: &str) -> Value {
+/// prompt has them), the tools in the OpenAI shape under their `wire` names, greedy decoding.
+fn body(question: &Question, wire: &[String], model: &str) -> Value {
     let user = match question.facts.filter(|f| !f.is_empty()) {
         Some(facts) => format!("Facts: {facts}\n\n{}", question.query),
         None => question.query.to_string(),
@@ -127,9 +168,10 @@ fn body(question: &Question, model: &str) -> Value {
     let tools: Vec<Value> = question
         .tools
         .iter()
-        .map(|t| {
+        .zip(wire)
+        .map(|(t, name)| {
             json!({"type": "function", "function": {
-                "name": t.name, "description": t.description, "parameters": t.parameters}})
+                "name": name, "description": t.description, "parameters": t.parameters}})
         })
         .collect();
     let mut body = json!({
@@ -216,6 +258,39 @@ mod tests {
         assert!(calls_of("{}").unwrap_err().contains("choices[0].message"));
         let bad = json!({"choices": [{"message": {"tool_calls": [{"function": {"name": "x", "arguments": "{"}}]}}]});
         assert!(calls_of(&bad.to_string()).unwrap_err().contains("arguments of x"));
+    }
+
+    #[test]
+    fn dotted_names_go_out_as_openai_takes_them_and_come_back_as_they_were() {
+        let tool = |name: &str| Tool {
+            name: name.into(),
+            description: String::new(),
+            parameters: json!({"type": "object"}),
+            grammar_parameters: json!({"type": "object"}),
+        };
+        let tools = [
+            tool("media.play"),
+            tool("media_play"),
+            tool("lights.dim"),
+            tool("set-timer"),
+        ];
+        let wire = wire_names(&tools);
+        assert_eq!(wire, ["tool_0", "media_play", "lights_dim", "set-timer"]);
+        let question = Question {
+            tools: &tools,
+            query: "play",
+            facts: None,
+        };
+        assert_eq!(body(&question, &wire, "")["tools"][2]["function"]["name"], "lights_dim");
+        let answered = ["tool_0", "lights_dim", "unknown"].map(|name| FunctionCall {
+            name: name.into(),
+            arguments: json!({}),
+        });
+        let local: Vec<String> = local_names(answered.into(), &tools, &wire)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(local, ["media.play", "lights.dim", "unknown"]);
     }
 
     #[test]
