@@ -5,6 +5,7 @@
 use toolcalld_tests::TINY;
 use toolcalld_tests::in_process::InProcess;
 use toolcalld_tests::suite;
+use toolcalld_tests::suite::Connect;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_matches_the_xml_files() {
@@ -40,4 +41,25 @@ async fn the_openai_format_answers_with_tool_calls_and_ids() {
 async fn every_named_error_then_a_normal_call() {
     let service = InProcess::start(TINY, suite::NAMED_ERRORS_CONFIG);
     suite::every_named_error_then_a_normal_call(&service).await;
+}
+
+/// The registry's providers are called back by their bus names: a peer-to-peer client may not
+/// publish, nor have calls dispatched (refused before any inference).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_and_dispatching_need_a_bus() {
+    let service = InProcess::start(TINY, "");
+    let client = service.client().await;
+    let tools = r#"[{"name": "ping", "parameters": {"type": "object", "properties": {}}}]"#;
+    let publish = client.publish(tools, "/org/example/Peer", "peer").await.unwrap_err();
+    assert!(publish.to_string().contains("AccessDenied"), "{publish}");
+    let dispatch = client
+        .dispatch("ping", &toolcall_client::CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(dispatch.to_string().contains("AccessDenied"), "{dispatch}");
+    let route = client
+        .route("ping", &toolcall_client::CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(route.to_string().contains("no tools are published"), "{route}");
 }

@@ -199,14 +199,14 @@ impl RegistryObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<String> {
-        let mut routed = self
-            .routed(Method::Dispatch, query, &options, (&header, connection))
-            .await?;
         if self.peer.is_some() {
             return Err(ToolCallError::AccessDenied(
                 "Dispatch needs a bus connection: the providers are on the bus".into(),
             ));
         }
+        let mut routed = self
+            .routed(Method::Dispatch, query, &options, (&header, connection))
+            .await?;
         let caller = header.sender().map(|s| s.to_string()).unwrap_or_default();
         let budget = Duration::from_millis(self.shared.settings.read().expect("settings lock").dispatch_timeout_ms);
         let deadline = Instant::now() + budget;
