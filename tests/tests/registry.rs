@@ -23,6 +23,8 @@ struct Provider {
     child: Child,
     /// The first line it printed: `published HANDLE` or `refused ERROR`.
     said: String,
+    /// The lines it printed after that (`invoked NAME`).
+    later: std::sync::mpsc::Receiver<String>,
 }
 
 impl Provider {
@@ -35,14 +37,16 @@ impl Provider {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut said = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut said);
-            let _ = tx.send(said);
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
         });
         let said = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the provider says whether it published");
-        Provider { child, said }
+        Provider { child, said, later: rx }
     }
 
     fn kill(&mut self) {
@@ -298,4 +302,33 @@ async fn providers_publish_get_invoked_fail_and_leave() {
     assert_eq!(routed.function_calls[0].provider_path, "/org/example/Provider");
     let pretty = ctl(&[&["--json=pretty", "dispatch"][..], &only, &["play jazz"]].concat());
     assert!(pretty.contains("\n      \"result\": {"), "{pretty}");
+}
+
+/// `Cancel` by its id ends a Dispatch that waits on a provider, long before
+/// `dispatch_timeout_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_a_dispatch_waiting_on_its_provider() {
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(&bus, &bundle(TINY), "dispatch_timeout_ms = 20000\n");
+    let connection = zbus::connection::Builder::address(bus.address.as_str())
+        .build()
+        .await
+        .unwrap();
+    let registry = RegistryProxy::new(&connection).await.unwrap();
+    let manager = toolcall_dbus::ToolCall1Proxy::new(&connection).await.unwrap();
+    let slow = Provider::start(&bus, "slow", "hang");
+    let options = CallOptions {
+        request_id: Some("d1".into()),
+        ..on(&["slow.play"])
+    };
+    let started = Instant::now();
+    let (dispatched, cancelled) = tokio::join!(registry.dispatch("play rock", options.to_wire()), async {
+        let invoked = tokio::task::block_in_place(|| slow.later.recv_timeout(Duration::from_secs(60)));
+        assert_eq!(invoked.unwrap(), "invoked play");
+        manager.cancel("d1").await.unwrap()
+    });
+    assert!(cancelled, "the Dispatch was in flight");
+    let error = dispatched.unwrap_err();
+    assert!(error.to_string().contains("Cancelled"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
 }

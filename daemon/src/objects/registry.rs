@@ -204,32 +204,26 @@ impl RegistryObject {
                 "Dispatch needs a bus connection: the providers are on the bus".into(),
             ));
         }
+        // `Cancel` by the request's id ends the wait for the providers too (the calls carried
+        // out by then stay done). Tracked from the start: a Cancel while the request is routed
+        // ends that part.
+        let caller = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        // (Only its request_id: Request::new checks the options.)
+        let (wire, _) = WireOptions::from_wire(&options, true)?;
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let in_flight = self.shared.requests.track(&caller, cancel, wire.request_id);
         let mut routed = self
             .routed(Method::Dispatch, query, &options, (&header, connection))
             .await?;
-        let caller = header.sender().map(|s| s.to_string()).unwrap_or_default();
         let budget = Duration::from_millis(self.shared.settings.read().expect("settings lock").dispatch_timeout_ms);
         let deadline = Instant::now() + budget;
-        for call in &mut routed.function_calls {
-            // The provider may have unpublished or left since the answer was routed.
-            let current = self.shared.registry.provider_of(&call.name);
-            let outcome = match current.filter(|p| p.owner == call.provider) {
-                None => Err(ProviderError {
-                    name: PROVIDER_GONE.into(),
-                    message: format!("{} is no longer published by {}", call.name, call.provider),
-                }),
-                Some(provider) => {
-                    call.provider_path = provider.path;
-                    invoke(connection, call, &caller, deadline).await
-                }
-            };
-            match outcome {
-                Ok(result) => call.result = Some(result),
-                Err(error) => {
-                    log::info!("Dispatch of {} on {}: {}", call.name, call.provider, error.name);
-                    call.error = Some(error);
-                }
+        tokio::select! {
+            biased;
+            () = in_flight.cancelled() => {
+                log::info!("{caller} Dispatch cancelled while its calls were carried out");
+                return Err(ToolCallError::Cancelled("cancelled while its calls were carried out".into()));
             }
+            () = invoke_all(connection, &mut routed, (&caller, deadline), &self.shared) => {}
         }
         Ok(serde_json::to_string(&routed).expect("result serialises"))
     }
@@ -265,6 +259,37 @@ fn tool_names(tools_json: &str) -> Vec<String> {
 pub async fn tools_changed(emitter: &SignalEmitter<'_>) {
     if let Err(e) = RegistryObject::tools_changed(emitter).await {
         log::warn!("ToolsChanged not emitted: {e}");
+    }
+}
+
+/// Has each of `routed`'s calls carried out by its provider, in order, for `caller`, all before
+/// `deadline`: each call's result or error.
+async fn invoke_all(
+    connection: &Connection,
+    routed: &mut RouteResult,
+    (caller, deadline): (&str, Instant),
+    shared: &Shared,
+) {
+    for call in &mut routed.function_calls {
+        // The provider may have unpublished or left since the answer was routed.
+        let current = shared.registry.provider_of(&call.name);
+        let outcome = match current.filter(|p| p.owner == call.provider) {
+            None => Err(ProviderError {
+                name: PROVIDER_GONE.into(),
+                message: format!("{} is no longer published by {}", call.name, call.provider),
+            }),
+            Some(provider) => {
+                call.provider_path = provider.path;
+                invoke(connection, call, caller, deadline).await
+            }
+        };
+        match outcome {
+            Ok(result) => call.result = Some(result),
+            Err(error) => {
+                log::info!("Dispatch of {} on {}: {}", call.name, call.provider, error.name);
+                call.error = Some(error);
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! is given, prints `published HANDLE` and serves until killed. How it carries out `play` is its
 //! mode: `ok` answers `{"tool", "played": SONG, "for": the caller option}`, `hang` never answers, `die` exits mid-invoke, `fail`
 //! answers the D-Bus error `org.example.Error.Jammed`. A refused Publish is printed as
-//! `refused ERROR` and the exit status is 2.
+//! `refused ERROR` and the exit status is 2. Each Invoke is printed as `invoked NAME` first.
 //!
 //!     toolcall-test-provider ADDRESS PREFIX MODE
 
@@ -42,6 +42,8 @@ impl Provider {
             .and_then(|c| c.downcast_ref::<String>().ok())
             .unwrap_or_default();
         let arguments: serde_json::Value = serde_json::from_str(&arguments_json).expect("arguments are JSON");
+        println!("invoked {name}");
+        std::io::stdout().flush().expect("stdout");
         match self.mode.as_str() {
             "hang" => std::future::pending().await,
             "die" => std::process::exit(3),
