@@ -15,8 +15,8 @@ use clap::Parser;
 /// max_query_chars, max_facts_chars, max_tool_results_chars, max_new_tokens, max_calls,
 /// log_level, dispatch_timeout_ms, retrieval_above, retrieval_top_k, escalation_url,
 /// escalation_name, escalation_model, escalation_threshold, escalation_when_empty,
-/// escalation_timeout_ms, escalation_max_in_flight, escalation_api_key_file, and the table
-/// registry_allow.
+/// escalation_timeout_ms, escalation_max_in_flight, escalation_api_key_file, and the tables
+/// registry_allow and registry_publishers.
 #[derive(Parser, Debug)]
 #[command(name = "toolcalld", version)]
 pub struct Cli {

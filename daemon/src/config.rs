@@ -75,13 +75,18 @@ pub struct Settings {
     /// A Call, Route or Dispatch offering more tools than this gives the model only the
     /// `retrieval_top_k` tools that retrieval ranks first for the query (docs/REGISTRY.md).
     pub retrieval_above: usize,
-    /// Tools a narrowed request keeps (0: requests are never narrowed). At most `max_tools`.
+    /// Tools a narrowed request keeps (0: requests are never narrowed); `max_tools` if that is
+    /// fewer.
     pub retrieval_top_k: usize,
     /// Prefix -> the users (`name`) and groups (`@name`) whose requests may be routed to the
     /// tools published under it; prefixes not listed are open to all (daemon/src/registry/policy.rs).
     /// (An empty table leaves no trace in the defaults the configuration starts from.)
     #[serde(default)]
     pub registry_allow: BTreeMap<String, Vec<String>>,
+    /// Prefix -> the users and groups who may publish under it; prefixes not listed may be
+    /// taken by anyone the bus policy lets publish.
+    #[serde(default)]
+    pub registry_publishers: BTreeMap<String, Vec<String>>,
     /// Escalation, off unless set: an OpenAI-compatible chat completions URL
     /// (`http://HOST:8080/v1/chat/completions`) that is sent the request and its tools when the
     /// local answer is unsure; its answer is checked against the same schemas. The unit needs
@@ -140,6 +145,7 @@ impl Default for Settings {
             retrieval_above: 16,
             retrieval_top_k: 5,
             registry_allow: BTreeMap::new(),
+            registry_publishers: BTreeMap::new(),
             escalation_url: String::new(),
             escalation_name: String::new(),
             escalation_model: String::new(),
@@ -242,12 +248,8 @@ impl Settings {
                 self.session_idle_timeout_s, self.request_timeout_ms
             ));
         }
-        if self.retrieval_top_k > self.max_tools {
-            return Err(format!(
-                "configuration: retrieval_top_k ({}) must be at most max_tools ({})",
-                self.retrieval_top_k, self.max_tools
-            ));
-        }
+        crate::registry::check_table("registry_allow", &self.registry_allow)?;
+        crate::registry::check_table("registry_publishers", &self.registry_publishers)?;
         if self.escalation_timeout_ms == 0 {
             return Err("configuration: escalation_timeout_ms must be at least 1".into());
         }

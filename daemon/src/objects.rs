@@ -174,7 +174,8 @@ impl Manager {
 /// Where a one-shot call's tool list comes from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ToolSource {
-    /// Sent by the caller (`Call`): checked whole, whatever retrieval then keeps of it.
+    /// Sent by the caller (`Call`): its schemas checked whole, whatever retrieval then keeps
+    /// of it.
     Caller,
     /// Chosen (and narrowed) by Route from the registry, whose publications were checked at
     /// Publish.
@@ -191,15 +192,17 @@ pub(crate) fn one_shot(
     query: String,
 ) -> impl FnOnce(&Arc<LoadedModel>, &CallOptions) -> std::result::Result<Answered, EngineError> + Send + 'static {
     move |engine, options| {
+        let narrowing = shared.narrowing();
         let narrowed = match source {
-            ToolSource::Caller => retrieval::narrow(&tools_json, &query, shared.narrowing()),
-            ToolSource::Registry => None,
+            ToolSource::Caller if narrowing.top_k > 0 => {
+                // The schemas of the whole list first, whatever retrieval keeps of it.
+                toolcall_engine::tools::parse_tools(&tools_json, &shared.tool_limits())?;
+                retrieval::narrow(&tools_json, &query, narrowing)
+            }
+            _ => None,
         };
         let (key, tools_json) = match narrowed {
-            Some(narrowed) => {
-                toolcall_engine::tools::parse_tools(&tools_json, &shared.tool_limits())?;
-                (ToolsKey::of(&narrowed), narrowed)
-            }
+            Some(narrowed) => (ToolsKey::of(&narrowed), narrowed),
             None => (key, tools_json),
         };
         let toolset = shared

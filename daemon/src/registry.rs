@@ -17,10 +17,13 @@ use crate::errors::engine_error;
 
 mod policy;
 
-pub use policy::RouteAccess;
+pub use policy::{PrefixAccess, check_table};
 
 /// Most tools all providers together may publish.
 pub const MAX_PUBLISHED_TOOLS: usize = 1024;
+
+/// Bytes of tool lists all providers together may publish (as the registry serves them).
+pub const MAX_PUBLISHED_BYTES: usize = 4 << 20;
 
 /// Most prefixes one connection may hold.
 pub const MAX_PREFIXES_PER_PROVIDER: usize = 4;
@@ -35,6 +38,8 @@ struct Publication {
     tools: Vec<Value>,
     /// Their names as the provider gave them, in the same order.
     own_names: Vec<String>,
+    /// Bytes of `tools` as JSON.
+    bytes: usize,
 }
 
 /// Where a published tool is carried out.
@@ -109,6 +114,16 @@ impl Registry {
                 "the registry holds at most {MAX_PUBLISHED_TOOLS} tools; {others} are published"
             )));
         }
+        let other_bytes: usize = publications
+            .iter()
+            .filter(|(p, _)| p.as_str() != prefix)
+            .map(|(_, p)| p.bytes)
+            .sum();
+        if other_bytes + served.len() > MAX_PUBLISHED_BYTES {
+            return Err(ToolCallError::LimitExceeded(format!(
+                "the registry holds at most {MAX_PUBLISHED_BYTES} bytes of tools; {other_bytes} are published"
+            )));
+        }
         let n = self.next_handle.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let handle = OwnedObjectPath::try_from(format!("{PUBLICATIONS_PATH}/{prefix}_{n}")).expect("valid path");
         publications.insert(
@@ -119,6 +134,7 @@ impl Registry {
                 handle: handle.clone(),
                 tools,
                 own_names: parsed.into_iter().map(|t| t.name).collect(),
+                bytes: served.len(),
             },
         );
         Ok(handle)
@@ -158,7 +174,7 @@ impl Registry {
 
     /// Every published tool `access` reaches, with its provider's bus name: the `Tools`
     /// property.
-    pub fn catalogue_json(&self, access: &RouteAccess) -> String {
+    pub fn catalogue_json(&self, access: &PrefixAccess) -> String {
         let publications = self.publications.lock().expect("registry lock");
         let tools: Vec<Value> = publications
             .iter()
@@ -183,12 +199,23 @@ impl Registry {
         &self,
         names: Option<&[String]>,
         (limits, narrowing): (&ToolLimits, Narrowing),
-        access: &RouteAccess,
+        access: &PrefixAccess,
     ) -> Result<Chosen, ToolCallError> {
         if names.is_some_and(|n| n.is_empty() || n.len() > limits.max_tools) {
             return Err(ToolCallError::InvalidOptions(format!(
                 "option \"tools\" names 1 to max_tools ({}) tools",
                 limits.max_tools
+            )));
+        }
+        // A name under a prefix kept from this caller is refused whether or not it is published:
+        // the answer must not tell which tools are there.
+        if let Some(hidden) = names
+            .into_iter()
+            .flatten()
+            .find(|n| n.split_once('.').is_some_and(|(prefix, _)| !access.allows(prefix)))
+        {
+            return Err(ToolCallError::AccessDenied(format!(
+                "{hidden} is not routed for you (registry_allow)"
             )));
         }
         let names: Option<HashSet<&String>> = names.map(|n| n.iter().collect());
@@ -203,11 +230,6 @@ impl Registry {
                     continue;
                 }
                 if !access.allows(prefix) {
-                    if names.is_some() {
-                        return Err(ToolCallError::AccessDenied(format!(
-                            "{name} is not routed for you (registry_allow)"
-                        )));
-                    }
                     denied = true;
                     continue;
                 }
@@ -272,6 +294,23 @@ fn check_prefix(prefix: &str) -> Result<(), ToolCallError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn all_providers_together_publish_at_most_max_published_bytes() {
+        let registry = Registry::default();
+        let limits = ToolLimits::default();
+        let long = format!(
+            r#"[{{"name": "t", "description": "{}", "parameters": {{"type": "object"}}}}]"#,
+            "x".repeat(200 * 1024)
+        );
+        // 200 KiB each: the 21st passes 4 MiB.
+        let refused = (0..32)
+            .map(|i| registry.publish(&format!(":1.{i}"), (&format!("p{i}"), path("/b")), &long, &limits))
+            .position(|published| published.is_err());
+        assert_eq!(refused, Some(20));
+        let refused = registry.publish(":1.20", ("p20", path("/b")), &long, &limits).err();
+        assert!(matches!(refused, Some(ToolCallError::LimitExceeded(_))), "{refused:?}");
+    }
+
     const TOOLS: &str = r#"[{"name": "play", "description": "Play.", "parameters": {"type": "object", "properties": {}}},
                           {"name": "stop", "parameters": {"type": "object", "properties": {}}}]"#;
 
@@ -284,7 +323,7 @@ mod tests {
         let registry = Registry::default();
         let limits = ToolLimits::default();
         let off = (&limits, Narrowing { above: 0, top_k: 0 });
-        let open = RouteAccess::open();
+        let open = PrefixAccess::open();
         let handle = registry.publish(":1.1", ("media", path("/m")), TOOLS, &limits).unwrap();
         let taken = registry.publish(":1.2", ("media", path("/x")), TOOLS, &limits);
         assert!(matches!(taken, Err(ToolCallError::AccessDenied(_))), "{taken:?}");
@@ -329,12 +368,17 @@ mod tests {
             2
         );
         let media_closed = BTreeMap::from([("media".to_string(), Vec::new())]);
-        let closed = RouteAccess::of(&media_closed, None);
+        let closed = PrefixAccess::of(&media_closed, None);
         let named = registry.choose(Some(&["media.play".to_string()]), off, &closed);
         assert!(matches!(named, Err(ToolCallError::AccessDenied(_))));
         let all = registry.choose(None, off, &closed);
         assert!(matches!(all, Err(ToolCallError::AccessDenied(_))), "nothing left");
         assert_eq!(registry.catalogue_json(&closed), "[]");
+        let unpublished = registry.choose(Some(&["media.nothing".to_string()]), off, &closed);
+        assert!(
+            matches!(unpublished, Err(ToolCallError::AccessDenied(_))),
+            "a hidden prefix does not tell what it holds"
+        );
         assert_eq!(registry.provider_of("media.play").unwrap().tool, "play");
         assert_eq!(registry.provider_of("media.pause"), None);
         // "media" and three more.

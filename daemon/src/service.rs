@@ -56,12 +56,13 @@ impl Shared {
         self.settings.read().expect("settings lock").engine_limits().tools
     }
 
-    /// Which tool lists retrieval narrows (`retrieval_above`, `retrieval_top_k`).
+    /// Which tool lists retrieval narrows (`retrieval_above`), and to how many tools
+    /// (`retrieval_top_k`, at most `max_tools`).
     pub fn narrowing(&self) -> Narrowing {
         let settings = self.settings.read().expect("settings lock");
         Narrowing {
             above: settings.retrieval_above,
-            top_k: settings.retrieval_top_k,
+            top_k: settings.retrieval_top_k.min(settings.max_tools),
         }
     }
 

@@ -28,7 +28,15 @@ class RegistryTest(unittest.IsolatedAsyncioTestCase):
         async def eject(arguments: dict, caller: str) -> dict:
             raise DBusError("org.example.Error.Stuck", "the disc is stuck")
 
-        handlers = {"pause": lambda arguments, caller: {"paused": True, "for": caller}, "eject": eject}
+        def broken(arguments: dict, caller: str) -> dict:
+            raise ValueError("no disc")
+
+        handlers = {"pause": lambda arguments, caller: {"paused": True, "for": caller}, "eject": broken}
+        await self.provider.registry.serve("player", TOOLS, handlers)
+        failed = await self.assistant.registry.dispatch("eject", tools=["player.eject"], max_calls=1, allow_empty=False)
+        self.assertIn("ValueError: no disc", failed.function_calls[0].error.message)
+        # Serving again replaces the handlers.
+        handlers["eject"] = eject
         publication = await self.provider.registry.serve("player", TOOLS, handlers)
         self.assertTrue(publication.startswith("/org/toolcalld/ToolCall1/publications/player_"))
         catalogue = await self.assistant.registry.tools()

@@ -2,7 +2,8 @@
 //! request may have to the few tools the request is about (`retrieval_above`,
 //! `retrieval_top_k`), a Call's long list is checked whole before it is narrowed, and
 //! `registry_allow` keeps a provider's tools from callers it does not list (not shown, not
-//! routed to, `AccessDenied` when named).
+//! routed to, `AccessDenied` when named), and `registry_publishers` a prefix from publishers it
+//! does not list.
 
 use serde_json::{Value, json};
 use toolcall_dbus::{CallOptions, RegistryProxy, RouteResult, ToolCall1Proxy};
@@ -28,7 +29,7 @@ async fn retrieval_narrows_the_catalogue_and_the_allow_list_keeps_tools_from_oth
         .unwrap();
     let my_group = nix::unistd::Group::from_gid(me.gid).unwrap().unwrap();
     let config = format!(
-        "max_tools = 8\nretrieval_above = 4\nretrieval_top_k = 2\n\n[registry_allow]\nmusic = [\"{}\"]\ncrew = [\"@{}\"]\nsecret = [\"no-such-user-here\"]\n",
+        "max_tools = 8\nretrieval_above = 4\nretrieval_top_k = 2\n\n[registry_allow]\nmusic = [\"{}\"]\ncrew = [\"@{}\"]\nsecret = [\"no-such-user-here\"]\n\n[registry_publishers]\nvault = [\"no-such-user-here\"]\n",
         me.name, my_group.name
     );
     let bus = TestBus::start();
@@ -103,13 +104,34 @@ async fn retrieval_narrows_the_catalogue_and_the_allow_list_keeps_tools_from_oth
     .unwrap();
     assert!(paused.offered.contains(&"music.pause".to_string()), "{paused:?}");
 
-    // Naming a tool the allow list keeps from this caller is refused.
-    let named = CallOptions {
-        tools: Some(vec!["secret.vault_open".into()]),
-        ..one_call()
+    // The allow list's hidden tools are never offered, and naming one is refused, published
+    // or not.
+    let vault: RouteResult = serde_json::from_str(
+        &registry
+            .route("open the vault in the hall", one_call().to_wire())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(!vault.offered.iter().any(|n| n.starts_with("secret.")), "{vault:?}");
+    for hidden in ["secret.vault_open", "secret.nothing"] {
+        let named = CallOptions {
+            tools: Some(vec![hidden.into()]),
+            ..one_call()
+        };
+        let denied = registry.route("open the vault", named.to_wire()).await.unwrap_err();
+        assert!(denied.to_string().contains("AccessDenied"), "{hidden}: {denied}");
+    }
+    // A prefix registry_publishers keeps for others may not be published under.
+    let vault_prefix = CallOptions {
+        prefix: Some("vault".into()),
+        ..CallOptions::default()
     };
-    let denied = registry.route("open the vault", named.to_wire()).await.unwrap_err();
-    assert!(denied.to_string().contains("AccessDenied"), "{denied}");
+    let taken = registry
+        .publish(&publications[3].1.to_string(), &path, vault_prefix.to_wire())
+        .await
+        .unwrap_err();
+    assert!(taken.to_string().contains("registry_publishers"), "{taken}");
 
     // A Call's list longer than retrieval_above is checked whole: a bad tool the query would
     // never reach is still InvalidTools, and a good list is answered from its narrowed part.

@@ -138,8 +138,16 @@ fn wire_names(tools: &[Tool]) -> Vec<String> {
                 }
             })
             .collect();
-        let clashes = safe != tool.name && (tools.iter().any(|t| t.name == safe) || names.contains(&safe));
-        names.push(if clashes { format!("tool_{i}") } else { safe });
+        let taken = |name: &String, names: &[String]| tools.iter().any(|t| t.name == *name) || names.contains(name);
+        let name = if safe == tool.name || !taken(&safe, &names) {
+            safe
+        } else {
+            (i..)
+                .map(|n| format!("tool_{n}"))
+                .find(|n| !taken(n, &names))
+                .expect("a free name")
+        };
+        names.push(name);
     }
     names
 }
@@ -276,6 +284,8 @@ mod tests {
         ];
         let wire = wire_names(&tools);
         assert_eq!(wire, ["tool_0", "media_play", "lights_dim", "set-timer"]);
+        let crowded = [tool("a.b"), tool("a_b"), tool("tool_0")];
+        assert_eq!(wire_names(&crowded), ["tool_1", "a_b", "tool_0"]);
         let question = Question {
             tools: &tools,
             query: "play",

@@ -5,7 +5,7 @@
 //! `dispatch_timeout_ms`; a provider that fails, is too slow or has left gives that call an
 //! error, never a hung request).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,9 @@ use zbus::object_server::SignalEmitter;
 use zbus::{Connection, OwnedObjectPath, interface};
 
 use super::{ToolSource, one_shot};
+use crate::config::Settings;
 use crate::ownership::{known_caller, still_on_bus};
-use crate::registry::RouteAccess;
+use crate::registry::PrefixAccess;
 use crate::request::{Method, Request, Result};
 use crate::service::Shared;
 use crate::toolset_cache::ToolsKey;
@@ -35,21 +36,16 @@ impl RegistryObject {
         RegistryObject { shared, peer }
     }
 
-    /// What `caller` may reach of the catalogue (`registry_allow`): its user's, as the bus told
-    /// it; a peer-to-peer client's user is not known.
-    fn access(&self, caller: &str) -> RouteAccess {
-        let allow = self
-            .shared
-            .settings
-            .read()
-            .expect("settings lock")
-            .registry_allow
-            .clone();
+    /// What `caller` may reach of the catalogue (`registry_allow`), or publish under
+    /// (`registry_publishers`): its user's, as the bus told it; a peer-to-peer client's user is
+    /// not known.
+    fn access(&self, caller: &str, table: fn(&Settings) -> &BTreeMap<String, Vec<String>>) -> PrefixAccess {
+        let listed = table(&self.shared.settings.read().expect("settings lock")).clone();
         let uid = match self.peer {
             Some(_) => None,
             None => self.shared.clients.uid(caller),
         };
-        RouteAccess::of(&allow, uid)
+        PrefixAccess::of(&listed, uid)
     }
 
     /// Route's answer: the published tools (or those the `tools` option names) called once on
@@ -65,7 +61,7 @@ impl RegistryObject {
         // The options first (Request::new checks them), then the tools they choose.
         let request = Request::new(method, caller.clone(), None, options, &self.shared)?;
         let limits = self.shared.tool_limits();
-        let access = self.access(&caller);
+        let access = self.access(&caller, |s| &s.registry_allow);
         let chosen = self
             .shared
             .registry
@@ -147,6 +143,11 @@ impl RegistryObject {
         let prefix = wire
             .prefix
             .ok_or_else(|| ToolCallError::InvalidOptions("Publish needs the option \"prefix\"".into()))?;
+        if !self.access(&owner, |s| &s.registry_publishers).allows(&prefix) {
+            return Err(ToolCallError::AccessDenied(format!(
+                "prefix {prefix:?} is for its publishers only (registry_publishers)"
+            )));
+        }
         let limits = self.shared.tool_limits();
         let publication = self
             .shared
@@ -239,7 +240,10 @@ impl RegistryObject {
         let caller = known_caller(&self.shared, &header, &self.peer, connection)
             .await
             .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))?;
-        Ok(self.shared.registry.catalogue_json(&self.access(&caller)))
+        Ok(self
+            .shared
+            .registry
+            .catalogue_json(&self.access(&caller, |s| &s.registry_allow)))
     }
 
     #[zbus(signal)]

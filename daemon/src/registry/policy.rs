@@ -1,27 +1,29 @@
-//! Which callers may have requests routed to which providers: the `registry_allow` table of the
-//! configuration, prefix -> the users (`name`) and groups (`@name`) allowed. A prefix the table
-//! does not name is open to every caller the bus policy lets call Route and Dispatch; a listed
-//! one only to those it lists, and to no peer-to-peer client (which has no known user). Whoever
-//! may not is not shown those tools (`Tools`), does not have them routed to, and gets
-//! `AccessDenied` for naming one in the option `tools`.
+//! Who may use which prefixes of the registry: the configuration's tables prefix -> the users
+//! (`name`) and groups (`@name`) allowed, `registry_allow` (whose requests may be routed to the
+//! tools published under it) and `registry_publishers` (who may publish under it). A prefix a
+//! table does not name is open to everyone the bus policy lets call the registry; a listed one
+//! only to those it lists, and to no peer-to-peer client (which has no known user). A caller
+//! `registry_allow` keeps out is not shown those tools (`Tools`), does not have them routed to,
+//! and gets `AccessDenied` for naming one in the option `tools`; a publisher
+//! `registry_publishers` keeps out gets `AccessDenied` from Publish.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
 
 use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
 
-/// What one caller may reach.
-pub struct RouteAccess {
-    /// The listed prefixes this caller may reach, and those it may not.
+/// Which prefixes one caller may use, under one table.
+pub struct PrefixAccess {
+    /// The listed prefixes this caller may use, and those it may not.
     listed: BTreeMap<String, bool>,
 }
 
-impl RouteAccess {
-    /// The access of the user `uid` (`None`: unknown, as for a peer-to-peer client) under
-    /// `allow`.
-    pub fn of(allow: &BTreeMap<String, Vec<String>>, uid: Option<u32>) -> RouteAccess {
+impl PrefixAccess {
+    /// The access of the user `uid` (`None`: unknown, as for a peer-to-peer client) under the
+    /// table `allow`.
+    pub fn of(allow: &BTreeMap<String, Vec<String>>, uid: Option<u32>) -> PrefixAccess {
         if allow.is_empty() {
-            return RouteAccess::open();
+            return PrefixAccess::open();
         }
         let (user, groups) = uid.map(identity).unwrap_or_default();
         let listed = allow
@@ -34,20 +36,36 @@ impl RouteAccess {
                 (prefix.clone(), allowed)
             })
             .collect();
-        RouteAccess { listed }
+        PrefixAccess { listed }
     }
 
-    /// Everyone may reach everything (no table).
-    pub fn open() -> RouteAccess {
-        RouteAccess {
+    /// Everyone may use every prefix (no table).
+    pub fn open() -> PrefixAccess {
+        PrefixAccess {
             listed: BTreeMap::new(),
         }
     }
 
-    /// Whether tools published under `prefix` may be routed to for this caller.
+    /// Whether this caller may use `prefix`.
     pub fn allows(&self, prefix: &str) -> bool {
         self.listed.get(prefix).copied().unwrap_or(true)
     }
+}
+
+/// `table` (named `key` in messages) as the configuration must have it: each key a prefix as
+/// Publish takes it, each entry a user name or `@group`, none empty.
+pub fn check_table(key: &str, table: &BTreeMap<String, Vec<String>>) -> Result<(), String> {
+    for (prefix, who) in table {
+        super::check_prefix(prefix).map_err(|_| {
+            format!(
+                "configuration: {key}: {prefix:?} is not a prefix (1 to 32 of a-z, 0-9 and _, starting with a letter)"
+            )
+        })?;
+        if let Some(bad) = who.iter().find(|w| w.trim_start_matches('@').is_empty()) {
+            return Err(format!("configuration: {key}.{prefix}: {bad:?} names no user or group"));
+        }
+    }
+    Ok(())
 }
 
 /// The user name of `uid` and the names of the groups it is in (its primary group and those
@@ -84,11 +102,21 @@ mod tests {
                 vec!["no-such-user-here".to_string(), "@no-such-group".to_string()],
             ),
         ]);
-        let access = RouteAccess::of(&allow, Some(Uid::current().as_raw()));
+        let access = PrefixAccess::of(&allow, Some(Uid::current().as_raw()));
         assert!(access.allows("mine") && access.allows("ours") && access.allows("unlisted"));
         assert!(!access.allows("theirs"));
-        let unknown = RouteAccess::of(&allow, None);
+        let unknown = PrefixAccess::of(&allow, None);
         assert!(!unknown.allows("mine") && !unknown.allows("ours") && unknown.allows("unlisted"));
-        assert!(RouteAccess::open().allows("theirs"));
+        assert!(PrefixAccess::open().allows("theirs"));
+    }
+
+    #[test]
+    fn a_table_names_prefixes_and_users_or_groups() {
+        let table = |prefix: &str, who: &str| BTreeMap::from([(prefix.to_string(), vec![who.to_string()])]);
+        assert!(check_table("registry_allow", &table("media", "@audio")).is_ok());
+        for (prefix, who) in [("Media", "alice"), ("media.*", "alice"), ("media", "@"), ("media", "")] {
+            let error = check_table("registry_allow", &table(prefix, who)).unwrap_err();
+            assert!(error.starts_with("configuration: registry_allow"), "{error}");
+        }
     }
 }

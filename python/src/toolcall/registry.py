@@ -15,8 +15,10 @@ their tools and carry out the calls routed to them.
     ...
     await client.registry.unpublish(publication)    # or disconnect: the tools go with the app
 
-A handler that raises `dbus_fast.DBusError` answers that error (the assistant sees it as the
-call's ProviderFailed); a tool without a handler answers org.toolcalld.ToolProvider1.Error.UnknownTool.
+A handler that raises `dbus_fast.DBusError` answers that error, any other exception
+org.toolcalld.ToolProvider1.Error.Failed with its text (the assistant sees either as the call's
+ProviderFailed); a tool without a handler answers org.toolcalld.ToolProvider1.Error.UnknownTool.
+Serving a prefix again replaces its tools and handlers.
 """
 
 import inspect
@@ -48,10 +50,15 @@ class ToolProvider(ServiceInterface):
         if handler is None:
             raise DBusError(f"{PROVIDER}.Error.UnknownTool", f"no handler for {name!r}")
         caller = options["caller"].value if "caller" in options else ""
-        result = handler(json.loads(arguments_json), caller)
-        if inspect.isawaitable(result):
-            result = await result
-        return json.dumps(result)
+        try:
+            result = handler(json.loads(arguments_json), caller)
+            if inspect.isawaitable(result):
+                result = await result
+            return json.dumps(result)
+        except DBusError:
+            raise
+        except Exception as e:  # the handler's own failure, told to the assistant in words
+            raise DBusError(f"{PROVIDER}.Error.Failed", f"{type(e).__name__}: {e}") from e
 
 
 class Registry(_client._Caller):
@@ -69,8 +76,13 @@ class Registry(_client._Caller):
         """Exports a `ToolProvider` of `handlers` (at `path`, by default
         /org/toolcalld/Provider/PREFIX) and publishes `tools` to it."""
         path = path or f"/org/toolcalld/Provider/{prefix}"
+        self._bus.unexport(path, PROVIDER)  # serving again replaces the handlers
         self._bus.export(path, ToolProvider(handlers))
-        return await self.publish(tools, path, prefix)
+        try:
+            return await self.publish(tools, path, prefix)
+        except Exception:
+            self._bus.unexport(path, PROVIDER)
+            raise
 
     async def unpublish(self, publication: str) -> None:
         await self._call("Unpublish", "o", publication)
