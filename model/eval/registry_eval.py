@@ -1,7 +1,8 @@
 """Retrieval and Route over a catalogue of published tools: the figures of docs/REGISTRY.md.
 
     .venv/bin/python model/eval/registry_eval.py --bundle model/bundles/smollm2-135m-toolcall \
-        --out /tmp/registry-eval [--k 5] [--jobs 1] [--recall-only]
+        --out /tmp/registry-eval [--k 5] [--jobs 1] [--recall-only] [--ways right5,published_all] \
+        [--sample 40] [--bin-dir target/release]
 
 The catalogue is what many apps would publish to the registry, each under a prefix of its own
 (the registry names a tool `prefix.name`): the held-out sets' tool sets (the fresh app
@@ -146,6 +147,23 @@ def ways(catalogue: list[dict], cases: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+def scored(cases: list[dict], predictions: Path) -> dict:
+    """Accuracy per set, and how many wrong answers called another app's tool (a prefix no
+    gold call has): what a shared catalogue adds to a model's own mistakes."""
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    per_set: dict[str, list[int]] = {}
+    other_app = 0
+    for case, row in zip(cases, rows):
+        per_set.setdefault(case["set"], [0, 0])
+        per_set[case["set"]][0] += row["correct"]
+        per_set[case["set"]][1] += 1
+        apps = {a["name"].split(".")[0] for a in case["answer"]}
+        called = {c["name"].split(".")[0] for c in row["function_calls"]}
+        other_app += int(not row["correct"] and bool(called - apps))
+    return {"per_set": {name: {"correct": c, "cases": n} for name, (c, n) in per_set.items()},
+            "wrong_calling_another_app": other_app}
+
+
 def run(command: list[str]) -> dict:
     print("$", " ".join(command), file=sys.stderr)
     return json.loads(subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout)
@@ -159,26 +177,33 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--recall-only", action="store_true", help="no model: recall@k only")
     parser.add_argument("--bin-dir", default=str(ROOT / "target/debug"), help="toolcall-eval and toolcall-retrieve")
+    parser.add_argument("--ways", default="right5,published8,published_all", help="which ways to run the model on")
+    parser.add_argument("--sample", type=int, help="a seeded random sample of this many cases (the same in each way)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     catalogue, cases = build(out)
     (out / "catalogue.json").write_text(json.dumps(catalogue))
-    files = {}
-    for way, lines in ways(catalogue, cases).items():
+    files, written = {}, ways(catalogue, cases)
+    chosen = range(len(cases))
+    if args.sample:
+        chosen = sorted(random.Random(SEED).sample(range(len(cases)), args.sample))
+    for way, lines in written.items():
         files[way] = out / f"{way}.jsonl"
-        files[way].write_text("".join(json.dumps(line) + "\n" for line in lines))
+        files[way].write_text("".join(json.dumps(lines[i]) + "\n" for i in chosen))
     figures = {"catalogue_tools": len(catalogue), "cases": len(cases), "seed": SEED, "k": args.k,
                "recall": run([str(Path(args.bin_dir) / "toolcall-retrieve"), str(files["published_all"]),
                               "--k", "1,3,5,8,10"])}
     if not args.recall_only:
-        for way, path in files.items():
+        for way in args.ways.split(","):
+            path = files[way]
             command = [str(Path(args.bin_dir) / "toolcall-eval"), args.bundle, str(path), "--jobs", str(args.jobs),
                        "--predictions", str(out / f"{way}.predictions.jsonl")]
             if way == "published_all":
                 command += ["--retrieve", str(args.k)]
             summary = run(command)
             figures[way] = {key: summary[key] for key in ("cases", "accuracy", "errors", "mean_case_ms", "wall_s")}
+            figures[way].update(scored([cases[i] for i in chosen], out / f"{way}.predictions.jsonl"))
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
 

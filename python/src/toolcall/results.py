@@ -85,16 +85,11 @@ class RoutedCall:
 
 
 @dataclass
-class RouteResult:
-    """What Route and Dispatch answer."""
+class RouteResult(CallResult):
+    """What Route and Dispatch answer: a call's result whose calls name their providers."""
     function_calls: list[RoutedCall]
     # The published tools the model chose among (retrieval keeps a few of a large catalogue).
-    offered: list[str]
-    confidence: float
-    model: str
-    timings: Timings = field(default_factory=Timings)
-    escalated: bool = False
-    escalation: Escalation | None = None
+    offered: list[str] = field(default_factory=list)
 
     @staticmethod
     def from_json(text: str) -> "RouteResult":
@@ -103,8 +98,7 @@ class RouteResult:
         calls = [RoutedCall(c["name"], c["arguments"], c["provider"], c["provider_path"], c["tool"],
                             c.get("result"), ProviderError(**c["error"]) if c.get("error") else None)
                  for c in data["function_calls"]]
-        return RouteResult(calls, data.get("offered", []), base.confidence, base.model, base.timings,
-                           base.escalated, base.escalation)
+        return RouteResult(**{**vars(base), "function_calls": calls, "offered": data.get("offered", [])})
 
 
 @dataclass
