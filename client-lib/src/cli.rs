@@ -272,12 +272,13 @@ impl Style {
         if lines.is_empty() {
             lines.push("no call".into());
         }
+        let among = match result.offered.as_slice() {
+            [] => String::new(),
+            offered => format!("; chosen among {}", offered.join(", ")),
+        };
         lines.push(format!(
-            "  (confidence {:.2}, {:.0} ms, {}; chosen among {})",
-            result.confidence,
-            result.timings.total_ms,
-            result.model,
-            result.offered.join(", ")
+            "  (confidence {:.2}, {:.0} ms, {}{among})",
+            result.confidence, result.timings.total_ms, result.model
         ));
         Ok(lines.join("\n"))
     }
@@ -353,7 +354,7 @@ mod tests {
                  "provider_path": "/org/example/Media", "tool": "play", "result": {"played": "jazz"}},
                 {"name": "lights.on", "arguments": {}, "provider": ":1.5", "provider_path": "/l", "tool": "on",
                  "error": {"name": toolcall_dbus::PROVIDER_TIMEOUT, "message": "no answer within 5000 ms"}}],
-            "confidence": 0.5, "model": "m 1",
+            "offered": ["media.play", "lights.on"], "confidence": 0.5, "model": "m 1",
             "timings": {"queue_ms": 0.0, "prefill_ms": 1.0, "decode_ms": 1.0, "total_ms": 12.0,
                         "prompt_tokens": 1, "cached_tokens": 0, "generated_tokens": 1}
         })
@@ -363,7 +364,7 @@ mod tests {
             format!(
                 "media.play({{\"song\":\"jazz\"}})  [:1.4 /org/example/Media]\n  -> {{\"played\":\"jazz\"}}\n\
                  lights.on({{}})  [:1.5 /l]\n  !! {}: no answer within 5000 ms\n\
-                 \x20 (confidence 0.50, 12 ms, m 1)",
+                 \x20 (confidence 0.50, 12 ms, m 1; chosen among media.play, lights.on)",
                 toolcall_dbus::PROVIDER_TIMEOUT
             )
         );
