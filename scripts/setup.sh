@@ -60,11 +60,12 @@ build_bundle() { # name, extra args...
   fi
 }
 # The base model as published, in both weight forms (benchmarks compare them with llama.cpp on the same weights), the
-# default serving bundle (base + the committed tool-calling LoRA adapter, see model/README.md),
+# default serving bundle (base + the committed tool-calling LoRA adapter, see model/README.md) in both forms,
 # and a tiny random-weight bundle for fast tests, in both weight forms (`--quant`, model/toolcall_model/quantize.py).
 build_bundle smollm2-135m-instruct
 build_bundle smollm2-135m-instruct-q4 --quant q4
 build_bundle smollm2-135m-toolcall --lora adapters/home-general-api-r16-v7 --name smollm2-135m-toolcall
+build_bundle smollm2-135m-toolcall-q4 --lora adapters/home-general-api-r16-v7 --name smollm2-135m-toolcall --quant q4
 build_bundle tiny --tiny --seed 7
 build_bundle tiny-q4 --tiny --seed 7 --quant q4
 

@@ -49,29 +49,31 @@ pub struct SpecialTokens {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightForm {
-    /// Every matrix float32.
+    /// Every matrix float32 (a LoRA adapter merged in).
     F32,
-    /// The feed-forward matrices (three of each layer's seven, three quarters of its weights)
-    /// as 4-bit blocks, the attention matrices float32, the embedding float16.
-    Q4ffn,
-    /// Every layer matrix as 4-bit blocks (`MatMulNBits` in the graph: tract's Q4_0 kernels and
-    /// a zero-point correction), the embedding float16.
+    /// Every layer matrix as 4-bit blocks (`MatMulNBits` in the graph: tract's Q4_0 kernels),
+    /// each with a low-rank float32 side (the blocks' minimums, a LoRA adapter kept apart); the
+    /// embedding 8-bit (Q8_0).
     Q4,
 }
 
-/// The element type of `embedding.bin`.
+/// How `embedding.bin` holds the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum EmbeddingType {
+    /// Little-endian float32 rows.
+    #[serde(rename = "float32")]
     Float32,
-    Float16,
+    /// GGUF Q8_0 rows: per block of 32 values, a little-endian float16 scale and 32 int8 codes.
+    #[serde(rename = "q8_0")]
+    Q8_0,
 }
 
 impl EmbeddingType {
-    pub fn bytes(self) -> usize {
+    /// Bytes of `values` values (a multiple of 32 for Q8_0).
+    pub fn file_bytes(self, values: usize) -> usize {
         match self {
-            EmbeddingType::Float32 => 4,
-            EmbeddingType::Float16 => 2,
+            EmbeddingType::Float32 => values * 4,
+            EmbeddingType::Q8_0 => values / 32 * 34,
         }
     }
 }

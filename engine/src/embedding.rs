@@ -1,5 +1,5 @@
 //! The token embedding, tied with the output projection: one table (`embedding.bin`, float32 or
-//! float16 rows `[vocab, d_model]`) serves both ends of the decoder. The graph starts from the
+//! Q8_0 rows `[vocab, d_model]`) serves both ends of the decoder. The graph starts from the
 //! rows [`Embedding::lookup`] gives it and ends at the last hidden state; the engine turns that
 //! into logits here, and only for the tokens a step may choose.
 //!
@@ -15,7 +15,6 @@ use std::io::Read;
 use std::path::Path;
 
 use half::f16;
-use half::slice::HalfFloatSliceExt;
 use llguidance::toktrie::SimpleVob;
 use rayon::prelude::*;
 use tract_linalg::multithread::{Executor, current_tract_executor};
@@ -29,7 +28,11 @@ const ROWS_PER_TASK: usize = 2048;
 
 enum Table {
     F32(Vec<f32>),
-    F16(Vec<f16>),
+    /// GGUF Q8_0: value `i` of a row is `codes[i] * scales[i / 32]`.
+    Q8_0 {
+        codes: Vec<i8>,
+        scales: Vec<f32>,
+    },
 }
 
 /// The embedding table of a bundle.
@@ -46,7 +49,12 @@ impl Embedding {
             path: path.display().to_string(),
             message,
         };
-        let expected = vocab * dim * kind.bytes();
+        if kind == EmbeddingType::Q8_0 && !dim.is_multiple_of(32) {
+            return Err(bundle_err(format!(
+                "a Q8_0 embedding needs rows of a multiple of 32 values, not {dim}"
+            )));
+        }
+        let expected = kind.file_bytes(vocab * dim);
         let mut file = std::fs::File::open(path).map_err(|e| bundle_err(format!("cannot open: {e}")))?;
         let actual = file
             .metadata()
@@ -63,10 +71,19 @@ impl Embedding {
                 read_table(&mut file, vocab * dim, f32::from_le_bytes)
                     .map_err(|e| bundle_err(format!("cannot read: {e}")))?,
             ),
-            EmbeddingType::Float16 => Table::F16(
-                read_table(&mut file, vocab * dim, f16::from_le_bytes)
-                    .map_err(|e| bundle_err(format!("cannot read: {e}")))?,
-            ),
+            EmbeddingType::Q8_0 => {
+                let blocks = read_table(&mut file, vocab * dim / 32, |block: [u8; 34]| block)
+                    .map_err(|e| bundle_err(format!("cannot read: {e}")))?;
+                let scales = blocks
+                    .iter()
+                    .map(|block| f16::from_le_bytes([block[0], block[1]]).to_f32())
+                    .collect();
+                let codes = blocks
+                    .iter()
+                    .flat_map(|block| block[2..].iter().map(|&byte| byte as i8))
+                    .collect();
+                Table::Q8_0 { codes, scales }
+            }
         };
         Ok(Embedding { table, vocab, dim })
     }
@@ -98,10 +115,7 @@ impl Embedding {
                 )));
             }
             let span = token * self.dim..(token + 1) * self.dim;
-            match &self.table {
-                Table::F32(table) => row.copy_from_slice(&table[span]),
-                Table::F16(table) => table[span].convert_to_f32_slice(row),
-            }
+            self.row(span, row);
         }
         Ok(out)
     }
@@ -138,14 +152,33 @@ impl Embedding {
         logits
     }
 
-    /// Row `token` times `hidden`; `scratch` holds a float16 row widened.
+    /// Row `token` times `hidden`; `scratch` holds a Q8_0 row widened.
     fn row_dot(&self, token: usize, hidden: &[f32], scratch: &mut [f32]) -> f32 {
         let span = token * self.dim..(token + 1) * self.dim;
         match &self.table {
             Table::F32(table) => dot(&table[span], hidden),
-            Table::F16(table) => {
-                table[span].convert_to_f32_slice(scratch);
+            Table::Q8_0 { .. } => {
+                self.row(span, scratch);
                 dot(scratch, hidden)
+            }
+        }
+    }
+
+    /// The table's values `span` (one row) as float32, into `out`.
+    fn row(&self, span: std::ops::Range<usize>, out: &mut [f32]) {
+        match &self.table {
+            Table::F32(table) => out.copy_from_slice(&table[span]),
+            Table::Q8_0 { codes, scales } => {
+                let first_block = span.start / 32;
+                for ((block, out), scale) in codes[span]
+                    .chunks_exact(32)
+                    .zip(out.chunks_exact_mut(32))
+                    .zip(&scales[first_block..])
+                {
+                    for (value, &code) in out.iter_mut().zip(block) {
+                        *value = code as f32 * scale;
+                    }
+                }
             }
         }
     }

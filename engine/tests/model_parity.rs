@@ -1,6 +1,6 @@
 //! The ONNX graph under tract computes what the numpy reference computes (logits written into
 //! each bundle's selftest.json at build time, on the weights as the bundle stores them: float32,
-//! or Q4_0 blocks and a float16 embedding), and the KV cache changes nothing. The engine's
+//! or 4-bit blocks, a LoRA adapter beside them and a float16 embedding), and the KV cache changes nothing. The engine's
 //! attention op computes what tract's own cache and attention ops compute, on prompts long enough
 //! for its blocked prefill path. Two threads (`set_threads`) give the same logits as one. Logits
 //! computed for a mask's tokens only are the full computation's.
@@ -271,10 +271,17 @@ fn default_bundle_matches_numpy_reference() {
     check_bundle(common::DEFAULT, 1e-2);
 }
 
-/// The full-size model on tract's Q4_0 kernels, against numpy on the same dequantised weights.
+/// The full-size model on tract's Q4_0 kernels and the blocks' minimums on the side, against
+/// numpy on the same dequantised weights.
 #[test]
 fn base_q4_bundle_matches_numpy_reference() {
     check_bundle(common::BASE_Q4, 1e-2);
+}
+
+/// The same with the LoRA adapter kept apart: the side matmul carries the adapter too.
+#[test]
+fn default_q4_bundle_matches_numpy_reference() {
+    check_bundle(common::DEFAULT_Q4, 1e-2);
 }
 
 /// A valid ONNX graph that is not the exporter's decoder (input_ids -> Identity -> logits) fails

@@ -5,8 +5,9 @@
     python -m toolcall_model.build_bundle --tiny --seed 7 --gguf FILE --out DIR
 
 The tiny form has random weights of the same architecture (2 layers, d_model 64) and the real
-tokenizer: fast tests. `--quant` picks the weight form (quantize.py: f32, or q4 layer matrices
-with a float16 embedding); a LoRA adapter is merged before quantising. `selftest.json` holds
+tokenizer: fast tests. `--quant` picks the weight form (quantize.py: f32 with a LoRA adapter
+merged in, or q4: the base's own 4-bit blocks with the adapter kept apart in float32, and the
+base's own 8-bit embedding). `selftest.json` holds
 logits from the numpy reference on the weights exactly as the bundle stores them (quantised
 ones dequantised) for a fixed token sequence, so the engine's tests can check parity.
 """
@@ -54,7 +55,7 @@ def main() -> None:
         weights = load_gguf(args.gguf)
         name = args.name or "smollm2-135m-instruct"
         license_text = "Apache-2.0"
-    lora = apply_lora(weights, args.lora) if args.lora else None
+    lora = apply_lora(weights, args.lora, merge=args.quant == "f32") if args.lora else None
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.out / "model.onnx"
@@ -83,11 +84,14 @@ def main() -> None:
         "random_weights": {"seed": args.seed} if args.tiny else None,
         "architecture": {"family": "llama", **weights.arch.to_json()},
         "parameters": int(weights.embedding.size + weights.final_norm.size
-                          + sum(v.size for layer in weights.layers for v in vars(layer).values())),
+                          + sum(v.size for layer in weights.layers for v in vars(layer).values())
+                          + sum(a.size + b.size for a, b in weights.adapter.values())),
         "quantization": {"form": args.quant,
                          "layers": "f32" if args.quant == "f32" else
-                                   "4-bit blocks of 32, a float16 scale and a 4-bit zero point each",
-                         "embedding": np.dtype(quantize.embedding_dtype(args.quant)).name,
+                                   "4-bit blocks of 32, a float16 scale and a float32 minimum each"
+                                   + (" (the source's Q4_1 blocks)" if weights.blocks else "")
+                                   + (", a float32 LoRA adapter beside them" if weights.adapter else ""),
+                         "embedding": quantize.embedding_type(args.quant),
                          "source": "gguf Q4_1 (matrices), Q8_0 (embedding)" if not args.tiny else "none"},
         "context_length": weights.arch.context_length,
         "prompt_format": PROMPT_FORMAT,

@@ -19,7 +19,7 @@ the mask below being causal.
 Layer matrices are float32 initializers used as the *first* MatMul operand (y = (W x^T)^T), the
 form in which tract packs them once at load instead of on every step; or, in the `q4` form
 (quantize.py), com.microsoft `MatMulNBits` nodes that tract-onnx keeps as Q4_0 block-quant
-constants (with a zero-point correction). The weights live beside the graph in `model.onnx.data` (ONNX external data): tract
+constants, each with a low-rank side (the blocks' minimums and a LoRA adapter kept apart). The weights live beside the graph in `model.onnx.data` (ONNX external data): tract
 then reads each tensor straight from that file instead of decoding the whole protobuf and
 copying every tensor out of it (docs/PERFORMANCE.md).
 """
@@ -33,7 +33,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from . import quantize
-from .weights import Weights
+from .weights import Blocks4, Weights
 
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
@@ -64,17 +64,48 @@ class _Builder:
         (a Cast in front of it, e.g. from float16 storage, makes it re-pack on every run)."""
         return self.const(value.astype(np.float32), hint)
 
-    def q4_matmul(self, x: str, w: np.ndarray, hint: str) -> str:
-        """x @ W^T with W [out, in] as 4-bit blocks (quantize.q4): `MatMulNBits` with zero
-        points, which tract-onnx loads as a Q4_0 constant for its block-quant kernels and a
-        zero-point correction."""
-        codes, scale, zero = quantize.q4(w)
-        out_f, in_f = w.shape
-        nibbles = quantize.pack_nibbles(codes.reshape(out_f, in_f // quantize.BLOCK, quantize.BLOCK))
-        return self.op("MatMulNBits", [x, self.const(nibbles, hint + "_q4"),
-                                       self.const(scale.reshape(-1), hint + "_scales"),
-                                       self.const(quantize.pack_nibbles(zero).reshape(-1), hint + "_zeros")],
-                       hint + "_out", domain=MS_DOMAIN, K=in_f, N=out_f, bits=4, block_size=quantize.BLOCK)
+    def q4_linears(self, x: str, matrices: list[tuple[Blocks4, tuple[np.ndarray, np.ndarray] | None]],
+                   hint: str) -> list[str]:
+        """x @ W^T (+ x @ A^T @ B^T) for each matrix W [out, in] in 4-bit blocks (with its LoRA
+        adapter, if kept apart), all taking the same input `x` (q, k and v; gate and up).
+
+        Each W is a `MatMulNBits` without zero points, which tract-onnx loads as a Q4_0 constant
+        (`(code - 8) * scale`) for its block-quant kernels. A low-rank side makes that `code *
+        scale + low` and adds the adapters: the side [block sums of x; A_1 x; A_2 x; ...] is
+        computed once for the group, and each W multiplies it by its own [out, in/32 + r * n]
+        matrix (its offsets `low + 8 * scale`, its B, zeros where the others' A x are). The
+        constants are first MatMul operands, packed once at load (as in `linear`)."""
+        in_f = matrices[0][0].codes.shape[1]
+        n_blocks = in_f // quantize.BLOCK
+        xt = self.op("Transpose", [x], perm=[0, 2, 1])  # [1, in, S]
+        blocked = self.op("Reshape", [xt, self.const(np.array([1, n_blocks, quantize.BLOCK, -1], np.int64), "blocked")])
+        side = self.op("ReduceSum", [blocked, self.const(np.array([2], np.int64), "ax2")], hint + "_block_sums",
+                       keepdims=0)  # [1, in/32, S]
+        adapters = [adapter for _, adapter in matrices if adapter is not None]
+        if adapters:
+            a_all = np.concatenate([a for a, _ in adapters], axis=0)  # [r * n, in]
+            side = self.op("Concat", [side, self.op("MatMul", [self.weight(a_all, hint + "_lora_a"), xt])],
+                           hint + "_side", axis=1)
+        outputs, rank_at = [], 0
+        for j, (w, adapter) in enumerate(matrices):
+            out_f = w.codes.shape[0]
+            nibbles = quantize.pack_nibbles(w.codes.reshape(out_f, n_blocks, quantize.BLOCK))
+            main = self.op("MatMulNBits", [x, self.const(nibbles, f"{hint}{j}_q4"),
+                                           self.const(w.scale.reshape(-1), f"{hint}{j}_scales")],
+                           f"{hint}{j}_q4_out", domain=MS_DOMAIN, K=in_f, N=out_f, bits=4,
+                           block_size=quantize.BLOCK)
+            side_weight = [(w.low + 8 * w.scale).astype(np.float32)]  # [out, in/32]
+            if adapters:
+                b_here = np.zeros((out_f, sum(a.shape[0] for a, _ in adapters)), np.float32)
+                if adapter is not None:
+                    rank = adapter[0].shape[0]
+                    b_here[:, rank_at:rank_at + rank] = adapter[1]
+                    rank_at += rank
+                side_weight.append(b_here)
+            side_w = self.weight(np.concatenate(side_weight, axis=1), f"{hint}{j}_side_w")
+            correction = self.op("Transpose", [self.op("MatMul", [side_w, side])], perm=[0, 2, 1])
+            outputs.append(self.op("Add", [main, correction], f"{hint}{j}_out"))
+        return outputs
 
 
 def external_data_path(model_path: Path) -> Path:
@@ -147,21 +178,28 @@ def export_onnx(weights: Weights, path: Path, form: str = "f32") -> None:
         rotated = b.op("Concat", [b.op("Neg", [hi]), lo], axis=-1)
         return b.op("Add", [b.op("Mul", [x, cos]), b.op("Mul", [rotated, sin])], "rope")
 
-    def linear(x: str, w: np.ndarray, hint: str, matrix: str) -> str:
-        if quantize.quantized(form, matrix):
-            return b.q4_matmul(x, w, hint)
+    if form == "f32" and weights.adapter:
+        raise ValueError("the f32 form merges its adapter (apply_lora(merge=True))")
+
+    def linears(x: str, i: int, *matrices: str) -> list[str]:
+        """x @ W^T for each of layer i's `matrices` (LAYER_MATRICES names), all on input x."""
+        if form == "q4":
+            return b.q4_linears(x, [(quantize.layer_blocks(weights, i, m), weights.adapter.get((i, m)))
+                                    for m in matrices], f"l{i}_{'_'.join(matrices)}")
         # y = (W x^T)^T with W [out, in] as the *first* MatMul operand: tract packs a constant
         # first operand once at load, but re-packs a constant second operand on every run.
         xt = b.op("Transpose", [x], perm=[0, 2, 1])
-        return b.op("Transpose", [b.op("MatMul", [b.weight(w, hint), xt])], hint + "_out", perm=[0, 2, 1])
+        return [b.op("Transpose", [b.op("MatMul", [b.weight(getattr(weights.layers[i], m), f"l{i}_{m}"), xt])],
+                     f"l{i}_{m}_out", perm=[0, 2, 1]) for m in matrices]
 
     heads_shape = lambda n: b.const(i64([1, -1, n, hd]), "heads_shape")  # noqa: E731
     x = "inputs_embeds"
     for i, layer in enumerate(weights.layers):
         h = rms_norm(x, layer.attn_norm, f"l{i}_attn_norm")
-        q = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wq, f"l{i}_q", "wq"), heads_shape(a.n_heads)])], perm=[0, 2, 1, 3])
-        k = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wk, f"l{i}_k", "wk"), heads_shape(n_kv)])], perm=[0, 2, 1, 3])
-        v = b.op("Transpose", [b.op("Reshape", [linear(h, layer.wv, f"l{i}_v", "wv"), heads_shape(n_kv)])], perm=[0, 2, 1, 3])
+        q, k, v = linears(h, i, "wq", "wk", "wv")
+        q = b.op("Transpose", [b.op("Reshape", [q, heads_shape(a.n_heads)])], perm=[0, 2, 1, 3])
+        k = b.op("Transpose", [b.op("Reshape", [k, heads_shape(n_kv)])], perm=[0, 2, 1, 3])
+        v = b.op("Transpose", [b.op("Reshape", [v, heads_shape(n_kv)])], perm=[0, 2, 1, 3])
         q, k = rope(q), rope(k)
         b.nodes.append(helper.make_node("Concat", [f"past_key_{i}", k], [f"present_key_{i}"], name=f"present_key_{i}", axis=2))
         b.nodes.append(helper.make_node("Concat", [f"past_value_{i}", v], [f"present_value_{i}"], name=f"present_value_{i}", axis=2))
@@ -174,11 +212,11 @@ def export_onnx(weights: Weights, path: Path, form: str = "f32") -> None:
         ctx = b.op("MatMul", [probs, v5], "ctx")  # [1, n_kv, group, S, hd]
         ctx = b.op("Reshape", [ctx, b.const(i64([1, a.n_heads, -1, hd]), "ctx_shape")])
         ctx = b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]), b.const(i64([1, -1, d]), "flat_shape")])
-        x = b.op("Add", [x, linear(ctx, layer.wo, f"l{i}_o", "wo")], f"l{i}_attn_res")
+        x = b.op("Add", [x, linears(ctx, i, "wo")[0]], f"l{i}_attn_res")
         h = rms_norm(x, layer.ffn_norm, f"l{i}_ffn_norm")
-        gate = linear(h, layer.w_gate, f"l{i}_gate", "w_gate")
+        gate, up = linears(h, i, "w_gate", "w_up")
         act = b.op("Mul", [gate, b.op("Sigmoid", [gate])], "silu")
-        x = b.op("Add", [x, linear(b.op("Mul", [act, linear(h, layer.w_up, f"l{i}_up", "w_up")]), layer.w_down, f"l{i}_down", "w_down")], f"l{i}_ffn_res")
+        x = b.op("Add", [x, linears(b.op("Mul", [act, up]), i, "w_down")[0]], f"l{i}_ffn_res")
     x = rms_norm(x, weights.final_norm, "final_norm")
     b.nodes.append(helper.make_node("Slice", [x, b.const(i64([-1]), "minus1"), seq_len, b.const(i64([1]), "ax1c")],
                                     ["hidden"], name="hidden"))
@@ -193,5 +231,4 @@ def export_onnx(weights: Weights, path: Path, form: str = "f32") -> None:
     onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
               location=data.name, size_threshold=1024)
     data.chmod(0o644)  # onnx creates it 0600; the daemon may run as another user
-    little_endian = np.dtype(quantize.embedding_dtype(form)).newbyteorder("<")
-    np.ascontiguousarray(weights.embedding, dtype=little_endian).tofile(embedding_path(path))
+    embedding_path(path).write_bytes(quantize.embedding_bytes(weights.embedding, form))

@@ -1,98 +1,107 @@
 """The weight forms a bundle can store (`build_bundle.py --quant`), and the weights as each form
 holds them, for the numpy reference the engine's parity tests check against.
 
-- `f32` (the default): every matrix float32, the embedding (tied with the output projection)
-  float32.
-- `q4`: each layer's seven matrices in blocks of 32 weights with a float16 scale and a 4-bit
-  zero point per block, 4-bit codes `q` in 0..15 meaning `(q - zero) * scale`. The graph stores
-  them as com.microsoft `MatMulNBits` (bits 4, block 32, with zero points); tract-onnx loads
-  that as a Q4_0 constant (`(q - 8) * scale`) for its packed block-quant matmul kernels (x86_64
-  FMA, arm64 NEON and fp16) plus a small correction, the activations' block sums times
-  `(8 - zero) * scale` (a [K/32, N] matrix: 1/32 of the weights' multiply-adds).
-- `q4ffn`: the three feed-forward matrices of each layer as in `q4`, the four attention ones
-  float32 (4-bit attention cost the most accuracy, docs/MODEL.md).
-In both 4-bit forms the embedding is float16: it feeds the input lookup and the output
-projection, both of which the engine computes itself, and a quantised output projection moved
-the logits by up to 14 (../shared/facts/runtime.md). Norms stay float32.
+- `f32` (the default): every matrix float32 (a LoRA adapter merged in), the embedding (tied
+  with the output projection) float32.
+- `q4`: each layer's seven matrices in 4-bit blocks of 32 weights, `code * scale + low` with a
+  float16 scale and a float32 minimum per block (weights.Blocks4, GGUF's Q4_1 form). An imported
+  Q4_1 matrix keeps the file's own blocks, so the base model loses nothing; other matrices (the
+  tiny test model's) are quantised here. A LoRA adapter stays apart, in float32, instead of
+  being merged and rounded to 4 bits again (which cost up to half of the held-out requests,
+  docs/MODEL.md). The graph stores each matrix as a com.microsoft `MatMulNBits` without zero
+  points, which tract-onnx keeps as a Q4_0 constant (`(code - 8) * scale`) for its packed
+  block-quant kernels (x86_64 FMA, arm64 NEON and fp16), plus a low-rank side: the
+  activations' block sums times `low + 8 * scale` and the adapter's `B (A x)`, one small matmul.
+  The embedding is 8-bit, GGUF's Q8_0 (blocks of 32 with a float16 scale: the base GGUF's own
+  bytes, which quantising its dequantised table again reproduces exactly); it feeds the input
+  lookup and the output projection, both of which the engine computes itself on float32 rows
+  (a 4-bit output projection moved the logits by up to 14, ../shared/facts/runtime.md). Norms
+  stay float32.
 """
 
 from __future__ import annotations
 
 import copy
 
+import gguf
 import numpy as np
+from gguf.quants import dequantize, quantize
 
-from .weights import Weights
+from .weights import Blocks4, Weights
 
-FORMS = ("f32", "q4ffn", "q4")
+FORMS = ("f32", "q4")
 BLOCK = 32
 LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
-FFN_MATRICES = ("w_gate", "w_up", "w_down")
 
 
-def quantized(form: str, matrix: str) -> bool:
-    """Whether `form` stores a layer's `matrix` (a LAYER_MATRICES name) in 4 bits."""
-    if form == "q4":
-        return True
-    if form == "q4ffn":
-        return matrix in FFN_MATRICES
-    return False
-
-
-def q4(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes [out, in] (uint8, 0..15), block scales [out, in/32] (float16-exact float32) and
-    block zero points [out, in/32] (uint8, 0..15): a weight is `(code - zero) * scale`.
-
-    Each block of 32 spans its own range: scale = (max - min) / 15, rounded to float16 as the
-    kernels store it, and the zero point is the code nearest to 0.0. The symmetric form (Q4_0's
-    scale = largest magnitude / -8, zero 8) wastes half a bit on a block whose weights lean to one
-    side (docs/MODEL.md, "Weight forms", measures both)."""
+def q4(w: np.ndarray) -> Blocks4:
+    """`w` [out, in] in 4-bit blocks of 32: each block spans its own range, scale = (max - min)
+    / 15 rounded to float16 as the kernels store it, low = min, codes the nearest steps."""
     out_f, in_f = w.shape
     if in_f % BLOCK:
         raise ValueError(f"a q4 matrix needs a multiple of {BLOCK} inputs, not {in_f}")
     blocks = w.reshape(out_f, in_f // BLOCK, BLOCK).astype(np.float32)
-    low = np.minimum(blocks.min(-1), 0.0)
-    high = np.maximum(blocks.max(-1), 0.0)
-    scale = ((high - low) / 15.0).astype(np.float16).astype(np.float32)
+    low = blocks.min(-1)
+    scale = ((blocks.max(-1) - low) / 15.0).astype(np.float16).astype(np.float32)
     inverse = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale != 0)
-    zero = np.clip(np.round(-low * inverse), 0, 15)
-    codes = np.clip(np.round(blocks * inverse[..., None]) + zero[..., None], 0, 15).astype(np.uint8)
-    return codes.reshape(out_f, in_f), scale, zero.astype(np.uint8)
+    codes = np.clip(np.round((blocks - low[..., None]) * inverse[..., None]), 0, 15).astype(np.uint8)
+    return Blocks4(codes=codes.reshape(out_f, in_f), scale=scale, low=low)
 
 
-def q4_dequantize(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray) -> np.ndarray:
-    out_f, in_f = codes.shape
-    blocks = codes.reshape(out_f, in_f // BLOCK, BLOCK).astype(np.float32) - zero[..., None].astype(np.float32)
-    return (blocks * scale[..., None]).reshape(out_f, in_f)
+def layer_blocks(weights: Weights, layer: int, matrix: str) -> Blocks4:
+    """Layer `layer`'s `matrix` (a LAYER_MATRICES name) as the q4 form stores it: the source
+    file's own blocks where the importer kept them, else quantised here."""
+    found = weights.blocks.get((layer, matrix))
+    return found if found is not None else q4(getattr(weights.layers[layer], matrix))
 
 
 def pack_nibbles(codes: np.ndarray) -> np.ndarray:
     """Two 4-bit values a byte along the last axis, the lower index in the low nibble (an odd
-    count padded with 0): MatMulNBits' B input ([out, in/32, 16] from codes [out, in/32, 32])
-    and its zero points ([out, ceil(in/64)] from [out, in/32])."""
+    count padded with 0): MatMulNBits' B input ([out, in/32, 16] from codes [out, in/32, 32])."""
     if codes.shape[-1] % 2:
         codes = np.concatenate([codes, np.zeros(codes.shape[:-1] + (1,), np.uint8)], axis=-1)
     pairs = codes.reshape(codes.shape[:-1] + (codes.shape[-1] // 2, 2))
     return (pairs[..., 0] | (pairs[..., 1] << 4)).astype(np.uint8)
 
 
-def embedding_dtype(form: str) -> type:
-    return np.float32 if form == "f32" else np.float16
+def embedding_type(form: str) -> str:
+    """How `embedding.bin` holds the table in `form` (the manifest's `quantization.embedding`)."""
+    return "float32" if form == "f32" else "q8_0"
+
+
+def embedding_bytes(table: np.ndarray, form: str) -> bytes:
+    """`embedding.bin` in `form`: little-endian float32 rows, or GGUF Q8_0 rows (per block of
+    32: a float16 scale, then 32 int8 codes)."""
+    if form == "f32":
+        return np.ascontiguousarray(table, dtype=np.dtype(np.float32).newbyteorder("<")).tobytes()
+    return quantize(np.ascontiguousarray(table, dtype=np.float32), gguf.GGMLQuantizationType.Q8_0).tobytes()
+
+
+def q8_0_table(table: np.ndarray) -> np.ndarray:
+    """The table as a Q8_0 `embedding.bin` holds it, widened to float32."""
+    raw = quantize(np.ascontiguousarray(table, dtype=np.float32), gguf.GGMLQuantizationType.Q8_0)
+    return np.asarray(dequantize(raw, gguf.GGMLQuantizationType.Q8_0), dtype=np.float32)
 
 
 def stored(weights: Weights, form: str) -> Weights:
-    """The weights exactly as a bundle of `form` holds them, widened to float32."""
+    """The weights exactly as a bundle of `form` computes with them, widened to float32, any
+    adapter kept apart added in."""
     if form not in FORMS:
         raise ValueError(f"unknown weight form {form!r}; known: {', '.join(FORMS)}")
-    if form == "f32":
+    if form == "f32" and not weights.adapter:
         return weights
     out = copy.copy(weights)
-    out.embedding = weights.embedding.astype(np.float16).astype(np.float32)
+    out.adapter, out.blocks = {}, {}
+    if form != "f32":
+        out.embedding = q8_0_table(weights.embedding)
     out.layers = []
-    for layer in weights.layers:
+    for i, layer in enumerate(weights.layers):
         layer = copy.copy(layer)
         for name in LAYER_MATRICES:
-            if quantized(form, name):
-                setattr(layer, name, q4_dequantize(*q4(getattr(layer, name))))
+            matrix = layer_blocks(weights, i, name).dequantize() if form == "q4" else getattr(layer, name)
+            if (i, name) in weights.adapter:
+                a, b = weights.adapter[(i, name)]
+                matrix = matrix + b @ a
+            setattr(layer, name, matrix)
         out.layers.append(layer)
     return out

@@ -1,8 +1,9 @@
 """Model weights in one plain form: the llama architecture numbers and float32 numpy matrices.
 
 `load_gguf` reads the base model from a GGUF file (dequantising every tensor and undoing the
-row permutation llama.cpp applies to q/k), `random_weights` makes a tiny model of the same
-architecture for fast tests, and `apply_lora` merges a PEFT LoRA adapter (W + B·A·alpha/r).
+row permutation llama.cpp applies to q/k, and keeping the file's own 4-bit blocks of each Q4_1
+matrix beside it), `random_weights` makes a tiny model of the same architecture for fast tests,
+and `apply_lora` merges a PEFT LoRA adapter (W + B·A·alpha/r) or keeps it beside the weights.
 Matrices are stored as `[out_features, in_features]`, as in PyTorch.
 """
 
@@ -48,11 +49,31 @@ class Layer:
 
 
 @dataclasses.dataclass
+class Blocks4:
+    """A matrix [out, in] in 4-bit blocks of 32 along `in`: weight = code * scale + low, the
+    form of GGUF's Q4_1 (a float16 scale `d` and minimum `m` per block)."""
+    codes: np.ndarray  # uint8 [out, in], 0..15
+    scale: np.ndarray  # float32 [out, in/32], float16-exact
+    low: np.ndarray  # float32 [out, in/32]
+
+    def dequantize(self) -> np.ndarray:
+        out_f, in_f = self.codes.shape
+        blocks = self.codes.reshape(out_f, in_f // 32, 32).astype(np.float32)
+        return (blocks * self.scale[..., None] + self.low[..., None]).reshape(out_f, in_f)
+
+
+@dataclasses.dataclass
 class Weights:
     arch: Architecture
     embedding: np.ndarray  # [vocab, d_model], tied with the output projection
     layers: list[Layer]
     final_norm: np.ndarray
+    # The source file's own 4-bit blocks of layer matrices, by (layer index, Layer field name):
+    # exactly the float32 matrix beside them, as long as nothing was merged into it.
+    blocks: dict[tuple[int, str], Blocks4] = dataclasses.field(default_factory=dict)
+    # A LoRA adapter kept apart (apply_lora(merge=False)), by (layer index, Layer field name):
+    # (A [r, in], B·alpha/r [out, r]); the layer computes W x + B (A x).
+    adapter: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
 def sha256_file(path: Path) -> str:
@@ -68,6 +89,18 @@ def _unpermute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     out_features, in_features = w.shape
     half = out_features // n_head // 2
     return w.reshape(n_head, half, 2, in_features).swapaxes(1, 2).reshape(out_features, in_features)
+
+
+def _q4_1_blocks(data: np.ndarray) -> Blocks4:
+    """GGUF Q4_1 rows (blocks of 20 bytes: float16 d, float16 m, 16 bytes holding element j in
+    the low nibble and j + 16 in the high one) as Blocks4."""
+    rows = data.shape[0]
+    raw = np.asarray(data, dtype=np.uint8).reshape(rows, -1, 20)
+    scale = raw[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    low = raw[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
+    packed = raw[..., 4:]
+    codes = np.concatenate([packed & 15, packed >> 4], axis=-1).reshape(rows, -1)
+    return Blocks4(codes=codes, scale=scale, low=low)
 
 
 def load_gguf(path: Path) -> Weights:
@@ -91,16 +124,31 @@ def load_gguf(path: Path) -> Weights:
         rms_eps=float(field("llama.attention.layer_norm_rms_epsilon")),
         context_length=int(field("llama.context_length")),
     )
-    tensors = {}
+    from gguf import GGMLQuantizationType
+
+    tensors, q4_1 = {}, {}
     for t in reader.tensors:
         tensors[t.name] = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
+        if t.tensor_type == GGMLQuantizationType.Q4_1:
+            q4_1[t.name] = _q4_1_blocks(t.data)
 
     def mat(name: str) -> np.ndarray:
         return tensors[name]
 
+    gguf_names = {"wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
+                  "w_gate": "ffn_gate", "w_up": "ffn_up", "w_down": "ffn_down"}
+    blocks = {}
     layers = []
     for i in range(arch.n_layers):
         p = f"blk.{i}."
+        for field_name, gguf_name in gguf_names.items():
+            found = q4_1.get(f"{p}{gguf_name}.weight")
+            if found is None:
+                continue
+            if field_name in ("wq", "wk"):
+                heads = arch.n_heads if field_name == "wq" else arch.n_kv_heads
+                found = Blocks4(*(_unpermute_rows(m, heads) for m in (found.codes, found.scale, found.low)))
+            blocks[(i, field_name)] = found
         layers.append(
             Layer(
                 attn_norm=mat(p + "attn_norm.weight"),
@@ -117,7 +165,7 @@ def load_gguf(path: Path) -> Weights:
     if "output.weight" in tensors:
         raise ValueError("untied output projection is not supported by this importer")
     return Weights(arch=arch, embedding=mat("token_embd.weight"), layers=layers,
-                   final_norm=mat("output_norm.weight"))
+                   final_norm=mat("output_norm.weight"), blocks=blocks)
 
 
 def gguf_metadata(path: Path) -> dict:
@@ -183,8 +231,10 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def apply_lora(weights: Weights, adapter_dir: Path) -> dict:
-    """Merge a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) in place.
+def apply_lora(weights: Weights, adapter_dir: Path, merge: bool = True) -> dict:
+    """Merge a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into the
+    weights in place, or with `merge=False` keep it apart in `weights.adapter` (the 4-bit form
+    keeps the base's own blocks exact and runs the adapter in float32 beside them).
 
     Returns a summary for the bundle manifest."""
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
@@ -202,9 +252,13 @@ def apply_lora(weights: Weights, adapter_dir: Path) -> dict:
         module = next(k for k in targets if f".{k}." in name)
         layer = weights.layers[layer_idx]
         attr = targets[module]
-        setattr(layer, attr, getattr(layer, attr) + scale * (b @ a))
+        if merge:
+            setattr(layer, attr, getattr(layer, attr) + scale * (b @ a))
+            weights.blocks.pop((layer_idx, attr), None)
+        else:
+            weights.adapter[(layer_idx, attr)] = (a, scale * b)
         merged += 1
     if merged == 0:
         raise ValueError(f"no LoRA matrices found in {adapter_dir}")
-    return {"adapter": adapter_dir.name, "r": r, "alpha": alpha, "matrices": merged,
+    return {"adapter": adapter_dir.name, "r": r, "alpha": alpha, "matrices": merged, "merged": merge,
             "sha256": sha256_file(adapter_dir / "adapter_model.safetensors")}

@@ -22,9 +22,11 @@ pub fn bundle(name: &str) -> PathBuf {
 }
 
 pub const TINY: &str = "tiny";
-/// The tiny model with Q4_0 layer matrices and a float16 embedding (`--quant q4`).
+/// The tiny model with 4-bit layer matrices and a float16 embedding (`--quant q4`).
 pub const TINY_Q4: &str = "tiny-q4";
-/// The base model with Q4_0 layer matrices (the benchmarks' q4 form).
+/// The base model in its own Q4_1 blocks (the benchmarks' q4 form).
 pub const BASE_Q4: &str = "smollm2-135m-instruct-q4";
 /// The default serving bundle (base model + tool-calling LoRA).
 pub const DEFAULT: &str = "smollm2-135m-toolcall";
+/// The default model in q4: the base's Q4_1 blocks with the LoRA adapter kept apart.
+pub const DEFAULT_Q4: &str = "smollm2-135m-toolcall-q4";
