@@ -66,22 +66,25 @@ impl Embedding {
             )));
         }
         // Read in chunks straight into the typed table: no second copy of the file in memory.
+        let read_err = |e: std::io::Error| bundle_err(format!("cannot read: {e}"));
         let table = match kind {
-            EmbeddingType::Float32 => Table::F32(
-                read_table(&mut file, vocab * dim, f32::from_le_bytes)
-                    .map_err(|e| bundle_err(format!("cannot read: {e}")))?,
-            ),
+            EmbeddingType::Float32 => {
+                let mut values = Vec::with_capacity(vocab * dim);
+                read_records(&mut file, vocab * dim, |bytes: [u8; 4]| {
+                    values.push(f32::from_le_bytes(bytes))
+                })
+                .map_err(read_err)?;
+                Table::F32(values)
+            }
             EmbeddingType::Q8_0 => {
-                let blocks = read_table(&mut file, vocab * dim / 32, |block: [u8; 34]| block)
-                    .map_err(|e| bundle_err(format!("cannot read: {e}")))?;
-                let scales = blocks
-                    .iter()
-                    .map(|block| f16::from_le_bytes([block[0], block[1]]).to_f32())
-                    .collect();
-                let codes = blocks
-                    .iter()
-                    .flat_map(|block| block[2..].iter().map(|&byte| byte as i8))
-                    .collect();
+                let blocks = vocab * dim / 32;
+                let mut codes = Vec::with_capacity(vocab * dim);
+                let mut scales = Vec::with_capacity(blocks);
+                read_records(&mut file, blocks, |block: [u8; 34]| {
+                    scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
+                    codes.extend(block[2..].iter().map(|&byte| byte as i8));
+                })
+                .map_err(read_err)?;
                 Table::Q8_0 { codes, scales }
             }
         };
@@ -184,22 +187,21 @@ impl Embedding {
     }
 }
 
-/// `count` values read from `file` in 1 MiB chunks.
-fn read_table<T, const N: usize>(
+/// `count` records of `N` bytes read from `file` in 1 MiB chunks, each handed to `each`.
+fn read_records<const N: usize>(
     file: &mut std::fs::File,
     count: usize,
-    from_le_bytes: fn([u8; N]) -> T,
-) -> std::io::Result<Vec<T>> {
-    let mut values = Vec::with_capacity(count);
+    mut each: impl FnMut([u8; N]),
+) -> std::io::Result<()> {
     let mut chunk = vec![0u8; (1 << 20) / N * N];
-    while values.len() < count {
-        let want = ((count - values.len()) * N).min(chunk.len());
+    let mut left = count;
+    while left > 0 {
+        let want = (left * N).min(chunk.len());
         file.read_exact(&mut chunk[..want])?;
-        values.extend(
-            chunk[..want]
-                .chunks_exact(N)
-                .map(|bytes| from_le_bytes(bytes.try_into().expect("chunks of N bytes"))),
-        );
+        for bytes in chunk[..want].chunks_exact(N) {
+            each(bytes.try_into().expect("chunks of N bytes"));
+        }
+        left -= want / N;
     }
-    Ok(values)
+    Ok(())
 }

@@ -24,7 +24,7 @@ import numpy as np
 from . import quantize, reference
 from .onnx_export import embedding_path, export_onnx, external_data_path
 from .tokenizer_export import write_tokenizer_json
-from .weights import apply_lora, gguf_metadata, load_gguf, random_weights, sha256_file
+from .weights import apply_lora, gguf_metadata, gguf_tensor_bytes, load_gguf, random_weights, sha256_file
 
 # 2: the graph takes embeddings and returns the last hidden state; embedding.bin beside it.
 BUNDLE_FORMAT = 2
@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     ap.add_argument("--tiny", action="store_true", help="random-weight test model of the same architecture")
     ap.add_argument("--seed", type=int, default=7, help="seed for --tiny")
-    ap.add_argument("--lora", type=Path, help="PEFT LoRA adapter directory to merge before export")
+    ap.add_argument("--lora", type=Path, help="PEFT LoRA adapter directory (merged in f32, kept apart in q4)")
     ap.add_argument("--name", help="bundle name (default: derived)")
     ap.add_argument("--version", default="0.1.0", help="bundle version")
     ap.add_argument("--quant", choices=quantize.FORMS, default="f32", help="weight form (quantize.py)")
@@ -61,6 +61,11 @@ def main() -> None:
     model_path = args.out / "model.onnx"
     export_onnx(weights, model_path, args.quant)
     write_tokenizer_json(meta, args.out / "tokenizer.json")
+    if args.quant == "q4" and not args.tiny:
+        # The q4 form's embedding is meant to be the source's own Q8_0 table, not a re-rounding.
+        source_type, source = gguf_tensor_bytes(args.gguf, "token_embd.weight")
+        if source_type != "Q8_0" or embedding_path(model_path).read_bytes() != source:
+            raise SystemExit(f"the q4 embedding is not the source's own table (source {source_type})")
 
     logits = reference.last_logits(quantize.stored(weights, args.quant), SELFTEST_IDS)
     top = np.argsort(-logits)[:10]
@@ -84,8 +89,7 @@ def main() -> None:
         "random_weights": {"seed": args.seed} if args.tiny else None,
         "architecture": {"family": "llama", **weights.arch.to_json()},
         "parameters": int(weights.embedding.size + weights.final_norm.size
-                          + sum(v.size for layer in weights.layers for v in vars(layer).values())
-                          + sum(a.size + b.size for a, b in weights.adapter.values())),
+                          + sum(v.size for layer in weights.layers for v in vars(layer).values())),
         "quantization": {"form": args.quant,
                          "layers": "f32" if args.quant == "f32" else
                                    "4-bit blocks of 32, a float16 scale and a float32 minimum each"

@@ -71,21 +71,19 @@ class _Builder:
 
         Each W is a `MatMulNBits` without zero points, which tract-onnx loads as a Q4_0 constant
         (`(code - 8) * scale`) for its block-quant kernels. A low-rank side makes that `code *
-        scale + low` and adds the adapters: the side [block sums of x; A_1 x; A_2 x; ...] is
-        computed once for the group, and each W multiplies it by its own [out, in/32 + r * n]
-        matrix (its offsets `low + 8 * scale`, its B, zeros where the others' A x are). The
-        constants are first MatMul operands, packed once at load (as in `linear`)."""
+        scale + low` and adds the adapters: the side [block sums of x; A_1 x; A_2 x; ...] is one
+        matmul for the group (a 0/1 matrix summing each block of 32, the A matrices under it),
+        and each W multiplies it by its own [out, in/32 + r * n] matrix (its offsets `low + 8 *
+        scale`, its B, zeros where the others' A x are). The constants are first MatMul operands,
+        packed once at load (as in `linear`)."""
         in_f = matrices[0][0].codes.shape[1]
         n_blocks = in_f // quantize.BLOCK
-        xt = self.op("Transpose", [x], perm=[0, 2, 1])  # [1, in, S]
-        blocked = self.op("Reshape", [xt, self.const(np.array([1, n_blocks, quantize.BLOCK, -1], np.int64), "blocked")])
-        side = self.op("ReduceSum", [blocked, self.const(np.array([2], np.int64), "ax2")], hint + "_block_sums",
-                       keepdims=0)  # [1, in/32, S]
+        first = [np.kron(np.eye(n_blocks, dtype=np.float32), np.ones((1, quantize.BLOCK), np.float32))]
         adapters = [adapter for _, adapter in matrices if adapter is not None]
-        if adapters:
-            a_all = np.concatenate([a for a, _ in adapters], axis=0)  # [r * n, in]
-            side = self.op("Concat", [side, self.op("MatMul", [self.weight(a_all, hint + "_lora_a"), xt])],
-                           hint + "_side", axis=1)
+        first += [a for a, _ in adapters]  # [r, in] each
+        xt = self.op("Transpose", [x], perm=[0, 2, 1])  # [1, in, S]
+        side = self.op("MatMul", [self.weight(np.concatenate(first, axis=0), hint + "_side_in"), xt],
+                       hint + "_side")  # [1, in/32 + r * n, S]
         outputs, rank_at = [], 0
         for j, (w, adapter) in enumerate(matrices):
             out_f = w.codes.shape[0]

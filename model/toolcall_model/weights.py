@@ -141,14 +141,6 @@ def load_gguf(path: Path) -> Weights:
     layers = []
     for i in range(arch.n_layers):
         p = f"blk.{i}."
-        for field_name, gguf_name in gguf_names.items():
-            found = q4_1.get(f"{p}{gguf_name}.weight")
-            if found is None:
-                continue
-            if field_name in ("wq", "wk"):
-                heads = arch.n_heads if field_name == "wq" else arch.n_kv_heads
-                found = Blocks4(*(_unpermute_rows(m, heads) for m in (found.codes, found.scale, found.low)))
-            blocks[(i, field_name)] = found
         layers.append(
             Layer(
                 attn_norm=mat(p + "attn_norm.weight"),
@@ -162,10 +154,28 @@ def load_gguf(path: Path) -> Weights:
                 w_down=mat(p + "ffn_down.weight"),
             )
         )
+        for field_name, gguf_name in gguf_names.items():
+            found = q4_1.get(f"{p}{gguf_name}.weight")
+            if found is None:
+                continue
+            if field_name in ("wq", "wk"):
+                heads = arch.n_heads if field_name == "wq" else arch.n_kv_heads
+                found = Blocks4(*(_unpermute_rows(m, heads) for m in (found.codes, found.scale, found.low)))
+            blocks[(i, field_name)] = found
+            if not np.array_equal(found.dequantize(), getattr(layers[i], field_name)):
+                raise ValueError(f"{p}{gguf_name}: its 4-bit blocks do not give its dequantised matrix")
     if "output.weight" in tensors:
         raise ValueError("untied output projection is not supported by this importer")
     return Weights(arch=arch, embedding=mat("token_embd.weight"), layers=layers,
                    final_norm=mat("output_norm.weight"), blocks=blocks)
+
+
+def gguf_tensor_bytes(path: Path, name: str) -> tuple[str, bytes]:
+    """Tensor `name` of a GGUF file as the file stores it: its type's name and its bytes."""
+    from gguf import GGUFReader
+
+    tensor = next(t for t in GGUFReader(str(path)).tensors if t.name == name)
+    return tensor.tensor_type.name, np.asarray(tensor.data).tobytes()
 
 
 def gguf_metadata(path: Path) -> dict:
