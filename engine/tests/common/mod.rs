@@ -22,7 +22,7 @@ pub fn bundle(name: &str) -> PathBuf {
 }
 
 pub const TINY: &str = "tiny";
-/// The tiny model with 4-bit layer matrices and a float16 embedding (`--quant q4`).
+/// The tiny model with 4-bit layer matrices and a Q8_0 embedding (`--quant q4`).
 pub const TINY_Q4: &str = "tiny-q4";
 /// The base model in its own Q4_1 blocks (the benchmarks' q4 form).
 pub const BASE_Q4: &str = "smollm2-135m-instruct-q4";
