@@ -288,6 +288,18 @@ fn missing_or_corrupt_bundles_fail_clearly() {
     let err = load_err();
     assert!(err.contains("embedding table of 1000 bytes"), "{err}");
 
+    // A table whose size does not fit the type its manifest declares (float32 rows said to be
+    // Q8_0), and a type this engine no longer reads (the float16 tables before Q8_0).
+    for (declared, expected) in [("q8_0", "Q8_0 values take"), ("float16", "float16")] {
+        copy_tiny();
+        let mut manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json")).unwrap()).unwrap();
+        manifest["quantization"]["embedding"] = declared.into();
+        std::fs::write(dir.join("bundle.json"), manifest.to_string()).unwrap();
+        let err = load_err();
+        assert!(err.contains(expected), "{err}");
+    }
+
     // A weight form this engine does not know.
     copy_tiny();
     let mut manifest: serde_json::Value =
