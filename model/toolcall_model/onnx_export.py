@@ -75,7 +75,7 @@ class _Builder:
         matmul for the group (a 0/1 matrix summing each block of 32, the A matrices under it),
         and each W multiplies it by its own [out, in/32 + r * n] matrix (its offsets `low + 8 *
         scale`, its B, zeros where the others' A x are). The constants are first MatMul operands,
-        packed once at load (as in `linear`)."""
+        packed once at load (as in the f32 form's `linears`)."""
         in_f = matrices[0][0].codes.shape[1]
         n_blocks = in_f // quantize.BLOCK
         first = [np.kron(np.eye(n_blocks, dtype=np.float32), np.ones((1, quantize.BLOCK), np.float32))]
