@@ -30,6 +30,8 @@
 pub mod answer;
 #[cfg(feature = "runtime")]
 pub mod attention;
+#[cfg(feature = "runtime")]
+mod block_quant;
 pub mod bundle;
 #[cfg(feature = "runtime")]
 mod decode;

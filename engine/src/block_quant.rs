@@ -1,0 +1,48 @@
+//! Prompts through tract's 4-bit weights on x86_64 at matrix speed: one more panel extractor
+//! for tract-linalg's registry.
+//!
+//! A `q4` bundle's layer matrices are Q4_0 constants for tract's block-quant kernels. On x86_64
+//! only the 32x1 matrix-vector kernel takes Q4_0 weights as they are; a matrix kernel (32x3)
+//! needs them widened to float32 panels by a panel extractor, and tract-linalg 0.23.9's
+//! `packed_32_q40_to_f32` writes panels aligned to 32 bytes where the FMA kernels pack theirs to
+//! 256, so the dispatcher (which pairs an extractor with a kernel only on equal formats) never
+//! chose it: every prompt column ran on the matrix-vector kernel. The same extractor, declared
+//! with the kernels' alignment (its code needs only 32), lets tract's plan keep both: the 32x1
+//! kernel for a decode step, the 32x3 one for a prompt, widening each weight panel as it goes
+//! (docs/PERFORMANCE.md). tract-linalg collects extractors with `inventory`, so this file only
+//! has to be linked.
+
+#[cfg(target_arch = "x86_64")]
+fn q40_to_f32_aligned_for_fma() -> tract_linalg::mmm::PanelExtractor {
+    let mut extractor = tract_linalg::x86_64::panel_extract::packed_32_q40_to_f32.clone();
+    extractor.name = "packed_32_q40_to_f32_a256".to_string();
+    extractor.to = extractor.to.align(256);
+    extractor
+}
+
+#[cfg(target_arch = "x86_64")]
+inventory::submit! {
+    tract_linalg::mmm_routines::MmmExtractor {
+        target: tract_linalg::isa::Arch::X86_64,
+        make: q40_to_f32_aligned_for_fma,
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    /// Wherever tract's own Q4_0 extractor runs, this one is in the dispatcher's list, in the
+    /// packing the FMA matrix kernels take (the q4 parity tests then run prompts through it).
+    #[test]
+    fn the_extractor_is_registered_where_tract_has_its_own() {
+        let dispatch = tract_linalg::MmmDispatch::native();
+        let names: Vec<&str> = dispatch.panel_extractors().iter().map(|e| e.name.as_str()).collect();
+        if names.contains(&"packed_32_q40_to_f32") {
+            let ours = dispatch
+                .panel_extractors()
+                .iter()
+                .find(|e| e.name == "packed_32_q40_to_f32_a256")
+                .unwrap_or_else(|| panic!("not registered; extractors: {names:?}"));
+            assert_eq!(ours.to.alignment(), 256);
+        }
+    }
+}
