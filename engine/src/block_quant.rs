@@ -9,13 +9,28 @@
 //! chose it: every prompt column ran on the matrix-vector kernel. The same extractor, declared
 //! with the kernels' alignment (its code needs only 32), lets tract's plan keep both: the 32x1
 //! kernel for a decode step, the 32x3 one for a prompt, widening each weight panel as it goes
-//! (docs/PERFORMANCE.md). tract-linalg collects extractors with `inventory`, so this file only
-//! has to be linked.
+//! (docs/PERFORMANCE.md). tract-linalg collects extractors with `inventory`; loading a `q4`
+//! bundle calls [`prompt_extractor_in_place`], which both keeps this file's registration in the
+//! binary and says when it is missing.
+
+/// Our extractor's name in tract-linalg's registry.
+const EXTRACTOR_NAME: &str = "packed_32_q40_to_f32_a256";
+/// tract-linalg's own Q4_0 extractor (x86_64 with FMA), the one ours widens for.
+const TRACT_EXTRACTOR_NAME: &str = "packed_32_q40_to_f32";
+
+/// False when tract has its Q4_0 extractor here and ours is not beside it: a `q4` bundle's
+/// prompts would then run column by column on the matrix-vector kernel (answers the same,
+/// prefill ~2.5x slower).
+pub fn prompt_extractor_in_place() -> bool {
+    let dispatch = tract_linalg::MmmDispatch::native();
+    let has = |name: &str| dispatch.panel_extractors().iter().any(|e| e.name == name);
+    !has(TRACT_EXTRACTOR_NAME) || has(EXTRACTOR_NAME)
+}
 
 #[cfg(target_arch = "x86_64")]
 fn q40_to_f32_aligned_for_fma() -> tract_linalg::mmm::PanelExtractor {
     let mut extractor = tract_linalg::x86_64::panel_extract::packed_32_q40_to_f32.clone();
-    extractor.name = "packed_32_q40_to_f32_a256".to_string();
+    extractor.name = EXTRACTOR_NAME.to_string();
     extractor.to = extractor.to.align(256);
     extractor
 }
@@ -36,12 +51,16 @@ mod tests {
     fn the_extractor_is_registered_where_tract_has_its_own() {
         let dispatch = tract_linalg::MmmDispatch::native();
         let names: Vec<&str> = dispatch.panel_extractors().iter().map(|e| e.name.as_str()).collect();
-        if names.contains(&"packed_32_q40_to_f32") {
+        assert!(
+            super::prompt_extractor_in_place(),
+            "not registered; extractors: {names:?}"
+        );
+        if names.contains(&super::TRACT_EXTRACTOR_NAME) {
             let ours = dispatch
                 .panel_extractors()
                 .iter()
-                .find(|e| e.name == "packed_32_q40_to_f32_a256")
-                .unwrap_or_else(|| panic!("not registered; extractors: {names:?}"));
+                .find(|e| e.name == super::EXTRACTOR_NAME)
+                .unwrap();
             assert_eq!(ours.to.alignment(), 256);
         }
     }

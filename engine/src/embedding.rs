@@ -205,3 +205,23 @@ fn read_records<const N: usize>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Q8_0 table whose rows are not whole blocks is refused, even when its file holds a whole
+    /// number of blocks (16 rows of 40 values are 20 blocks): a row would start mid-block.
+    #[test]
+    fn q8_0_rows_of_part_blocks_are_refused() {
+        let (vocab, dim) = (16, 40);
+        let path = std::env::temp_dir().join(format!("toolcall-q8-rows-{}.bin", std::process::id()));
+        std::fs::write(&path, vec![0u8; EmbeddingType::Q8_0.file_bytes(vocab * dim)]).unwrap();
+        let result = Embedding::load(&path, EmbeddingType::Q8_0, vocab, dim);
+        std::fs::remove_file(&path).unwrap();
+        let Err(Error::Bundle { message, .. }) = result else {
+            panic!("loaded a Q8_0 table of {dim}-value rows");
+        };
+        assert!(message.contains("multiple of 32"), "{message}");
+    }
+}

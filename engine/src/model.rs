@@ -21,7 +21,7 @@ use tract_onnx::tract_core::transform::get_transform;
 
 use llguidance::toktrie::SimpleVob;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, WeightForm};
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
 
@@ -72,6 +72,13 @@ pub struct DecoderState {
 impl Decoder {
     /// Loads a bundle's step graph and embedding table.
     pub fn load(bundle: &Bundle) -> Result<Decoder> {
+        if bundle.manifest.quantization.form == WeightForm::Q4 && !crate::block_quant::prompt_extractor_in_place() {
+            log::warn!(
+                "{}: tract's 4-bit matrix kernels lack the engine's panel extractor (engine/src/block_quant.rs \
+                 not linked?); prompts will prefill ~2.5x slower",
+                bundle.dir.display()
+            );
+        }
         Self::load_graph(&bundle.model_path(), Embedding::of_bundle(bundle)?)
     }
 
