@@ -31,7 +31,7 @@ class WyomingTest(unittest.IsolatedAsyncioTestCase):
     def setUp(self) -> None:
         # Registering the 20 intents prefills ~2,500 prompt tokens: more than the default 20 s
         # on a slow machine.
-        self.service = Service(self, bundle="smollm2-135m-toolcall-q4", config="request_timeout_ms = 120000\n")
+        self.service = Service(self, bundle="smollm2-135m-toolcall", config="request_timeout_ms = 120000\n")
 
     def serve(self, *args: str) -> int:
         """toolcall-wyoming with `args` on a free port of localhost; returns the port."""
