@@ -10,21 +10,22 @@
 //! with the kernels' alignment (its code needs only 32), lets tract's plan keep both: the 32x1
 //! kernel for a decode step, the 32x3 one for a prompt, widening each weight panel as it goes
 //! (docs/PERFORMANCE.md). tract-linalg collects extractors with `inventory`; loading a `q4`
-//! bundle calls [`prompt_extractor_in_place`], which both keeps this file's registration in the
-//! binary and says when it is missing.
+//! bundle calls [`prompt_extractor_in_place`], which keeps this file, registration included, in
+//! the binary and checks that tract's dispatcher sees the extractor. (arm64's own Q4_0 extractor
+//! already matches its kernels: nothing is added there.)
 
 /// Our extractor's name in tract-linalg's registry.
 const EXTRACTOR_NAME: &str = "packed_32_q40_to_f32_a256";
-/// tract-linalg's own Q4_0 extractor (x86_64 with FMA), the one ours widens for.
+/// tract-linalg's own Q4_0 extractor (x86_64 with AVX2 and F16C), the one ours re-declares.
 const TRACT_EXTRACTOR_NAME: &str = "packed_32_q40_to_f32";
 
-/// False when tract has its Q4_0 extractor here and ours is not beside it: a `q4` bundle's
-/// prompts would then run column by column on the matrix-vector kernel (answers the same,
-/// prefill ~2.5x slower).
+/// False on x86_64 when tract has its Q4_0 extractor (it needs AVX2 and F16C) and ours is not
+/// beside it: a `q4` bundle's prompts would then run column by column on the matrix-vector
+/// kernel (answers the same, prefill ~2.5x slower).
 pub fn prompt_extractor_in_place() -> bool {
     let dispatch = tract_linalg::MmmDispatch::native();
     let has = |name: &str| dispatch.panel_extractors().iter().any(|e| e.name == name);
-    !has(TRACT_EXTRACTOR_NAME) || has(EXTRACTOR_NAME)
+    !cfg!(target_arch = "x86_64") || !has(TRACT_EXTRACTOR_NAME) || has(EXTRACTOR_NAME)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -74,8 +74,8 @@ impl Decoder {
     pub fn load(bundle: &Bundle) -> Result<Decoder> {
         if bundle.manifest.quantization.form == WeightForm::Q4 && !crate::block_quant::prompt_extractor_in_place() {
             log::warn!(
-                "{}: tract's 4-bit matrix kernels lack the engine's panel extractor (engine/src/block_quant.rs \
-                 not linked?); prompts will prefill ~2.5x slower",
+                "{}: tract's dispatcher does not list the engine's 4-bit panel extractor \
+                 (engine/src/block_quant.rs); prompts will prefill ~2.5x slower",
                 bundle.dir.display()
             );
         }
