@@ -14,6 +14,8 @@
 //! the binary and checks that tract's dispatcher sees the extractor. (arm64's own Q4_0 extractor
 //! already matches its kernels: nothing is added there.)
 
+use crate::attention::QUERY_BLOCK;
+
 /// Our extractor's name in tract-linalg's registry.
 const EXTRACTOR_NAME: &str = "packed_32_q40_to_f32_a256";
 /// tract-linalg's own Q4_0 extractor (x86_64 with AVX2 and F16C), the one ours re-declares.
@@ -26,6 +28,21 @@ pub fn prompt_extractor_in_place() -> bool {
     let dispatch = tract_linalg::MmmDispatch::native();
     let has = |name: &str| dispatch.panel_extractors().iter().any(|e| e.name == name);
     !cfg!(target_arch = "x86_64") || !has(TRACT_EXTRACTOR_NAME) || has(EXTRACTOR_NAME)
+}
+
+/// The most prompt tokens one forward pass of a `q4` bundle should take, for matrices of at
+/// most `widest_input` inputs. A matrix kernel widens a 4-bit weight panel into scratch, which
+/// holds one panel: tract-linalg walks the prompt's columns in blocks, and once a matmul's
+/// activations (`columns x input x 4` bytes) spill the L2 cache it re-widens each panel for every
+/// block instead of once per pass (prefill at ~0.6x f32's rate at 256 tokens; at 64, f32's rate:
+/// docs/PERFORMANCE.md). So a q4 prompt goes in passes whose activations fit L2, in whole
+/// blocks of the attention op's queries (at least one): the passes then cut the prompt where one
+/// pass's attention blocks end anyway, and give its hidden state bit for bit.
+pub fn prompt_pass_tokens(widest_input: usize) -> usize {
+    let cache = tract_linalg::cache::cache_info();
+    let l2 = cache.l2_or_default() / cache.l2_sharers_or_one();
+    let columns = l2 / (4 * widest_input.max(1));
+    (columns / QUERY_BLOCK * QUERY_BLOCK).max(QUERY_BLOCK)
 }
 
 #[cfg(target_arch = "x86_64")]

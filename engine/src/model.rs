@@ -58,6 +58,9 @@ pub fn set_threads(threads: usize) {
 pub struct Decoder {
     plan: Arc<TypedRunnableModel>,
     embedding: Embedding,
+    /// The most tokens one pass of the graph takes; longer inputs go in balanced passes
+    /// (`q4` bundles: [`crate::block_quant::prompt_pass_tokens`]; otherwise unbounded).
+    pass_tokens: usize,
     /// Op name -> count in the optimised plan (for diagnostics and tests).
     pub op_histogram: BTreeMap<String, usize>,
 }
@@ -72,6 +75,11 @@ pub struct DecoderState {
 impl Decoder {
     /// Loads a bundle's step graph and embedding table.
     pub fn load(bundle: &Bundle) -> Result<Decoder> {
+        let mut decoder = Self::load_graph(&bundle.model_path(), Embedding::of_bundle(bundle)?)?;
+        if bundle.manifest.quantization.form == WeightForm::Q4 {
+            let arch = &bundle.manifest.architecture;
+            decoder.pass_tokens = crate::block_quant::prompt_pass_tokens(arch.d_model.max(arch.d_ffn));
+        }
         if bundle.manifest.quantization.form == WeightForm::Q4 && !crate::block_quant::prompt_extractor_in_place() {
             log::warn!(
                 "{}: tract's dispatcher does not list the engine's 4-bit panel extractor \
@@ -79,7 +87,7 @@ impl Decoder {
                 bundle.dir.display()
             );
         }
-        Self::load_graph(&bundle.model_path(), Embedding::of_bundle(bundle)?)
+        Ok(decoder)
     }
 
     /// Loads the step graph at `path`, to run with `embedding`.
@@ -129,6 +137,7 @@ impl Decoder {
         Ok(Decoder {
             plan,
             embedding,
+            pass_tokens: usize::MAX,
             op_histogram,
         })
     }
@@ -141,12 +150,27 @@ impl Decoder {
         })
     }
 
+    /// The most tokens one pass of the graph takes ([`Decoder::forward`] splits longer inputs).
+    pub fn pass_tokens(&self) -> usize {
+        self.pass_tokens
+    }
+
     /// Feeds `tokens` to the model and returns the last position's hidden state (after the
-    /// final norm), from which [`Decoder::logits`] gives the next token's logits.
+    /// final norm), from which [`Decoder::logits`] gives the next token's logits. More than
+    /// [`Decoder::pass_tokens`] go in passes of that many, the rest in the last.
     pub fn forward(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Vec<f32>> {
         if tokens.is_empty() {
             return Err(Error::Internal("forward with no tokens".into()));
         }
+        let mut hidden = Vec::new();
+        for pass in tokens.chunks(self.pass_tokens) {
+            hidden = self.forward_pass(state, pass)?;
+        }
+        Ok(hidden)
+    }
+
+    /// One pass of the graph over `tokens`.
+    fn forward_pass(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Vec<f32>> {
         let rows = self.embedding.lookup(tokens)?;
         let input = Tensor::from_shape(&[1, tokens.len(), self.embedding.dim()], &rows).map_err(Error::model)?;
         let outputs = state.state.run(tvec![input.into()]).map_err(Error::model)?;

@@ -332,3 +332,41 @@ fn a_prefill_in_chunks_gives_the_hidden_state_of_one_pass() {
         );
     }
 }
+
+/// A q4 bundle's prompt goes through the graph in passes short enough that tract widens each
+/// 4-bit weight panel once per pass (`block_quant::prompt_pass_tokens`); the hidden state after
+/// them, and the next step, are what one pass over the whole prompt gives, bit for bit.
+#[test]
+fn q4_prompts_in_passes_give_the_hidden_state_of_one_pass() {
+    let dir = common::bundle(common::DEFAULT_Q4);
+    let bundle = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
+    let in_passes = Decoder::load(&bundle).unwrap();
+    let one_pass = Decoder::load_graph(&bundle.model_path(), embedding(&bundle)).unwrap();
+    let tokens: Vec<u32> = (0..300u32).map(|i| (i * 7919) % 49152).collect();
+    assert!(
+        in_passes.pass_tokens() < tokens.len(),
+        "a q4 bundle takes {} tokens a pass",
+        in_passes.pass_tokens()
+    );
+    assert_eq!(one_pass.pass_tokens(), usize::MAX);
+    let (mut split, mut whole) = (in_passes.new_state().unwrap(), one_pass.new_state().unwrap());
+    let hidden = (
+        in_passes.forward(&mut split, &tokens).unwrap(),
+        one_pass.forward(&mut whole, &tokens).unwrap(),
+    );
+    assert_eq!(split.len, tokens.len());
+    assert!(
+        hidden.0 == hidden.1,
+        "hidden states differ by {}",
+        max_abs_diff(&hidden.0, &hidden.1)
+    );
+    let next = (
+        in_passes.forward(&mut split, &[42]).unwrap(),
+        one_pass.forward(&mut whole, &[42]).unwrap(),
+    );
+    assert!(
+        next.0 == next.1,
+        "the next step differs by {}",
+        max_abs_diff(&next.0, &next.1)
+    );
+}

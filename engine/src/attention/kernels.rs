@@ -9,7 +9,7 @@ use tract_onnx::tract_core::internal::*;
 
 /// Queries per GEMM block in a long prefill: bounds the scores buffer to 64 x keys and skips
 /// the keys a block's causal mask hides.
-pub(super) const QUERY_BLOCK: usize = 64;
+pub(crate) const QUERY_BLOCK: usize = 64;
 /// Blocks of at most this many query rows skip the GEMM (see [`QueryBlock::attend_directly`]).
 pub(super) const DIRECT_MAX_ROWS: usize = 16;
 

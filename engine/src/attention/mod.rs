@@ -22,6 +22,7 @@
 //! (query blocks, dot products, softmax); `rewrite.rs` the graph rewrite that puts the op in.
 
 mod kernels;
+pub(crate) use kernels::QUERY_BLOCK;
 mod rewrite;
 
 use rayon::prelude::*;
