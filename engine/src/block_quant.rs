@@ -1,5 +1,6 @@
-//! Prompts through tract's 4-bit weights on x86_64 at matrix speed: one more panel extractor
-//! for tract-linalg's registry.
+//! Prompts through tract's 4-bit weights at matrix speed: one more panel extractor for
+//! tract-linalg's registry (x86_64), and the length of the graph passes a `q4` prompt is fed in
+//! ([`prompt_pass_tokens`], every architecture).
 //!
 //! A `q4` bundle's layer matrices are Q4_0 constants for tract's block-quant kernels. On x86_64
 //! only the 32x1 matrix-vector kernel takes Q4_0 weights as they are; a matrix kernel (32x3)
@@ -36,8 +37,10 @@ pub fn prompt_extractor_in_place() -> bool {
 /// activations (`columns x input x 4` bytes) spill the L2 cache it re-widens each panel for every
 /// block instead of once per pass (prefill at ~0.6x f32's rate at 256 tokens; at 64, f32's rate:
 /// docs/PERFORMANCE.md). So a q4 prompt goes in passes whose activations fit L2, in whole
-/// blocks of the attention op's queries (at least one): the passes then cut the prompt where one
-/// pass's attention blocks end anyway, and give its hidden state bit for bit.
+/// blocks of the attention op's queries (at least one, even where one block's activations spill
+/// a small L2): the passes then cut the prompt where one pass's attention blocks end anyway, and
+/// give its hidden state bit for bit (a last pass of one token excepted: it takes the decode
+/// kernel).
 pub fn prompt_pass_tokens(widest_input: usize) -> usize {
     let cache = tract_linalg::cache::cache_info();
     let l2 = cache.l2_or_default() / cache.l2_sharers_or_one();

@@ -22,8 +22,8 @@ use crate::prompt;
 use crate::tools::parse_tools;
 use crate::toolset::{Conversation, Session, Toolset};
 
-/// Tokens per forward pass of a long prefill (a tool list's system turn, a turn with long facts
-/// or tool results). The request's deadline and cancel flag are checked before each pass, so a
+/// Tokens per [`Decoder::forward`] call of a long prefill (a tool list's system turn, a turn
+/// with long facts or tool results; a `q4` decoder splits each into shorter graph passes). The request's deadline and cancel flag are checked before each pass, so a
 /// long prefill ends in `Timeout`/`Cancelled` within about one chunk's time and frees its
 /// worker. A multiple of the attention op's query block; chunked or not, the hidden state is
 /// the same bit for bit (`model_parity.rs`).

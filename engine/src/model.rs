@@ -58,8 +58,9 @@ pub fn set_threads(threads: usize) {
 pub struct Decoder {
     plan: Arc<TypedRunnableModel>,
     embedding: Embedding,
-    /// The most tokens one pass of the graph takes; longer inputs go in balanced passes
-    /// (`q4` bundles: [`crate::block_quant::prompt_pass_tokens`]; otherwise unbounded).
+    /// The most tokens one pass of the graph takes; longer inputs go in passes of that many, the
+    /// rest in the last (`q4` bundles: [`crate::block_quant::prompt_pass_tokens`]; otherwise
+    /// unbounded).
     pass_tokens: usize,
     /// Op name -> count in the optimised plan (for diagnostics and tests).
     pub op_histogram: BTreeMap<String, usize>,
