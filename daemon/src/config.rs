@@ -39,6 +39,9 @@ pub struct Settings {
     pub max_queued_per_user: usize,
     /// Deadline of a request (queue wait included) unless the caller asks for less.
     pub request_timeout_ms: u64,
+    /// Deadline of a RegisterToolset instead (queue wait included): it compiles its tools'
+    /// prompt once for many calls, and a long tool list takes longer than a call.
+    pub register_timeout_ms: u64,
     /// Toolsets plus sessions one client may hold.
     pub max_objects_per_client: usize,
     /// Toolsets plus sessions all the clients of one user (uid) may hold together.
@@ -124,6 +127,7 @@ impl Default for Settings {
             queue_size: 8,
             max_queued_per_user: 4,
             request_timeout_ms: 20_000,
+            register_timeout_ms: 120_000,
             max_objects_per_client: 16,
             max_objects_per_user: 16,
             max_objects: 32,
@@ -241,6 +245,9 @@ impl Settings {
         }
         if self.request_timeout_ms == 0 {
             return Err("configuration: request_timeout_ms must be at least 1".into());
+        }
+        if self.register_timeout_ms == 0 {
+            return Err("configuration: register_timeout_ms must be at least 1".into());
         }
         if self.session_idle_timeout_s != 0 && self.session_idle_timeout_s * 1000 <= self.request_timeout_ms {
             return Err(format!(

@@ -82,7 +82,8 @@ pub struct Request {
 impl Request {
     /// Type-checks `options` into the engine's options (their ranges are the engine's to check;
     /// a method that takes no options yet refuses any) and sets the deadline: the caller's
-    /// `timeout_ms`, at most the configured `request_timeout_ms`, counted from now. It runs on
+    /// `timeout_ms`, at most the configured `request_timeout_ms` (RegisterToolset:
+    /// `register_timeout_ms`), counted from now. It runs on
     /// the `model` option's bundle (Call and RegisterToolset: `UnknownModel` if there is none
     /// of that name; OpenSession's is judged by [`Request::on`]) or the
     /// default one, unless [`Request::on`] says otherwise.
@@ -93,7 +94,7 @@ impl Request {
         options: &ReceivedOptions,
         shared: &Shared,
     ) -> Result<Request> {
-        let request_timeout_ms = shared.request_timeout_ms();
+        let longest_ms = shared.timeout_ms_of(method);
         let user = shared.clients.user_of(&caller);
         let started = Instant::now();
         // `request_id` is every method's, and so is the fault drills' `test_fault` in debug builds.
@@ -148,9 +149,7 @@ impl Request {
         );
         let named = wire.model.as_deref().filter(|_| picks_model);
         let runs_on = RunsOn::Bundle(shared.models.get(named)?);
-        let timeout_ms = wire
-            .timeout_ms
-            .map_or(request_timeout_ms, |t| u64::from(t).min(request_timeout_ms));
+        let timeout_ms = wire.timeout_ms.map_or(longest_ms, |t| u64::from(t).min(longest_ms));
         let deadline = started + Duration::from_millis(timeout_ms);
         Ok(Request {
             method,

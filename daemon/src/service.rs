@@ -23,6 +23,7 @@ use crate::models::Models;
 use crate::objects::{Manager, RegistryObject, SessionObject, ToolsetObject};
 use crate::ownership::learn_uid;
 use crate::registry::Registry;
+use crate::request::Method;
 use crate::toolset_cache::ToolsetCache;
 use crate::worker::Pool;
 
@@ -68,6 +69,17 @@ impl Shared {
 
     pub fn request_timeout_ms(&self) -> u64 {
         self.settings.read().expect("settings lock").request_timeout_ms
+    }
+
+    /// The deadline a request of `method` may have at most: RegisterToolset's own
+    /// (`register_timeout_ms`, a one-time compile of a tool list), every other's
+    /// `request_timeout_ms`.
+    pub fn timeout_ms_of(&self, method: Method) -> u64 {
+        let settings = self.settings.read().expect("settings lock");
+        match method {
+            Method::RegisterToolset => settings.register_timeout_ms,
+            _ => settings.request_timeout_ms,
+        }
     }
 
     /// How long a session may go unused before the service closes it; `None`: never.
@@ -227,11 +239,10 @@ impl Service {
         self.shared.pool.depth()
     }
 
-    /// Whether every worker is alive: idle and ticking, or in a job for less than the request
-    /// timeout plus 10 s (the systemd watchdog's check).
+    /// Whether every worker is alive: idle and ticking, or in a job less than 10 s past its
+    /// deadline (the systemd watchdog's check).
     pub fn healthy(&self) -> bool {
-        let max_job = Duration::from_millis(self.shared.request_timeout_ms()) + Duration::from_secs(10);
-        self.shared.pool.healthy(max_job)
+        self.shared.pool.healthy(Duration::from_secs(10))
     }
 
     /// Stops taking requests (new ones get `Busy`) and waits for those queued or running, then

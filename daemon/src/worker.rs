@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,8 +22,11 @@ use tokio::sync::mpsc as drain;
 use crate::fair_queue::{FairQueue, LineCounts, Next};
 use crate::request::Method;
 
-/// A request's work, with the engine it runs on inside it (see `models`).
-type Job = Box<dyn FnOnce() + Send>;
+/// A request's work, with the engine it runs on inside it (see `models`), and its deadline.
+struct Job {
+    deadline: Instant,
+    work: Box<dyn FnOnce() + Send>,
+}
 
 /// Why a job could not be queued or finished.
 #[derive(Debug)]
@@ -70,8 +73,8 @@ pub struct Pool {
     workers: usize,
     /// Per worker: milliseconds since `epoch` when it last showed life.
     heartbeats: Arc<Vec<AtomicU64>>,
-    /// Per worker: whether it is inside a job.
-    busy: Arc<Vec<AtomicBool>>,
+    /// Per worker: 0 while idle, inside a job that job's deadline (milliseconds since `epoch`).
+    busy_until: Arc<Vec<AtomicU64>>,
     epoch: Instant,
     handles: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -87,13 +90,13 @@ impl Pool {
         let queue = Arc::new(FairQueue::<Job>::default());
         let epoch = Instant::now();
         let heartbeats = Arc::new((0..workers).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
-        let busy = Arc::new((0..workers).map(|_| AtomicBool::new(false)).collect::<Vec<_>>());
+        let busy_until = Arc::new((0..workers).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
         let depth = Arc::new(AtomicUsize::new(0));
         let job_times = Arc::new(JobTimes::default());
         let (in_flight, drained) = drain::channel(1);
         let mut handles = Vec::new();
         for index in 0..workers {
-            let (queue, heartbeats, busy) = (queue.clone(), heartbeats.clone(), busy.clone());
+            let (queue, heartbeats, busy_until) = (queue.clone(), heartbeats.clone(), busy_until.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("toolcalld-worker-{index}"))
                 .spawn(move || {
@@ -102,9 +105,10 @@ impl Pool {
                         match queue.pop(IDLE_TICK) {
                             Next::Job(job) => {
                                 // The job itself leaves the depth count, before it replies.
-                                busy[index].store(true, Ordering::Relaxed);
-                                job();
-                                busy[index].store(false, Ordering::Relaxed);
+                                let until = job.deadline.saturating_duration_since(epoch).as_millis() as u64;
+                                busy_until[index].store(until.max(1), Ordering::Relaxed);
+                                (job.work)();
+                                busy_until[index].store(0, Ordering::Relaxed);
                             }
                             Next::Idle => {}
                             Next::Closed => break,
@@ -124,7 +128,7 @@ impl Pool {
             lines: LineCounts::default(),
             workers,
             heartbeats,
-            busy,
+            busy_until,
             epoch,
             handles: Mutex::new(handles),
         })
@@ -167,7 +171,7 @@ impl Pool {
         let queued = Instant::now();
         let budget = deadline.saturating_duration_since(queued);
         let in_flight = intake.in_flight.clone();
-        let job: Job = Box::new(move || {
+        let work = Box::new(move || {
             let (_in_flight, _slot) = (in_flight, slot);
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
@@ -222,7 +226,7 @@ impl Pool {
         if !admitted {
             return Err(late.unwrap_or(PoolError::Busy));
         }
-        if intake.jobs.push(line, job).is_err() {
+        if intake.jobs.push(line, Job { deadline, work }).is_err() {
             self.depth.fetch_sub(1, Ordering::SeqCst);
             return Err(PoolError::ShuttingDown);
         }
@@ -239,17 +243,13 @@ impl Pool {
         self.places_per_line.store(per_user, Ordering::SeqCst);
     }
 
-    /// True while every worker is either idle and ticking, or inside a job for less than
-    /// `max_job`: the check behind the systemd watchdog notification.
-    pub fn healthy(&self, max_job: Duration) -> bool {
+    /// True while every worker is either idle and ticking, or inside a job that is less than
+    /// `grace` past its deadline: the check behind the systemd watchdog notification.
+    pub fn healthy(&self, grace: Duration) -> bool {
         let now = self.epoch.elapsed().as_millis() as u64;
-        (0..self.workers).all(|i| {
-            let age = Duration::from_millis(now.saturating_sub(self.heartbeats[i].load(Ordering::Relaxed)));
-            if self.busy[i].load(Ordering::Relaxed) {
-                age < max_job
-            } else {
-                age < IDLE_TICK * 10
-            }
+        (0..self.workers).all(|i| match self.busy_until[i].load(Ordering::Relaxed) {
+            0 => now.saturating_sub(self.heartbeats[i].load(Ordering::Relaxed)) < IDLE_TICK.as_millis() as u64 * 10,
+            deadline => now < deadline + grace.as_millis() as u64,
         })
     }
 

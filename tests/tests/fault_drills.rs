@@ -180,7 +180,7 @@ async fn a_request_the_queue_made_late_is_refused_at_its_turn_not_run_into_a_tim
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_worker_stops_the_watchdog_while_the_other_serves() {
     let bus = TestBus::start();
-    // The watchdog tolerates a job for request_timeout_ms + 10 s. The stall starts a moment
+    // The watchdog tolerates a job until 10 s past its deadline. The stall starts a moment
     // after the call is sent (later on a loaded machine): look from 13.5 s to 15 s.
     let config = "workers = 2\nrequest_timeout_ms = 500\n";
     let mut daemon = Daemon::start_with(&bus, &bundle(TINY), config, &[FAULTS, ("WATCHDOG_USEC", "600000")]);

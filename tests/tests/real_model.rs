@@ -1,11 +1,12 @@
 //! The real default model behind the real daemon: one request through each client an app
 //! would use (Rust, C, toolcallctl, busctl), every result validated against the tool schemas;
-//! and the latency of one call as the client sees it vs. the daemon's own time for it (printed).
+//! the latency of one call as the client sees it vs. the daemon's own time for it (printed);
+//! a toolset's compile bounded by `register_timeout_ms`, not a call's deadline.
 
 use std::process::Command;
 
-use toolcall_client::{Bus, CallOptions, CallResult, Client};
-use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, binary, bundle};
+use toolcall_client::{Bus, CallOptions, CallResult, Client, ErrorKind};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, binary, bundle, long_tools};
 
 fn validate(result: &CallResult) {
     let tools: serde_json::Value = serde_json::from_str(HOME_TOOLS).unwrap();
@@ -128,6 +129,35 @@ async fn one_request_through_every_client() {
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     validate(&parse(reply["data"][0].as_str().unwrap().as_bytes()));
     // The C library: tests/c_client.rs runs the C example against the same model.
+}
+
+/// RegisterToolset compiles a tool list once for many calls, so its deadline is
+/// `register_timeout_ms`, not the calls' `request_timeout_ms`: a list that takes longer to
+/// compile than a call may take still registers (the Wyoming bridge's 20 intents take ~25 s
+/// here, past the default 20 s), and `register_timeout_ms` bounds it with a named error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_a_toolset_has_its_own_deadline() {
+    // ~500 prompt tokens: well over 300 ms of prefill on any CPU this runs on.
+    let tools = long_tools(3);
+    let bus = TestBus::start();
+    {
+        let _daemon = Daemon::start(&bus, &bundle(DEFAULT), "request_timeout_ms = 300\n");
+        let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
+        let toolset = client.register_toolset(&tools).await;
+        let toolset = toolset.unwrap_or_else(|e| panic!("registration bounded by request_timeout_ms: {e}"));
+        assert_eq!(toolset.tool_count().await.unwrap(), 3);
+    }
+    let _daemon = Daemon::start(&bus, &bundle(DEFAULT), "register_timeout_ms = 300\n");
+    let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
+    let late = client.register_toolset(&tools).await.map(|_| ()).unwrap_err();
+    assert_eq!(late.kind(), Some(&ErrorKind::Timeout), "{late}");
+    // Calls keep request_timeout_ms (20 s), and the worker is free again.
+    let options = CallOptions {
+        allow_empty: Some(false),
+        ..CallOptions::default()
+    };
+    let served = client.call(HOME_TOOLS, "Set a timer for 10 minutes", &options).await;
+    validate(&served.unwrap());
 }
 
 /// The model-quality issue's end-to-end check: plain voice-assistant requests (timers, lights,
