@@ -2,7 +2,7 @@
 #
 #   make install DESTDIR=/tmp/root                        # debug build from target/debug
 #   make install DESTDIR=${D} TARGET_DIR=<cargo output>    # e.g. from a Yocto recipe
-#   make install-model MODEL_DIR=model/bundles/smollm2-135m-toolcall MODEL_NAME=default
+#   make install-model MODEL_DIR=model/bundles/smollm2-135m-toolcall-q4 MODEL_NAME=default
 #   make check-units                                       # systemd-analyze verify + security
 #
 # `install` never runs cargo: build first (`cargo build --workspace`, or the recipe's build).
@@ -29,7 +29,7 @@ ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 TARGET_DIR  ?= target/debug
 
-MODEL_DIR   ?= model/bundles/smollm2-135m-toolcall
+MODEL_DIR   ?= model/bundles/smollm2-135m-toolcall-q4
 MODEL_NAME  ?= default
 
 INSTALL ?= install

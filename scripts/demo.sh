@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 query=${1:-"Set a timer for 10 minutes for the pasta"}
 exec dbus-run-session -- bash -c '
   set -euo pipefail
-  target/debug/toolcalld --bus session --model model/bundles/smollm2-135m-toolcall &
+  target/debug/toolcalld --bus session --model model/bundles/smollm2-135m-toolcall-q4 &
   daemon=$!
   trap "kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true" EXIT
   for _ in $(seq 1 120); do

@@ -16,8 +16,8 @@
 # registry and the target directory. First run on 2 cores: chroot ~5 min, cold debug build
 # ~45 min, release build of the two programs ~37 min; then ~25 min with the caches warm.
 #
-# What runs on aarch64 (emulated): tokenizer parity with llama.cpp; logits of the tiny and
-# the default bundle against the numpy reference computed on x86_64 (model_parity: the same
+# What runs on aarch64 (emulated): tokenizer parity with llama.cpp; logits of the tiny bundle
+# and of the default model (its 4-bit default bundle and its float32 form) against the numpy reference computed on x86_64 (model_parity: the same
 # tolerance as on x86_64, see engine/tests/model_parity.rs), KV-cache parity and the engine's
 # attention op against tract's own; the grammar property test on the tiny bundle (the first
 # 20 of its 300 random schemas, same seed; TOOLCALL_PROPERTY_CASES=300 for all); the D-Bus
@@ -37,7 +37,7 @@ TARGET=aarch64-unknown-linux-gnu
 # (toolcall-bench on the tiny bundle: prefill 50 vs 443 tok/s); cortex-a76 is the Pi 5's.
 QEMU_CPU=${QEMU_CPU:-cortex-a72}
 [ "$(id -u)" = 0 ] || { echo "run as root (debootstrap, chroot, binfmt_misc)" >&2; exit 1; }
-[ -f model/bundles/smollm2-135m-toolcall/bundle.json ] && [ -x target/debug/toolcallctl ] \
+[ -f model/bundles/smollm2-135m-toolcall-q4/bundle.json ] && [ -x target/debug/toolcallctl ] \
   || { echo "run scripts/setup.sh first (bundles and the x86_64 build)" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
 
@@ -138,8 +138,8 @@ step "D-Bus end-to-end tests on aarch64 (emulated, tiny bundle)"
 in_chroot cargo test --workspace --locked --test service -- \
   --skip python_voice_assistant_example_runs --skip sixteen_clients_get_results_or_busy
 
-step "default bundle's logits on aarch64 against the numpy reference computed on x86_64"
-in_chroot cargo test --workspace --locked --test model_parity default_bundle
+step "default model's logits on aarch64 (4-bit and float32 forms) against the numpy reference computed on x86_64"
+in_chroot cargo test --workspace --locked --test model_parity default
 
 step "one real-model call: the aarch64 release binary vs x86_64"
 # The engine tests' three home tools (a 302-token system turn).
@@ -148,7 +148,7 @@ cp engine/tests/fixtures/home_tools.json "$CHROOT/tmp/tools.json"
 cp tests/bus/session.conf "$CHROOT/tmp/bus.conf"
 call_on() { # dir-with-binaries-inside-chroot label
   in_chroot "rm -f /tmp/aarch64-bus; dbus-daemon --config-file=/tmp/bus.conf --address=unix:path=/tmp/aarch64-bus --nofork & bus=\$!; sleep 1;
-    TOOLCALLD_REQUEST_TIMEOUT_MS=7200000 $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall & d=\$!;
+    TOOLCALLD_REQUEST_TIMEOUT_MS=7200000 $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall-q4 & d=\$!;
     for i in \$(seq 600); do $1/toolcallctl --address unix:path=/tmp/aarch64-bus status >/dev/null 2>&1 && break; sleep 1; done;
     $1/toolcallctl --address unix:path=/tmp/aarch64-bus call --tools /tmp/tools.json '$query' > /tmp/result-$2.json; rc=\$?;
     kill \$d \$bus; exit \$rc"

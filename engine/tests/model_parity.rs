@@ -89,8 +89,8 @@ fn tiny_bundle_attention_matches_tract() {
 }
 
 #[test]
-fn default_bundle_attention_matches_tract() {
-    check_attention_against_tract(common::DEFAULT, 1e-3);
+fn default_f32_bundle_attention_matches_tract() {
+    check_attention_against_tract(common::DEFAULT_F32, 1e-3);
 }
 
 fn selftest(bundle: &std::path::Path) -> (Vec<u32>, Vec<f32>) {
@@ -267,8 +267,8 @@ fn tiny_q4_bundle_attention_matches_tract() {
 }
 
 #[test]
-fn default_bundle_matches_numpy_reference() {
-    check_bundle(common::DEFAULT, 1e-2);
+fn default_f32_bundle_matches_numpy_reference() {
+    check_bundle(common::DEFAULT_F32, 1e-2);
 }
 
 /// The full-size model on tract's Q4_0 kernels and the blocks' minimums on the side, against
@@ -278,10 +278,11 @@ fn base_q4_bundle_matches_numpy_reference() {
     check_bundle(common::BASE_Q4, 1e-2);
 }
 
-/// The same with the LoRA adapter kept apart: the side matmul carries the adapter too.
+/// The default model as served: the same with the LoRA adapter kept apart, so the side matmul
+/// carries the adapter too.
 #[test]
-fn default_q4_bundle_matches_numpy_reference() {
-    check_bundle(common::DEFAULT_Q4, 1e-2);
+fn default_bundle_matches_numpy_reference() {
+    check_bundle(common::DEFAULT, 1e-2);
 }
 
 /// A valid ONNX graph that is not the exporter's decoder (input_ids -> Identity -> logits) fails
@@ -338,7 +339,7 @@ fn a_prefill_in_chunks_gives_the_hidden_state_of_one_pass() {
 /// them, and the next step, are what one pass over the whole prompt gives, bit for bit.
 #[test]
 fn q4_prompts_in_passes_give_the_hidden_state_of_one_pass() {
-    let dir = common::bundle(common::DEFAULT_Q4);
+    let dir = common::bundle(common::DEFAULT);
     let bundle = toolcall_engine::Bundle::open(&dir).expect("bundle opens");
     let in_passes = Decoder::load(&bundle).unwrap();
     let one_pass = Decoder::load_graph(&bundle.model_path(), embedding(&bundle)).unwrap();

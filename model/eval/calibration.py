@@ -2,7 +2,7 @@
 the project's held-out sets, with a reliability diagram.
 
     .venv/bin/pip install matplotlib        # for the figure only
-    .venv/bin/python model/eval/calibration.py --bundle model/bundles/smollm2-135m-toolcall \
+    .venv/bin/python model/eval/calibration.py --bundle model/bundles/smollm2-135m-toolcall-q4 \
         --out docs/calibration.png --json docs/calibration.json
 
 Runs `target/debug/toolcall-eval --predictions` (the engine as the daemon serves it: prompt,
@@ -105,7 +105,7 @@ def figure(results: dict[str, dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", type=Path, default=ROOT / "model/bundles/smollm2-135m-toolcall")
+    parser.add_argument("--bundle", type=Path, default=ROOT / "model/bundles/smollm2-135m-toolcall-q4")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, help="the reliability diagram (PNG; needs matplotlib)")
     parser.add_argument("--json", type=Path, help="the figures as JSON")

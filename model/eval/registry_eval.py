@@ -1,6 +1,6 @@
 """Retrieval and Route over a catalogue of published tools: the figures of docs/REGISTRY.md.
 
-    .venv/bin/python model/eval/registry_eval.py --bundle model/bundles/smollm2-135m-toolcall \
+    .venv/bin/python model/eval/registry_eval.py --bundle model/bundles/smollm2-135m-toolcall-q4 \
         --out /tmp/registry-eval [--k 5] [--jobs 1] [--recall-only] [--ways right5,published_all] \
         [--sample 40] [--bin-dir target/release]
 
@@ -171,7 +171,7 @@ def run(command: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bundle", default=str(ROOT / "model/bundles/smollm2-135m-toolcall"))
+    parser.add_argument("--bundle", default=str(ROOT / "model/bundles/smollm2-135m-toolcall-q4"))
     parser.add_argument("--out", required=True, help="a folder for the case files and figures")
     parser.add_argument("--k", type=int, default=5, help="tools retrieval keeps (retrieval_top_k)")
     parser.add_argument("--jobs", type=int, default=1)

@@ -31,7 +31,7 @@ class WyomingTest(unittest.IsolatedAsyncioTestCase):
     def setUp(self) -> None:
         # The default configuration: registering the 20 intents prefills ~2,500 prompt tokens,
         # past a call's 20 s on this VM and within RegisterToolset's own register_timeout_ms.
-        self.service = Service(self, bundle="smollm2-135m-toolcall")
+        self.service = Service(self, bundle="smollm2-135m-toolcall-q4")
 
     def serve(self, *args: str) -> int:
         """toolcall-wyoming with `args` on a free port of localhost; returns the port."""

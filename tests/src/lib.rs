@@ -72,8 +72,8 @@ pub fn copy_bundle(name: &str, dest: &Path) {
 }
 
 pub const TINY: &str = "tiny";
-/// The default serving bundle (base model + tool-calling LoRA).
-pub const DEFAULT: &str = "smollm2-135m-toolcall";
+/// The default serving bundle (base model + tool-calling LoRA, 4-bit layer matrices: `--quant q4`).
+pub const DEFAULT: &str = "smollm2-135m-toolcall-q4";
 
 /// A private scratch directory, removed on drop.
 pub struct TempDir(pub PathBuf);

@@ -26,7 +26,8 @@ pub const TINY: &str = "tiny";
 pub const TINY_Q4: &str = "tiny-q4";
 /// The base model in its own Q4_1 blocks (the benchmarks' q4 form).
 pub const BASE_Q4: &str = "smollm2-135m-instruct-q4";
-/// The default serving bundle (base model + tool-calling LoRA).
-pub const DEFAULT: &str = "smollm2-135m-toolcall";
-/// The default model in q4: the base's Q4_1 blocks with the LoRA adapter kept apart.
-pub const DEFAULT_Q4: &str = "smollm2-135m-toolcall-q4";
+/// The default serving bundle (base model + tool-calling LoRA) as served: the base's own Q4_1
+/// blocks with the LoRA adapter kept apart (`--quant q4`).
+pub const DEFAULT: &str = "smollm2-135m-toolcall-q4";
+/// The same model with every matrix float32 (the adapter merged in).
+pub const DEFAULT_F32: &str = "smollm2-135m-toolcall";
