@@ -148,7 +148,7 @@ cp engine/tests/fixtures/home_tools.json "$CHROOT/tmp/tools.json"
 cp tests/bus/session.conf "$CHROOT/tmp/bus.conf"
 call_on() { # dir-with-binaries-inside-chroot label
   in_chroot "rm -f /tmp/aarch64-bus; dbus-daemon --config-file=/tmp/bus.conf --address=unix:path=/tmp/aarch64-bus --nofork & bus=\$!; sleep 1;
-    TOOLCALLD_REQUEST_TIMEOUT_MS=7200000 $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall-q4 & d=\$!;
+    TOOLCALLD_REQUEST_TIMEOUT_MS=7200000 TOOLCALLD_SESSION_IDLE_TIMEOUT_S=0 $1/toolcalld --bus unix:path=/tmp/aarch64-bus --model /src/model/bundles/smollm2-135m-toolcall-q4 & d=\$!;
     for i in \$(seq 600); do $1/toolcallctl --address unix:path=/tmp/aarch64-bus status >/dev/null 2>&1 && break; sleep 1; done;
     $1/toolcallctl --address unix:path=/tmp/aarch64-bus call --tools /tmp/tools.json '$query' > /tmp/result-$2.json; rc=\$?;
     kill \$d \$bus; exit \$rc"

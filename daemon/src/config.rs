@@ -243,11 +243,14 @@ impl Settings {
         if self.dispatch_timeout_ms == 0 {
             return Err("configuration: dispatch_timeout_ms must be at least 1".into());
         }
-        if self.request_timeout_ms == 0 {
-            return Err("configuration: request_timeout_ms must be at least 1".into());
-        }
-        if self.register_timeout_ms == 0 {
-            return Err("configuration: register_timeout_ms must be at least 1".into());
+        // A day at most: a deadline is an instant, which an absurd timeout would overflow.
+        for (key, value) in [
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("register_timeout_ms", self.register_timeout_ms),
+        ] {
+            if !(1..=86_400_000).contains(&value) {
+                return Err(format!("configuration: {key} must be 1 to 86400000 (a day)"));
+            }
         }
         if self.session_idle_timeout_s != 0 && self.session_idle_timeout_s * 1000 <= self.request_timeout_ms {
             return Err(format!(
@@ -320,6 +323,11 @@ mod tests {
         for zero in ["workers", "threads"] {
             std::fs::write(&file, format!("{zero} = 0\n")).unwrap();
             assert!(Settings::load(&overrides, HashMap::new()).unwrap_err().contains(zero));
+        }
+        for (key, bad) in [("request_timeout_ms", 0), ("register_timeout_ms", 86_400_001)] {
+            std::fs::write(&file, format!("{key} = {bad}\n")).unwrap();
+            let err = Settings::load(&overrides, HashMap::new()).unwrap_err();
+            assert!(err.contains(key) && err.contains("a day"), "{err}");
         }
         let missing = Overrides {
             config_file: Some(dir.join("nope.toml")),

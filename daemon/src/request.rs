@@ -74,6 +74,8 @@ pub struct Request {
     tools: Option<Vec<String>>,
     deadline: Instant,
     timeout_ms: u64,
+    /// Whether the caller set the deadline (`timeout_ms`).
+    asked_timeout: bool,
     started: Instant,
     /// Debug builds only: see [`crate::fault`].
     fault: Option<Fault>,
@@ -83,10 +85,9 @@ impl Request {
     /// Type-checks `options` into the engine's options (their ranges are the engine's to check;
     /// a method that takes no options yet refuses any) and sets the deadline: the caller's
     /// `timeout_ms`, at most the configured `request_timeout_ms` (RegisterToolset:
-    /// `register_timeout_ms`), counted from now. It runs on
-    /// the `model` option's bundle (Call and RegisterToolset: `UnknownModel` if there is none
-    /// of that name; OpenSession's is judged by [`Request::on`]) or the
-    /// default one, unless [`Request::on`] says otherwise.
+    /// `register_timeout_ms`), counted from now. It runs on the `model` option's bundle (Call
+    /// and RegisterToolset: `UnknownModel` if there is none of that name; OpenSession's is
+    /// judged by [`Request::on`]) or the default one, unless [`Request::on`] says otherwise.
     pub fn new(
         method: Method,
         caller: String,
@@ -181,6 +182,7 @@ impl Request {
             tools: wire.tools,
             deadline,
             timeout_ms,
+            asked_timeout: wire.timeout_ms.is_some(),
             started,
             fault: test_fault.as_deref().map(fault::parse).transpose()?,
         })
@@ -199,6 +201,17 @@ impl Request {
     /// Whether RegisterToolset was asked to follow reloads of its bundle.
     pub fn follows_reloads(&self) -> bool {
         self.follows_reloads
+    }
+
+    /// For a toolset that must first move to its bundle's reloaded engine, which compiles its
+    /// tools again: RegisterToolset's deadline, unless the caller set one (`timeout_ms`).
+    pub fn recompiles(mut self, shared: &Shared) -> Request {
+        if !self.asked_timeout {
+            self.timeout_ms = self.timeout_ms.max(shared.timeout_ms_of(Method::RegisterToolset));
+            self.deadline = self.started + Duration::from_millis(self.timeout_ms);
+            self.options.deadline = Some(self.deadline);
+        }
+        self
     }
 
     /// Runs on `engine`, the one its toolset or session was made on. A `model` option that

@@ -105,7 +105,9 @@ impl Pool {
                         match queue.pop(IDLE_TICK) {
                             Next::Job(job) => {
                                 // The job itself leaves the depth count, before it replies.
-                                let until = job.deadline.saturating_duration_since(epoch).as_millis() as u64;
+                                // A job the queue made late is judged from its start.
+                                let until = job.deadline.max(Instant::now()).saturating_duration_since(epoch);
+                                let until = until.as_millis() as u64;
                                 busy_until[index].store(until.max(1), Ordering::Relaxed);
                                 (job.work)();
                                 busy_until[index].store(0, Ordering::Relaxed);
@@ -274,9 +276,11 @@ impl Pool {
 /// How many recent run times per kind of request the turn check looks at.
 const RECENT_PER_KIND: usize = 32;
 
-/// Job run times. For admission: the moving mean and mean deviation over all jobs (the way
-/// TCP estimates a round trip): a few jobs to adapt, one odd job does not swing them; zero
-/// until a job has run. For the turn check: the last run times of each kind of request.
+/// Job run times. For admission: the moving mean and mean deviation over all jobs but
+/// registrations (the way TCP estimates a round trip): a few jobs to adapt, one odd job does
+/// not swing them; zero until a job has run. A registration compiles a tool list once and may
+/// take many calls' time (`register_timeout_ms`): counted, one would get the calls after it
+/// refused for a while. For the turn check: the last run times of each kind of request.
 #[derive(Default)]
 struct JobTimes(Mutex<JobTimesInner>);
 
@@ -292,7 +296,9 @@ impl JobTimes {
         let ms = took.as_secs_f64() * 1000.0;
         let mut times = self.0.lock().expect("job times lock");
         let (mean, deviation) = (times.mean_ms, times.deviation_ms);
-        (times.mean_ms, times.deviation_ms) = if mean == 0.0 {
+        (times.mean_ms, times.deviation_ms) = if kind == Method::RegisterToolset {
+            (mean, deviation)
+        } else if mean == 0.0 {
             (ms, ms / 2.0)
         } else {
             (
@@ -350,13 +356,16 @@ mod tests {
     }
 
     #[test]
-    fn admission_plans_with_mean_plus_deviation_over_all_kinds() {
+    fn admission_plans_with_mean_plus_deviation_over_all_kinds_but_registrations() {
         let times = JobTimes::default();
         assert_eq!(times.estimate_ms(), 0.0);
         times.record(Method::Call, Duration::from_millis(1000));
         assert_eq!(times.estimate_ms(), 1500.0);
         times.record(Method::ToolsetCall, Duration::from_millis(1000));
         // Same time again: the mean stays, the deviation shrinks by a quarter toward 0.
+        assert_eq!(times.estimate_ms(), 1000.0 + 375.0);
+        // A long registration leaves it as it was.
+        times.record(Method::RegisterToolset, Duration::from_secs(25));
         assert_eq!(times.estimate_ms(), 1000.0 + 375.0);
     }
 }

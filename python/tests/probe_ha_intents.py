@@ -25,7 +25,7 @@ REQUESTS = [
 
 class Probe(unittest.IsolatedAsyncioTestCase):
     def setUp(self) -> None:
-        self.service = Service(self, bundle="smollm2-135m-toolcall-q4", config="request_timeout_ms = 120000\n")
+        self.service = Service(self, bundle="smollm2-135m-toolcall-q4")
 
     async def test_print_the_calls(self) -> None:
         client = await toolcall.connect(address=self.service.address)

@@ -1,12 +1,13 @@
 //! The real default model behind the real daemon: one request through each client an app
 //! would use (Rust, C, toolcallctl, busctl), every result validated against the tool schemas;
 //! the latency of one call as the client sees it vs. the daemon's own time for it (printed);
-//! a toolset's compile bounded by `register_timeout_ms`, not a call's deadline.
+//! a toolset's compile bounded by `register_timeout_ms`, not a call's deadline, also when a
+//! reload moves it.
 
 use std::process::Command;
 
 use toolcall_client::{Bus, CallOptions, CallResult, Client, ErrorKind};
-use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, binary, bundle, long_tools};
+use toolcalld_tests::{DEFAULT, Daemon, HOME_TOOLS, TempDir, TestBus, binary, bundle, copy_bundle, long_tools};
 
 fn validate(result: &CallResult) {
     let tools: serde_json::Value = serde_json::from_str(HOME_TOOLS).unwrap();
@@ -158,6 +159,45 @@ async fn registering_a_toolset_has_its_own_deadline() {
     };
     let served = client.call(HOME_TOOLS, "Set a timer for 10 minutes", &options).await;
     validate(&served.unwrap());
+}
+
+/// Writes a copy of the default bundle to `dir` through a hidden staging directory renamed into
+/// place (as an operator replaces a bundle), with `version` in its manifest.
+fn place_default_copy(dir: &std::path::Path, version: &str) {
+    let staging = dir.with_file_name(".staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    copy_bundle(DEFAULT, &staging);
+    let manifest = staging.join("bundle.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    json["version"] = version.into();
+    std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    if dir.exists() {
+        std::fs::rename(dir, dir.with_file_name(".old")).unwrap();
+    }
+    std::fs::rename(&staging, dir).unwrap();
+}
+
+/// A toolset registered with `follow_reloads` compiles its tools again on its first call after
+/// a reload replaced its bundle: that call has a registration's deadline, or a list that takes
+/// longer to compile than a call may take would time out on every call after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toolset_following_reloads_moves_within_the_registration_deadline() {
+    let root = TempDir::new("follow");
+    let dir = root.0.join("default");
+    place_default_copy(&dir, "0.1.0-first");
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(&bus, &dir, "request_timeout_ms = 300\n");
+    let client = Client::connect(&Bus::Address(bus.address.clone())).await.unwrap();
+    let follows = CallOptions {
+        follow_reloads: Some(true),
+        ..CallOptions::default()
+    };
+    let toolset = client.register_toolset_with(&long_tools(3), &follows).await.unwrap();
+    place_default_copy(&dir, "0.1.0-second");
+    assert_eq!(client.reload_models().await.unwrap()["default"], "replaced");
+    let moved = toolset.call("switch device 1 on", &CallOptions::default()).await;
+    let moved = moved.unwrap_or_else(|e| panic!("the call that moved the toolset: {e}"));
+    assert!(moved.model.ends_with("0.1.0-second"), "{}", moved.model);
 }
 
 /// The model-quality issue's end-to-end check: plain voice-assistant requests (timers, lights,

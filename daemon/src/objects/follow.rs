@@ -63,6 +63,19 @@ impl Current {
         }
     }
 
+    /// Whether a request now would first move the toolset to its bundle's reloaded engine
+    /// (in memory, and another than the one it was compiled on).
+    pub fn moves(&self, shared: &Shared) -> bool {
+        self.target(shared)
+            .is_some_and(|engine| engine.id != self.get().engine.id)
+    }
+
+    /// The engine of the bundle it follows, if it follows one and that is in memory.
+    fn target(&self, shared: &Shared) -> Option<Arc<LoadedModel>> {
+        let model = shared.models.get(Some(self.follows.as_deref()?)).ok()?;
+        shared.models.loaded(&model)
+    }
+
     /// The compiled toolset a request runs on: on a worker, moved first to its bundle's
     /// engine if that is another now and in memory. Its tools are compiled again there and
     /// its KV state counted anew (`owner`'s object at `path`); sessions opened before keep
@@ -77,11 +90,7 @@ impl Current {
         let Some(bundle) = self.follows.as_deref() else {
             return Ok(self.get());
         };
-        let target = shared
-            .models
-            .get(Some(bundle))
-            .ok()
-            .and_then(|m| shared.models.loaded(&m));
+        let target = self.target(shared);
         let _moving = lock(&self.moving);
         let compiled = self.get();
         let Some(engine) = target.filter(|e| e.id != compiled.engine.id) else {

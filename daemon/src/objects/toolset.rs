@@ -36,6 +36,16 @@ impl ToolsetObject {
         }
     }
 
+    /// A request that will first move the toolset to its bundle's reloaded engine compiles
+    /// its tools again, so it gets a registration's deadline ([`Request::recompiles`]).
+    fn with_room_to_move(&self, request: Request) -> Request {
+        if self.current.moves(&self.shared) {
+            request.recompiles(&self.shared)
+        } else {
+            request
+        }
+    }
+
     /// What the work of a request on this toolset runs on ([`Current::latest`]).
     fn latest(
         &self,
@@ -56,6 +66,7 @@ impl ToolsetObject {
         let request =
             Request::new(Method::ToolsetCall, caller, target, &options, &self.shared)?.on(self.current.get().engine)?;
         self.current.load_followed(&self.shared).await;
+        let request = self.with_room_to_move(request);
         let latest = self.latest(&header);
         request
             .answer_from(&self.shared, move |_, options| {
@@ -85,6 +96,7 @@ impl ToolsetObject {
         let request = Request::new(Method::OpenSession, owner.name.clone(), target, &options, &self.shared)?
             .on(compiled.engine.clone())?;
         self.current.load_followed(&self.shared).await;
+        let request = self.with_room_to_move(request);
         let (shared, latest) = (self.shared.clone(), self.latest(&header));
         // Counted for the prefix it has now, and again for the one it opens on.
         let prefix_tokens = compiled.toolset.prefix_tokens();

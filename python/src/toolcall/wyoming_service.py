@@ -38,7 +38,7 @@ from wyoming.intent import Entity, Intent, IntentsStart, IntentsStop, NotRecogni
 from wyoming.server import AsyncEventHandler, AsyncServer
 
 from . import client as toolcall
-from .errors import BusError
+from .errors import BusError, Timeout
 from .results import CallResult
 
 _LOG = logging.getLogger("toolcall-wyoming")
@@ -83,6 +83,10 @@ class Recognizer:
                 await self.ready()
                 _LOG.info("tools registered with toolcalld (%s)", self.model)
                 return
+            except Timeout as e:  # the tools took longer to compile than toolcalld allows
+                _LOG.error("registering the tools with toolcalld: %s; raise register_timeout_ms in "
+                           "toolcalld.toml (or give fewer tools); retrying in 5 min", e)
+                await asyncio.sleep(300)
             except Exception as e:  # toolcalld not up yet, or refused: log and retry
                 _LOG.warning("registering the tools with toolcalld: %s; retrying in 10 s", e)
                 await asyncio.sleep(10)
