@@ -1,58 +1,55 @@
-//! The attention arithmetic of [`super::CachedAttention`]: a KV head's query rows cut into
-//! blocks, each attended directly (dot products, a decode step) or by GEMM (a prefill), with a
-//! causal softmax and fixed-order sums.
+//! The attention arithmetic of [`super::CachedAttention`] for one KV head: a few new
+//! positions (a decode step) attended directly, one query row at a time; a prefill's positions
+//! in blocks, all of the head's query heads (its group) at once, by GEMM; a causal softmax and
+//! fixed-order sums either way.
 
 use tract_onnx::prelude::tract_ndarray::linalg::general_mat_mul;
-use tract_onnx::prelude::tract_ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use tract_onnx::prelude::tract_ndarray::{Array2, ArrayView2, Axis};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-/// Queries per GEMM block in a long prefill: bounds the scores buffer to 64 x keys and skips
-/// the keys a block's causal mask hides.
+/// Positions per GEMM block in a prefill: bounds the scores buffer to `group * 64` x keys and
+/// skips the keys a block's causal mask hides.
 pub(crate) const QUERY_BLOCK: usize = 64;
-/// Blocks of at most this many query rows skip the GEMM (see [`QueryBlock::attend_directly`]).
+/// Inputs of at most this many positions skip the GEMM (see [`Shape::attend_directly`]).
 pub(super) const DIRECT_MAX_ROWS: usize = 16;
 
-/// Row ranges of one KV head's `group * seq` query rows, each computed as one unit (one GEMM
-/// when it is long): up to `QUERY_BLOCK` positions of one group member. A decode step has one
-/// row per member, so a step's `kv_heads * group` rows can go to as many threads.
-pub(super) fn query_blocks(group: usize, seq: usize) -> Vec<(usize, usize)> {
-    (0..group)
-        .flat_map(|member| {
-            (0..seq)
-                .step_by(QUERY_BLOCK)
-                .map(move |first| (member * seq + first, member * seq + (first + QUERY_BLOCK).min(seq)))
-        })
-        .collect()
-}
-
-/// One GEMM block of a KV head's query rows: rows `first_row..` of the head's `group * seq`
-/// (group member, position) rows, over a cache that held `past` tokens before this input.
-pub(super) struct QueryBlock {
-    pub first_row: usize,
+/// One input of the op: `group` query heads per KV head, `seq` new positions after `past`
+/// cached ones, rows of `head_dim`.
+pub(super) struct Shape {
+    pub group: usize,
     pub seq: usize,
     pub past: usize,
     pub head_dim: usize,
     pub scale: f32,
 }
 
-impl QueryBlock {
-    /// Keys row `row` of the block may see: its own position and all before it.
-    fn visible(&self, row: usize) -> usize {
-        self.past + (self.first_row + row) % self.seq + 1
+impl Shape {
+    /// Keys the new position `position` may see: its own and all before it.
+    pub(super) fn visible(&self, position: usize) -> usize {
+        self.past + position + 1
     }
 
-    /// A few rows (a decode step): dot products and scaled sums straight over the cache rows.
-    /// A GEMM would first copy all of K and V into its packed layout, every step.
+    /// The position blocks a prefill's GEMMs go by: `QUERY_BLOCK` positions each, the last
+    /// shorter.
+    pub(super) fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.seq)
+            .step_by(QUERY_BLOCK)
+            .map(|first| (first, (first + QUERY_BLOCK).min(self.seq)))
+    }
+
+    /// One query head's `seq` rows (a decode step has one): dot products and scaled sums
+    /// straight over the cache rows. A GEMM would first copy all of K and V into its packed
+    /// layout, every step.
     pub(super) fn attend_directly(&self, queries: &[f32], keys: &[f32], values: &[f32], output: &mut [f32]) {
         let head_dim = self.head_dim;
         let mut scores = Vec::new();
-        for (row, (query, out)) in queries
+        for (position, (query, out)) in queries
             .chunks_exact(head_dim)
             .zip(output.chunks_exact_mut(head_dim))
             .enumerate()
         {
-            let visible = self.visible(row);
+            let visible = self.visible(position);
             scores.clear();
             scores.extend(
                 keys.chunks_exact(head_dim)
@@ -69,25 +66,40 @@ impl QueryBlock {
         }
     }
 
-    /// Many rows (a prefill block): scores and context as two GEMMs over the visible keys.
-    pub(super) fn attend_by_gemm(
+    /// Positions `first..end` of one KV head for every query head of its group: the head's
+    /// queries are `[group, seq, head_dim]`, `keys` and `values` the rows the block's last
+    /// position sees. The rows of all members go through one GEMM each for the scores and the
+    /// context, so the keys and values are packed once for the group, not once per member.
+    /// Returns `[group * (end - first), head_dim]`, member by member.
+    pub(super) fn attend_block(
         &self,
-        queries: &[f32],
+        head_queries: &[f32],
+        (first, end): (usize, usize),
         keys: ArrayView2<f32>,
         values: ArrayView2<f32>,
-        output: &mut [f32],
-    ) -> TractResult<()> {
-        let rows = queries.len() / self.head_dim;
-        let queries = ArrayView2::from_shape((rows, self.head_dim), queries)?;
-        let mut scores = Array2::<f32>::zeros((rows, keys.nrows()));
+    ) -> TractResult<Array2<f32>> {
+        let (len, head_dim) = (end - first, self.head_dim);
+        let mut queries = Array2::<f32>::zeros((self.group * len, head_dim));
+        for (member, mut rows) in queries.axis_chunks_iter_mut(Axis(0), len).enumerate() {
+            let from = (member * self.seq + first) * head_dim;
+            let block = ArrayView2::from_shape((len, head_dim), &head_queries[from..from + len * head_dim])?;
+            rows.assign(&block);
+        }
+        let mut scores = Array2::<f32>::zeros((self.group * len, keys.nrows()));
         general_mat_mul(self.scale, &queries, &keys.t(), 0.0, &mut scores);
+        // Each row's weights are left unnormalised and its context row scaled once instead:
+        // `head_dim` products rather than a pass over all its keys.
+        let mut inverse_sums = Vec::with_capacity(scores.nrows());
         for (row, mut row_scores) in scores.rows_mut().into_iter().enumerate() {
             let row_scores = row_scores.as_slice_mut().context("scores row is contiguous")?;
-            causal_softmax(row_scores, self.visible(row));
+            inverse_sums.push(causal_exp(row_scores, self.visible(first + row % len)).recip());
         }
-        let mut output = ArrayViewMut2::from_shape((rows, self.head_dim), output)?;
+        let mut output = Array2::<f32>::zeros((self.group * len, head_dim));
         general_mat_mul(1.0, &scores, &values, 0.0, &mut output);
-        Ok(())
+        for (mut row, inverse) in output.rows_mut().into_iter().zip(inverse_sums) {
+            row.mapv_inplace(|x| x * inverse);
+        }
+        Ok(output)
     }
 }
 
@@ -111,10 +123,13 @@ fn exp_of_nonpositive(x: f32) -> f32 {
         LN2 * LN2 * LN2 * LN2 * LN2 * LN2 * LN2 / 5040.0,
     ];
     let t = x * std::f32::consts::LOG2_E;
-    let n = (t + ROUND) - ROUND;
-    let f = t - n;
+    let rounded = t + ROUND;
+    let f = t - (rounded - ROUND);
     let power_of_f = COEFFICIENTS.iter().rev().fold(0.0, |acc, &c| (acc + c) * f) + 1.0;
-    let power_of_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // ROUND + n is n units of its last place above ROUND (|n| < 2^22): n from the bits, with
+    // no float-to-integer conversion in the loop.
+    let n = rounded.to_bits() as i32 - ROUND.to_bits() as i32;
+    let power_of_n = f32::from_bits(((n + 127) as u32) << 23);
     power_of_f * power_of_n
 }
 
@@ -145,8 +160,15 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 const NEGLIGIBLE_LOGIT: f32 = -30.0;
 
 /// Softmax over the first `visible` scores; the rest (future keys) get probability 0.
-/// Each pass is a plain loop over the row, which the compiler vectorises.
 fn causal_softmax(scores: &mut [f32], visible: usize) {
+    let inverse = causal_exp(scores, visible).recip();
+    scores[..visible].iter_mut().for_each(|x| *x *= inverse);
+}
+
+/// The softmax's numerators: e^(score - max) for the first `visible` scores, 0 for the rest
+/// (future keys); returns their sum. Each pass is a plain loop over the row, which the
+/// compiler vectorises.
+fn causal_exp(scores: &mut [f32], visible: usize) -> f32 {
     let (seen, hidden) = scores.split_at_mut(visible);
     let max = seen.iter().fold(f32::NEG_INFINITY, |max, &x| max.max(x));
     seen.iter_mut().for_each(|x| {
@@ -154,9 +176,8 @@ fn causal_softmax(scores: &mut [f32], visible: usize) {
         let weight = exp_of_nonpositive(shifted.max(NEGLIGIBLE_LOGIT));
         *x = if shifted < NEGLIGIBLE_LOGIT { 0.0 } else { weight };
     });
-    let inverse = sum(seen).recip();
-    seen.iter_mut().for_each(|x| *x *= inverse);
     hidden.fill(0.0);
+    sum(seen)
 }
 
 /// Sum with independent partial sums, so the compiler vectorises it.
@@ -178,18 +199,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_blocks_cover_every_row_once() {
-        for (group, seq) in [(3, 1), (3, 64), (3, 65), (2, 200)] {
-            let blocks = query_blocks(group, seq);
+    fn position_blocks_cover_every_position_once() {
+        for seq in [17, 64, 65, 200] {
+            let shape = Shape {
+                group: 3,
+                seq,
+                past: 5,
+                head_dim: 64,
+                scale: 1.0,
+            };
             let mut next = 0;
-            for (start, end) in blocks {
-                assert_eq!(start, next);
-                assert!(end > start && end - start <= QUERY_BLOCK);
-                // A block never spans two group members.
-                assert_eq!(start / seq, (end - 1) / seq);
+            for (first, end) in shape.blocks() {
+                assert_eq!(first, next);
+                assert!(end > first && end - first <= QUERY_BLOCK);
                 next = end;
             }
-            assert_eq!(next, group * seq);
+            assert_eq!(next, seq);
+        }
+    }
+
+    /// A prefill block through the GEMMs gives what each of its rows gives directly.
+    #[test]
+    fn a_block_by_gemm_matches_its_rows_attended_directly() {
+        let (group, seq, past, head_dim) = (3, 40, 7, 64);
+        let shape = Shape {
+            group,
+            seq,
+            past,
+            head_dim,
+            scale: 0.125,
+        };
+        // Deterministic values in [-1, 1) (a linear congruential sequence).
+        let mut state = 12345u32;
+        let mut values_of = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (state >> 8) as f32 / (1 << 23) as f32 - 1.0
+                })
+                .collect()
+        };
+        let queries = values_of(group * seq * head_dim);
+        let (keys, values) = (values_of((past + seq) * head_dim), values_of((past + seq) * head_dim));
+        let (first, end) = (10, 30);
+        let visible = shape.visible(end - 1);
+        let key_rows = ArrayView2::from_shape((visible, head_dim), &keys[..visible * head_dim]).unwrap();
+        let value_rows = ArrayView2::from_shape((visible, head_dim), &values[..visible * head_dim]).unwrap();
+        let block = shape
+            .attend_block(&queries, (first, end), key_rows, value_rows)
+            .unwrap();
+        for member in 0..group {
+            let mut direct = vec![0f32; seq * head_dim];
+            let member_queries = &queries[member * seq * head_dim..(member + 1) * seq * head_dim];
+            shape.attend_directly(member_queries, &keys, &values, &mut direct);
+            for (row, position) in (first..end).enumerate() {
+                let got = block.row(member * (end - first) + row);
+                let expected = &direct[position * head_dim..(position + 1) * head_dim];
+                for (g, e) in got.iter().zip(expected) {
+                    assert!((g - e).abs() < 1e-5, "member {member}, position {position}: {g} vs {e}");
+                }
+            }
         }
     }
 
