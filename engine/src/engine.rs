@@ -25,8 +25,8 @@ use crate::toolset::{Conversation, Session, Toolset};
 /// Tokens per [`Decoder::forward`] call of a long prefill (a tool list's system turn, a turn
 /// with long facts or tool results; a `q4` decoder splits each into shorter graph passes). The request's deadline and cancel flag are checked before each pass, so a
 /// long prefill ends in `Timeout`/`Cancelled` within about one chunk's time and frees its
-/// worker. A multiple of the attention op's query block; chunked or not, the hidden state is
-/// the same bit for bit (`model_parity.rs`).
+/// worker. A multiple of the attention op's block of positions; chunked or not, the hidden
+/// state is the same bit for bit (`model_parity.rs`).
 pub const PREFILL_CHUNK: usize = 256;
 
 /// A short command's rendered turn (markers, a few words): the string bound of the grammar a

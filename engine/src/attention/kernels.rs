@@ -11,8 +11,11 @@ use tract_onnx::tract_core::internal::*;
 /// Positions per GEMM block in a prefill: bounds the scores buffer to `group * 64` x keys and
 /// skips the keys a block's causal mask hides.
 pub(crate) const QUERY_BLOCK: usize = 64;
-/// Inputs of at most this many positions skip the GEMM (see [`Shape::attend_directly`]).
-pub(super) const DIRECT_MAX_ROWS: usize = 16;
+/// Inputs, and blocks, of at most this many positions skip the GEMM (see
+/// [`Shape::attend_directly`]): a prompt's short last block takes the same path whether it
+/// came alone (the last chunk of a prefill) or as part of a longer input, so chunking does not
+/// change a bit.
+pub(super) const DIRECT_MAX_POSITIONS: usize = 16;
 
 /// One input of the op: `group` query heads per KV head, `seq` new positions after `past`
 /// cached ones, rows of `head_dim`.
@@ -38,10 +41,16 @@ impl Shape {
             .map(|first| (first, (first + QUERY_BLOCK).min(self.seq)))
     }
 
-    /// One query head's `seq` rows (a decode step has one): dot products and scaled sums
-    /// straight over the cache rows. A GEMM would first copy all of K and V into its packed
-    /// layout, every step.
-    pub(super) fn attend_directly(&self, queries: &[f32], keys: &[f32], values: &[f32], output: &mut [f32]) {
+    /// One query head's rows of positions `first..` (a decode step has one): dot products and
+    /// scaled sums straight over the cache rows. A GEMM would first copy all of K and V into its
+    /// packed layout, every step.
+    pub(super) fn attend_directly(
+        &self,
+        first: usize,
+        queries: &[f32],
+        (keys, values): (&[f32], &[f32]),
+        output: &mut [f32],
+    ) {
         let head_dim = self.head_dim;
         let mut scores = Vec::new();
         for (position, (query, out)) in queries
@@ -49,7 +58,7 @@ impl Shape {
             .zip(output.chunks_exact_mut(head_dim))
             .enumerate()
         {
-            let visible = self.visible(position);
+            let visible = self.visible(first + position);
             scores.clear();
             scores.extend(
                 keys.chunks_exact(head_dim)
@@ -70,7 +79,8 @@ impl Shape {
     /// queries are `[group, seq, head_dim]`, `keys` and `values` the rows the block's last
     /// position sees. The rows of all members go through one GEMM each for the scores and the
     /// context, so the keys and values are packed once for the group, not once per member.
-    /// Returns `[group * (end - first), head_dim]`, member by member.
+    /// Returns `[group * (end - first), head_dim]`, member by member. A block of at most
+    /// [`DIRECT_MAX_POSITIONS`] goes member by member through [`Shape::attend_directly`].
     pub(super) fn attend_block(
         &self,
         head_queries: &[f32],
@@ -79,6 +89,19 @@ impl Shape {
         values: ArrayView2<f32>,
     ) -> TractResult<Array2<f32>> {
         let (len, head_dim) = (end - first, self.head_dim);
+        if len <= DIRECT_MAX_POSITIONS {
+            let mut output = Array2::<f32>::zeros((self.group * len, head_dim));
+            let cache = (
+                keys.as_slice().context("key rows are contiguous")?,
+                values.as_slice().context("value rows are contiguous")?,
+            );
+            let rows = output.as_slice_mut().context("a new array is contiguous")?;
+            for (member, rows) in rows.chunks_exact_mut(len * head_dim).enumerate() {
+                let from = (member * self.seq + first) * head_dim;
+                self.attend_directly(first, &head_queries[from..from + len * head_dim], cache, rows);
+            }
+            return Ok(output);
+        }
         let mut queries = Array2::<f32>::zeros((self.group * len, head_dim));
         for (member, mut rows) in queries.axis_chunks_iter_mut(Axis(0), len).enumerate() {
             let from = (member * self.seq + first) * head_dim;
@@ -251,7 +274,7 @@ mod tests {
         for member in 0..group {
             let mut direct = vec![0f32; seq * head_dim];
             let member_queries = &queries[member * seq * head_dim..(member + 1) * seq * head_dim];
-            shape.attend_directly(member_queries, &keys, &values, &mut direct);
+            shape.attend_directly(0, member_queries, (&keys, &values), &mut direct);
             for (row, position) in (first..end).enumerate() {
                 let got = block.row(member * (end - first) + row);
                 let expected = &direct[position * head_dim..(position + 1) * head_dim];

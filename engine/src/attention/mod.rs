@@ -35,7 +35,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_transformers::ops::dyn_kv_cache::DynKeyValueCacheState;
 
 pub(crate) use kernels::dot;
-use kernels::{DIRECT_MAX_ROWS, Shape};
+use kernels::{DIRECT_MAX_POSITIONS, Shape};
 pub use rewrite::fuse_cached_attention;
 
 /// Causal grouped-query attention over a KV cache the op holds itself.
@@ -194,8 +194,8 @@ impl OpState for CachedAttentionState {
             scale: self.op.scale,
         };
         self.len += seq;
-        let output = if seq <= DIRECT_MAX_ROWS {
-            attend_directly(&shape, queries, (&self.keys, &self.values))?
+        let output = if seq <= DIRECT_MAX_POSITIONS {
+            attend_heads_directly(&shape, queries, (&self.keys, &self.values))?
         } else {
             attend_by_blocks(&shape, queries, (&self.keys, &self.values))?
         };
@@ -222,7 +222,7 @@ fn on_the_pool<I: Send, T: Send>(
 
 /// A decode step or a short pass: each (KV head, query head) by dot products, one work item
 /// each, writing its own rows of the `[kv_heads, group, seq, head_dim]` output.
-fn attend_directly(
+fn attend_heads_directly(
     shape: &Shape,
     queries: &[f32],
     (keys, values): (&[Vec<f32>], &[Vec<f32>]),
@@ -232,7 +232,7 @@ fn attend_directly(
     let items: Vec<_> = output.chunks_mut(rows).zip(queries.chunks(rows)).enumerate().collect();
     let attend = |(unit, (out, query_rows)): (usize, (&mut [f32], &[f32]))| {
         let head = unit / shape.group;
-        shape.attend_directly(query_rows, &keys[head], &values[head], out);
+        shape.attend_directly(0, query_rows, (&keys[head], &values[head]), out);
         Ok(())
     };
     on_the_pool(items, attend)?;
@@ -240,7 +240,7 @@ fn attend_directly(
 }
 
 /// A prefill: each (KV head, block of positions) by two GEMMs for all the head's query heads
-/// at once ([`Shape::attend_block`]), one work item each; the blocks' rows are then put in
+/// at once, a short last block directly ([`Shape::attend_block`]), one work item each; the blocks' rows are then put in
 /// their places of the `[kv_heads, group, seq, head_dim]` output.
 fn attend_by_blocks(
     shape: &Shape,
