@@ -8,8 +8,10 @@
 //! tool name, `"`). [`Embedding::logits`] computes the rows the grammar's mask allows, in token
 //! order, and leaves every other logit at minus infinity; with no mask (or a wide one) that is a
 //! sequential pass over the whole table. A row's logit is the same dot product whichever rows
-//! are asked for (`attention::dot` sums in a fixed order), so the choice among allowed tokens is
-//! the full computation's.
+//! are asked for (`attention::dot` and the Q8_0 kernels of `q8_0.rs` sum in a fixed order), so
+//! the choice among allowed tokens is the full computation's.
+
+mod q8_0;
 
 use std::io::Read;
 use std::path::Path;
@@ -49,7 +51,7 @@ impl Embedding {
             path: path.display().to_string(),
             message,
         };
-        if kind == EmbeddingType::Q8_0 && !dim.is_multiple_of(32) {
+        if kind == EmbeddingType::Q8_0 && !dim.is_multiple_of(q8_0::BLOCK) {
             return Err(bundle_err(format!(
                 "a Q8_0 embedding needs rows of a multiple of 32 values, not {dim}"
             )));
@@ -77,7 +79,7 @@ impl Embedding {
                 Table::F32(values)
             }
             EmbeddingType::Q8_0 => {
-                let blocks = vocab * dim / 32;
+                let blocks = vocab * dim / q8_0::BLOCK;
                 let mut codes = Vec::with_capacity(vocab * dim);
                 let mut scales = Vec::with_capacity(blocks);
                 read_records(&mut file, blocks, |block: [u8; 34]| {
@@ -127,13 +129,13 @@ impl Embedding {
     /// the rest.
     pub fn logits(&self, hidden: &[f32], allowed: Option<&SimpleVob>) -> Vec<f32> {
         let mut logits = vec![f32::NEG_INFINITY; self.vocab];
+        let q8_0_dot = q8_0::row_dot();
         let fill = |(task, chunk): (usize, &mut [f32])| {
             let first = task * ROWS_PER_TASK;
-            let mut row = vec![0f32; self.dim];
             for (offset, logit) in chunk.iter_mut().enumerate() {
                 let token = first + offset;
                 if allowed.is_none_or(|mask| mask.is_allowed(token as u32)) {
-                    *logit = self.row_dot(token, hidden, &mut row);
+                    *logit = self.row_dot(token, hidden, q8_0_dot);
                 }
             }
         };
@@ -143,10 +145,9 @@ impl Embedding {
                 logits.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(fill);
             }),
             _ if narrow => {
-                let mut row = vec![0f32; self.dim];
                 for token in allowed.into_iter().flat_map(|mask| mask.iter()) {
                     if let Some(logit) = logits.get_mut(token as usize) {
-                        *logit = self.row_dot(token as usize, hidden, &mut row);
+                        *logit = self.row_dot(token as usize, hidden, q8_0_dot);
                     }
                 }
             }
@@ -155,14 +156,14 @@ impl Embedding {
         logits
     }
 
-    /// Row `token` times `hidden`; `scratch` holds a Q8_0 row widened.
-    fn row_dot(&self, token: usize, hidden: &[f32], scratch: &mut [f32]) -> f32 {
+    /// Row `token` times `hidden`, a Q8_0 row by `q8_0_dot`.
+    fn row_dot(&self, token: usize, hidden: &[f32], q8_0_dot: q8_0::RowDot) -> f32 {
         let span = token * self.dim..(token + 1) * self.dim;
         match &self.table {
             Table::F32(table) => dot(&table[span], hidden),
-            Table::Q8_0 { .. } => {
-                self.row(span, scratch);
-                dot(scratch, hidden)
+            Table::Q8_0 { codes, scales } => {
+                let blocks = span.start / q8_0::BLOCK..span.end / q8_0::BLOCK;
+                q8_0_dot(&codes[span], &scales[blocks], hidden)
             }
         }
     }
@@ -172,10 +173,10 @@ impl Embedding {
         match &self.table {
             Table::F32(table) => out.copy_from_slice(&table[span]),
             Table::Q8_0 { codes, scales } => {
-                let first_block = span.start / 32;
+                let first_block = span.start / q8_0::BLOCK;
                 for ((block, out), scale) in codes[span]
-                    .chunks_exact(32)
-                    .zip(out.chunks_exact_mut(32))
+                    .chunks_exact(q8_0::BLOCK)
+                    .zip(out.chunks_exact_mut(q8_0::BLOCK))
                     .zip(&scales[first_block..])
                 {
                     for (value, &code) in out.iter_mut().zip(block) {
