@@ -88,6 +88,9 @@ impl Decoder {
                 bundle.dir.display()
             );
         }
+        // Loading freed the graph's float and unpacked constants once tract had packed them,
+        // in pieces under glibc's mmap threshold: pages the heap would otherwise keep.
+        crate::memory::return_free_heap();
         Ok(decoder)
     }
 

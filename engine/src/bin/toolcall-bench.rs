@@ -5,7 +5,8 @@
 //!
 //! Prints JSON: load time; prefill tok/s on a fresh state; decode tok/s one token per step;
 //! query->call latency cold (compile the tools, then call) and on a registered toolset
-//! (prefix cached); peak RSS (VmHWM), with toolcalld's heap settings. Medians over runs.
+//! (prefix cached); RSS once the bundle is loaded (VmRSS) and at its peak (VmHWM), with
+//! toolcalld's heap settings. Medians over runs.
 //! `--threads N`: the matmuls and attention of each forward pass on N threads (toolcalld's `threads`).
 //! `--call-spec FILE` also writes what another engine needs to make the same call the same
 //! way (scripts/bench-vs-llamacpp.py): the token ids of the toolset's prefix and of the user
@@ -33,11 +34,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn peak_rss_mb() -> f64 {
+/// A line of /proc/self/status in MB: `VmHWM` (peak RSS), `VmRSS` (RSS now).
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
@@ -66,6 +68,7 @@ fn main() {
         std::process::exit(1)
     });
     let load_s = started.elapsed().as_secs_f64();
+    let loaded_rss_mb = status_mb("VmRSS");
     let decoder = engine.decoder();
     let text = "The kitchen lights, the bedroom lamp and the garage door are on the first floor. ".repeat(500);
     let mut ids = engine.tokenize(&text).expect("tokenize");
@@ -143,7 +146,8 @@ fn main() {
         "call_registered_ms": median(warm),
         "call_generated_tokens": generated,
         "call_decode_steps": steps,
-        "peak_rss_mb": peak_rss_mb(),
+        "loaded_rss_mb": loaded_rss_mb,
+        "peak_rss_mb": status_mb("VmHWM"),
         "runs": runs,
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
