@@ -128,6 +128,11 @@ impl Embedding {
     /// The logits of every token `allowed` holds (all tokens when `None`), minus infinity for
     /// the rest.
     pub fn logits(&self, hidden: &[f32], allowed: Option<&SimpleVob>) -> Vec<f32> {
+        assert_eq!(
+            hidden.len(),
+            self.dim,
+            "a hidden state of another width than the table's rows"
+        );
         let mut logits = vec![f32::NEG_INFINITY; self.vocab];
         let q8_0_dot = q8_0::row_dot();
         let fill = |(task, chunk): (usize, &mut [f32])| {

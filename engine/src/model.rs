@@ -76,7 +76,12 @@ pub struct DecoderState {
 impl Decoder {
     /// Loads a bundle's step graph and embedding table.
     pub fn load(bundle: &Bundle) -> Result<Decoder> {
-        let mut decoder = Self::load_graph(&bundle.model_path(), Embedding::of_bundle(bundle)?)?;
+        let loaded = Self::load_graph(&bundle.model_path(), Embedding::of_bundle(bundle)?);
+        // Loading freed the graph's float and unpacked constants once tract had packed them
+        // (whether or not it then succeeded), in pieces under glibc's mmap threshold: pages the
+        // heap would otherwise keep.
+        crate::memory::return_free_heap();
+        let mut decoder = loaded?;
         if bundle.manifest.quantization.form == WeightForm::Q4 {
             let arch = &bundle.manifest.architecture;
             decoder.pass_tokens = crate::block_quant::prompt_pass_tokens(arch.d_model.max(arch.d_ffn));
@@ -88,9 +93,6 @@ impl Decoder {
                 bundle.dir.display()
             );
         }
-        // Loading freed the graph's float and unpacked constants once tract had packed them,
-        // in pieces under glibc's mmap threshold: pages the heap would otherwise keep.
-        crate::memory::return_free_heap();
         Ok(decoder)
     }
 

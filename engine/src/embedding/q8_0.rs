@@ -7,7 +7,9 @@
 //! Each row's result depends on that row and the vector alone, summed in a fixed order (eight
 //! lanes per block, blocks in order, lanes in order at the end), so a logit is the same whichever
 //! other rows a step asks for. On x86_64 with AVX2 and FMA the lanes are one register; elsewhere
-//! the same loop in plain Rust, which the compiler vectorises (NEON on arm64).
+//! the same loop in plain Rust, which the compiler vectorises (NEON on arm64). The AVX2 path
+//! fuses its multiply-adds and the plain one rounds each product, so the two differ in the last
+//! bits (as tract's own kernels differ between architectures); one process uses one of them.
 
 /// Values per Q8_0 block, each block with one scale.
 pub(super) const BLOCK: usize = 32;
@@ -32,7 +34,7 @@ pub(super) fn row_dot() -> RowDot {
 
 fn check_lengths(codes: &[i8], scales: &[f32], vector: &[f32]) {
     assert!(
-        codes.len() == vector.len() && codes.len() == scales.len() * BLOCK,
+        codes.len() == vector.len() && codes.len().is_multiple_of(BLOCK) && codes.len() / BLOCK == scales.len(),
         "a Q8_0 row of {} codes and {} scales against a vector of {}",
         codes.len(),
         scales.len(),
@@ -85,9 +87,8 @@ unsafe fn row_dot_avx2(codes: &[i8], scales: &[f32], vector: &[f32]) -> f32 {
     }
 }
 
-/// Eight codes at `codes` as eight floats. (A function, not a closure in [`row_dot_avx2`]: a
-/// closure does not take its function's target features, and its intrinsics then go through
-/// memory.)
+/// Eight codes at `codes` as eight floats (inlined into [`row_dot_avx2`], whose features it
+/// needs).
 ///
 /// # Safety
 /// The processor must have AVX2; `codes` must point at 8 readable bytes.
