@@ -9,6 +9,8 @@
 //! With `tract` as the fourth argument each layer keeps tract's own KV cache and attention ops
 //! instead of the engine's `CachedAttention` (the comparison in docs/PERFORMANCE.md).
 //! `--threads N` runs the plan as `toolcall_engine::set_threads(N)` sets it up (default 1).
+//! A `q4` bundle's 4-bit matmuls show as `Q4Gemv` where the engine's decode kernel runs them
+//! (engine/src/q4_gemv), as in the engine.
 //!
 //! This is how the per-step re-packing of the output projection was found (docs/PERFORMANCE.md).
 
@@ -52,7 +54,9 @@ fn main() -> TractResult<()> {
     if !tract_attention {
         toolcall_engine::attention::fuse_cached_attention(&mut model)?;
     }
-    let plan = model.into_optimized()?.into_runnable()?;
+    let mut model = model.into_optimized()?;
+    toolcall_engine::model::wrap_q4_matmuls(&mut model)?;
+    let plan = model.into_runnable()?;
     let mut state = TypedSimpleState::new(&plan)?;
     let prompt: Vec<u32> = (0..prompt_tokens).map(|i| 100 + i).collect();
     let prefill_started = Instant::now();

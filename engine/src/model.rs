@@ -31,6 +31,8 @@ const EXPECTED_OPS: &[&str] = &["CachedAttention", "ApplyRope", "RmsNorm"];
 /// tract's own KV cache op: left in the plan, it means a layer's attention was not replaced by
 /// the engine's (the graph is not in the exporter's form).
 const UNFUSED_CACHE_OP: &str = "DynamicKeyValueCache";
+/// The engine's op for a decode step's 4-bit matmuls (`q4_gemv`).
+const Q4_GEMV_OP: &str = "Q4Gemv";
 
 /// The smallest matmul (multiply-adds) split between threads: below every projection of the
 /// default model's decode step (the K and V ones: 192 x 576 = 110,592), above the per-split cost.
@@ -53,6 +55,27 @@ pub fn set_threads(threads: usize) {
     // are all below (the largest, 1536 x 576, is 884,736), so without this a second thread
     // sped up prefill alone. From 2^16 every projection of a step is split.
     set_threading_mac_threshold(PARALLEL_MATMUL_MIN_MACS);
+}
+
+/// Puts the engine's 4-bit matrix-vector op in place of tract's for every Q4_0 matmul of the
+/// optimised `model` this CPU can run it on (x86_64 with AVX2, FMA and F16C: `q4_gemv`); returns
+/// how many. Elsewhere, or for a float32 graph, 0: the plan stays tract's.
+pub fn wrap_q4_matmuls(model: &mut TypedModel) -> TractResult<usize> {
+    #[cfg(target_arch = "x86_64")]
+    return crate::q4_gemv::wrap_q4_matmuls(model);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = model;
+        Ok(0)
+    }
+}
+
+/// Whether [`wrap_q4_matmuls`] can wrap anything on this CPU.
+fn q4_gemv_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::q4_gemv::supported();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 pub struct Decoder {
@@ -93,6 +116,16 @@ impl Decoder {
                 bundle.dir.display()
             );
         }
+        if bundle.manifest.quantization.form == WeightForm::Q4
+            && q4_gemv_supported()
+            && !decoder.op_histogram.contains_key(Q4_GEMV_OP)
+        {
+            log::warn!(
+                "{}: no 4-bit matmul of the plan is in the form the engine's decode kernel runs \
+                 (engine/src/q4_gemv); decode steps will run on tract's, ~1.3x slower",
+                bundle.dir.display()
+            );
+        }
         Ok(decoder)
     }
 
@@ -114,6 +147,7 @@ impl Decoder {
         crate::attention::fuse_cached_attention(&mut model).map_err(bundle_err)?;
         let plan = model
             .into_optimized()
+            .and_then(|mut m| wrap_q4_matmuls(&mut m).map(|_| m))
             .and_then(|m| m.into_runnable())
             .map_err(bundle_err)?;
         let mut op_histogram = BTreeMap::new();
