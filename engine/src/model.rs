@@ -122,7 +122,7 @@ impl Decoder {
         {
             log::warn!(
                 "{}: no 4-bit matmul of the plan is in the form the engine's decode kernel runs \
-                 (engine/src/q4_gemv); decode steps will run on tract's, ~1.3x slower",
+                 (engine/src/q4_gemv); decode steps will run on tract's, ~1.2x slower",
                 bundle.dir.display()
             );
         }

@@ -146,6 +146,23 @@ fn check_bundle(name: &str, tolerance: f32) {
         decoder.op_histogram
     );
     assert!(!decoder.op_histogram.contains_key("DynamicKeyValueCache"));
+    // A decode step's 4-bit products run on the engine's kernel (engine/src/q4_gemv) where the
+    // CPU has AVX2, FMA and F16C: every matrix of every layer (q, k, v, o, gate, up, down) but
+    // the last layer's o, gate, up and down, which see the last position only and into which
+    // tract fused a residual add (and the norm's scale): those stay tract's.
+    let q4 = manifest.manifest.quantization.form == toolcall_engine::bundle::WeightForm::Q4;
+    #[cfg(target_arch = "x86_64")]
+    let kernel_runs = std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c");
+    #[cfg(not(target_arch = "x86_64"))]
+    let kernel_runs = false;
+    assert_eq!(
+        decoder.op_histogram.get("Q4Gemv").copied(),
+        (q4 && kernel_runs).then_some(7 * manifest.manifest.architecture.n_layers - 4),
+        "{name}: {:?}",
+        decoder.op_histogram
+    );
     let (ids, reference) = selftest(&dir);
 
     let mut state = decoder.new_state().unwrap();

@@ -13,7 +13,8 @@
 //! product and sum one fused multiply-add) and adds that sum times the block's scale to the
 //! row's: tract's 32x1 kernel multiplies every weight by its scale first, so this takes ~19
 //! µops per 32 weights where that one takes ~30, and a step's 4-bit products become as fast as
-//! memory brings the weights in. The rounding is float32's, as tract's; only its order differs.
+//! memory brings the weights in. The rounding is float32's, as tract's, grouped differently:
+//! `scale * Σ (code - 8) x` here, `Σ ((code - 8) scale) x` there.
 //! (16-bit integer activations, tried first, were no faster, being bound by memory too, and moved
 //! the default model's logits by 2.2e-3 against a prefill of the same tokens: over the 1e-3 that
 //! `model_parity` allows.)
@@ -21,7 +22,7 @@
 //! The AVX2 kernel and the plain-Rust one (the tests' reference) compute the same float
 //! operations in the same order: their results are equal bit for bit.
 
-use tract_linalg::multithread::{Executor, current_tract_executor};
+use tract_linalg::multithread::{Executor, current_threading_mac_threshold, current_tract_executor};
 
 /// Values in one Q4_0 block.
 pub(super) const BLOCK: usize = 32;
@@ -39,7 +40,8 @@ pub(crate) fn supported() -> bool {
 
 /// `y = W x` for the packed matrix `panels` (`y.len()` rows, `x.len()` columns, panels of
 /// [`PANEL_ROWS`] rows after one another), on the matmuls' pool when [`crate::set_threads`] made
-/// one: whole panels per thread, so the result does not depend on the thread count.
+/// one and the product is as large as tract's own threshold for splitting one: whole panels per
+/// thread, so the result does not depend on the thread count.
 ///
 /// Panics if `x` is not whole blocks, `panels` is shorter than the rows need, or the CPU lacks
 /// AVX2, FMA or F16C.
@@ -63,7 +65,11 @@ pub(super) fn gemv(panels: &[u8], x: &[f32], y: &mut [f32]) {
         }
     };
     match current_tract_executor() {
-        Executor::MultiThread(pool) if pool.current_num_threads() > 1 && panel_count > 1 => {
+        Executor::MultiThread(pool)
+            if pool.current_num_threads() > 1
+                && panel_count > 1
+                && y.len() * x.len() >= current_threading_mac_threshold() =>
+        {
             let per_part = panel_count.div_ceil(pool.current_num_threads().min(panel_count));
             pool.in_place_scope(|scope| {
                 let mut parts = y.chunks_mut(per_part * PANEL_ROWS).enumerate();
@@ -81,7 +87,8 @@ pub(super) fn gemv(panels: &[u8], x: &[f32], y: &mut [f32]) {
 /// One panel's 32 rows times `x`, into `out` (a partial panel's extra rows are tract's padding).
 ///
 /// # Safety
-/// The CPU must have AVX2, FMA and F16C, and `panel` must hold the records of `x`'s blocks.
+/// The CPU must have AVX2, FMA and F16C. (A `panel` with fewer records than `x` has blocks gives
+/// a wrong sum, not a read out of bounds: it is read in whole records; `gemv` slices it right.)
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn panel_avx2(panel: &[u8], x: &[f32], out: &mut [f32; PANEL_ROWS]) {
     use std::arch::x86_64::*;
@@ -98,7 +105,8 @@ unsafe fn panel_avx2(panel: &[u8], x: &[f32], out: &mut [f32; PANEL_ROWS]) {
             let record = record.as_ptr();
             // The record after next, into the cache while this one is summed: a step's weights
             // come from memory (3 alternated op_profile runs: 5.6-5.9 ms against 5.7-6.6 for the
-            // gate and up products). A prefetch past the panel's end is harmless (no access).
+            // gate and up products: a small gain, within the VM's drift). A prefetch past the
+            // panel's end is harmless (it never faults).
             for line in 0..RECORD_BYTES / 64 {
                 _mm_prefetch::<_MM_HINT_T0>(record.wrapping_add(2 * RECORD_BYTES + 64 * line) as *const i8);
             }

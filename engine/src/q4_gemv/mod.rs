@@ -4,13 +4,13 @@
 //! its Q4_0 weights packed in panels of 32 rows, with two kernels: the 32x1 matrix-vector kernel
 //! for a single token, the 32x3 one (with the engine's panel extractor, `block_quant.rs`) for a
 //! prompt. The 32x1 kernel widens every code to float32 before its multiply-add, ~30 µops per 32
-//! weights: 15 of a 29.4 ms decode step on the default model (`op_profile`, docs/PERFORMANCE.md).
+//! weights: 15 ms of a 29.4 ms decode step on the default model (`op_profile`, docs/PERFORMANCE.md).
 //! [`wrap_q4_matmuls`] puts a [`Q4Gemv`] in place of each such op: a pass of one token goes
 //! through `kernel.rs` (the block's scale applied once per block instead of once per weight,
 //! tract's packed bytes read in place: no second copy of the weights), any other pass through
-//! the wrapped op unchanged. Only
-//! ops in exactly the form this module knows are wrapped (one product of a constant Q4_0 matrix
-//! in tract's x86_64 packing, stored as it is); anything else stays tract's.
+//! the wrapped op unchanged. Only ops in exactly the form this module knows are wrapped (one
+//! product of a constant Q4_0 matrix in tract's x86_64 packing, stored as it is); anything else
+//! stays tract's.
 
 mod kernel;
 
@@ -19,7 +19,7 @@ use tract_linalg::mmm::{EagerPackedInput, MMMInputValue, PackedMatrixStorage};
 use tract_linalg::pack::PackedFormat;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::matmul::optimized::{MatMulOperand, OptMatMul, ProtoFusedSpec};
+use tract_onnx::tract_core::ops::matmul::optimized::{AddMatMulGeometry, MatMulOperand, OptMatMul, ProtoFusedSpec};
 
 pub(crate) use kernel::supported;
 
@@ -31,8 +31,9 @@ pub struct Q4Gemv {
 }
 
 impl Q4Gemv {
-    /// The packed weights of `op`, when it is in the form this module runs.
-    fn weights_of(op: &OptMatMul) -> Option<&EagerPackedInput> {
+    /// The constant matrix of `op` and how C maps to it, when `op` is one product of it and a
+    /// store.
+    fn constant_weights(op: &OptMatMul) -> Option<(&AddMatMulGeometry, &EagerPackedInput)> {
         let [
             ProtoFusedSpec::AddMatMul {
                 geo,
@@ -45,9 +46,17 @@ impl Q4Gemv {
         else {
             return None;
         };
-        let a = a.downcast_ref::<EagerPackedInput>()?;
-        let format = a.format().downcast_ref::<PackedBlockQuantFormat>()?;
-        let in_form = *format == tract_linalg::x86_64::mmm::pq40_r32()
+        Some((geo, a.downcast_ref::<EagerPackedInput>()?))
+    }
+
+    /// Whether `op` is in the form this module runs (checked once, when wrapping).
+    fn runs(op: &OptMatMul) -> bool {
+        let Some((geo, a)) = Self::constant_weights(op) else {
+            return false;
+        };
+        a.format()
+            .downcast_ref::<PackedBlockQuantFormat>()
+            .is_some_and(|format| *format == tract_linalg::x86_64::mmm::pq40_r32())
             && a.k().is_multiple_of(kernel::BLOCK)
             && a.panel_bytes == a.k() / kernel::BLOCK * kernel::RECORD_BYTES
             && a.packed.as_bytes().len() >= a.mn().div_ceil(kernel::PANEL_ROWS) * a.panel_bytes
@@ -55,19 +64,17 @@ impl Q4Gemv {
             && geo.c_to_b_axis_mapping.0.is_empty()
             && op.c_fact.datum_type == f32::datum_type()
             && op.c_m_axis.is_some_and(|axis| op.c_fact.shape[axis] == a.mn().to_dim())
-            && op.c_n_axis.is_some();
-        in_form.then_some(a)
     }
 
     /// The product of one column on the engine's kernel, or `None` when the pass is not one
     /// column of f32 values packed as tract packs a single column.
     fn single_column(&self, c_shape: &[usize], inputs: &[TValue]) -> TractResult<Option<Tensor>> {
-        let (m_axis, n_axis) = (self.inner.c_m_axis, self.inner.c_n_axis);
+        let m_axis = self.inner.c_m_axis;
         let one_column = c_shape
             .iter()
             .enumerate()
             .all(|(axis, &size)| size == 1 || Some(axis) == m_axis);
-        let Some(weights) = Self::weights_of(&self.inner).filter(|_| one_column && n_axis.is_some()) else {
+        let Some((_, weights)) = Self::constant_weights(&self.inner).filter(|_| one_column) else {
             return Ok(None);
         };
         let Ok(column) = inputs[0].try_storage_as::<PackedMatrixStorage>() else {
@@ -146,7 +153,7 @@ pub fn wrap_q4_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     let wrappable: Vec<usize> = model
         .nodes()
         .iter()
-        .filter(|node| node.op_as::<OptMatMul>().and_then(Q4Gemv::weights_of).is_some())
+        .filter(|node| node.op_as::<OptMatMul>().is_some_and(Q4Gemv::runs))
         .map(|node| node.id)
         .collect();
     for &id in &wrappable {
