@@ -3,6 +3,7 @@
 #   make install DESTDIR=/tmp/root                        # debug build from target/debug
 #   make install DESTDIR=${D} TARGET_DIR=<cargo output>    # e.g. from a Yocto recipe
 #   make install-model MODEL_DIR=model/bundles/smollm2-135m-toolcall-q4 MODEL_NAME=default
+#   make install-encoder                                   # retrieval's sentence encoder
 #   make check-units                                       # systemd-analyze verify + security
 #
 # `install` never runs cargo: build first (`cargo build --workspace`, or the recipe's build).
@@ -31,6 +32,10 @@ TARGET_DIR  ?= target/debug
 
 MODEL_DIR   ?= model/bundles/smollm2-135m-toolcall-q4
 MODEL_NAME  ?= default
+# The sentence encoder set-up writes (model/scripts/fetch_encoder.py), and where the daemon's
+# default retrieval_encoder looks for it.
+ENCODER_DIR ?= model/encoders/minilm-l6-int8
+ENCODERDIR  ?= $(DATADIR)/toolcalld/encoders/minilm-l6-int8
 
 INSTALL ?= install
 SYSTEMD_ANALYZE ?= systemd-analyze
@@ -50,7 +55,7 @@ MAN8 := $(wildcard docs/man/*.8)
 SUBST = sed -e 's|/usr/bin/toolcalld|$(BINDIR)/toolcalld|g' \
             -e 's|/usr/share/toolcalld/models|$(MODELDIR)|g'
 
-.PHONY: all install install-bin install-lib install-data install-model check-units uninstall
+.PHONY: all install install-bin install-lib install-data install-model install-encoder check-units uninstall
 
 all:
 	@echo "make install [DESTDIR=...] [TARGET_DIR=$(TARGET_DIR)]; build with cargo first"
@@ -113,6 +118,17 @@ install-model:
 	$(INSTALL) -d $(DESTDIR)$(MODELDIR)/$(MODEL_NAME)
 	$(INSTALL) -m 0644 $(addprefix $(MODEL_DIR)/,$(BUNDLE_FILES)) $(DESTDIR)$(MODELDIR)/$(MODEL_NAME)/
 
+# Retrieval's sentence encoder (all-MiniLM-L6-v2, int8, Apache-2.0; docs/REGISTRY.md). Without
+# it the daemon ranks long tool lists with BM25 alone. The daemon looks in
+# /usr/share/toolcalld/encoders/minilm-l6-int8: with another ENCODERDIR, set retrieval_encoder.
+ENCODER_FILES = model.onnx tokenizer.json
+install-encoder:
+	@for f in $(ENCODER_FILES); do \
+	  test -f $(ENCODER_DIR)/$$f || { echo "$(ENCODER_DIR)/$$f missing: run scripts/setup.sh or set ENCODER_DIR" >&2; exit 1; }; \
+	done
+	$(INSTALL) -d $(DESTDIR)$(ENCODERDIR)
+	$(INSTALL) -m 0644 $(addprefix $(ENCODER_DIR)/,$(ENCODER_FILES)) $(DESTDIR)$(ENCODERDIR)/
+
 # systemd-analyze on the units as installed: `verify` (syntax, values, executables) of the
 # system unit in a scratch root holding this install plus the host's own units (verify needs
 # sysinit.target, dbus.socket, ... and /bin/kill for ExecReload=); of the user unit by path
@@ -164,4 +180,4 @@ uninstall:
 	    $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
 	    $(DESTDIR)$(BASHCOMPDIR)/toolcallctl $(DESTDIR)$(ZSHCOMPDIR)/_toolcallctl \
 	    $(DESTDIR)$(FISHCOMPDIR)/toolcallctl.fish
-	@echo "left in place: $(SYSCONFDIR)/toolcalld/toolcalld.toml and $(MODELDIR)"
+	@echo "left in place: $(SYSCONFDIR)/toolcalld/toolcalld.toml, $(MODELDIR) and $(ENCODERDIR)"

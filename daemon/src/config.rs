@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/toolcalld/toolcalld.toml";
+/// Where `make install-encoder` puts the sentence encoder (`retrieval_encoder`).
+pub const DEFAULT_RETRIEVAL_ENCODER: &str = "/usr/share/toolcalld/encoders/minilm-l6-int8";
 
 /// Every configuration key; `toolcalld --help` and the shipped toolcalld.toml document each.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,6 +83,11 @@ pub struct Settings {
     /// Tools a narrowed request keeps (0: requests are never narrowed); `max_tools` if that is
     /// fewer.
     pub retrieval_top_k: usize,
+    /// The sentence encoder whose ranking retrieval fuses with BM25's: a directory holding
+    /// `model.onnx` and `tokenizer.json`, loaded when a list is first narrowed; "" for BM25
+    /// alone. The default directory may be absent (BM25 alone, said at start); any other that
+    /// is absent or incomplete fails the start.
+    pub retrieval_encoder: PathBuf,
     /// Prefix -> the users (`name`) and groups (`@name`) whose requests may be routed to the
     /// tools published under it; prefixes not listed are open to all (daemon/src/registry/policy.rs).
     /// (An empty table leaves no trace in the defaults the configuration starts from.)
@@ -148,6 +155,7 @@ impl Default for Settings {
             dispatch_timeout_ms: 5000,
             retrieval_above: 16,
             retrieval_top_k: 5,
+            retrieval_encoder: PathBuf::from(DEFAULT_RETRIEVAL_ENCODER),
             registry_allow: BTreeMap::new(),
             registry_publishers: BTreeMap::new(),
             escalation_url: String::new(),

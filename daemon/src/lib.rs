@@ -11,6 +11,7 @@
 //! - `ownership`: who called, who owns an object, making objects that cannot leak;
 //! - `registry`: the tools provider apps published, for the registry's Route and Dispatch;
 //! - `request`: one request's way: parsed once, run on the pool, logged, answered;
+//! - `retrieval`: which retriever narrows long tool lists (BM25, or fused with an encoder);
 //! - `errors`: the engine's errors and the pool's refusals as named D-Bus errors;
 //! - `escalation`: unsure answers sent to a bigger model at an OpenAI-compatible endpoint;
 //! - `clients`: which client holds which objects and requests; the object caps and the KV
@@ -39,6 +40,7 @@ mod objects;
 mod ownership;
 mod registry;
 mod request;
+mod retrieval;
 mod service;
 mod toolset_cache;
 mod worker;

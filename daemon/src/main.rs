@@ -58,13 +58,14 @@ fn run() -> anyhow::Result<()> {
             settings.escalation_threshold
         );
     }
+    let retriever = settings.retriever().map_err(anyhow::Error::msg)?;
     let models = Models::open(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    runtime.block_on(serve((models, escalation), settings, overrides))
+    runtime.block_on(serve((models, retriever, escalation), settings, overrides))
 }
 
 /// The journal when stderr is connected to it, else stderr; either way without the HTTP
@@ -113,7 +114,7 @@ impl log::Log for WithoutHttpWire {
 }
 
 async fn serve(
-    (models, escalation): (Models, Option<Escalator>),
+    (models, retriever, escalation): (Models, toolcall_engine::retrieval::Retriever, Option<Escalator>),
     settings: Settings,
     overrides: Overrides,
 ) -> anyhow::Result<()> {
@@ -126,7 +127,7 @@ async fn serve(
         .build()
         .await
         .with_context(|| format!("connecting to the {} bus", settings.bus))?;
-    let service = Service::start(models, escalation, settings.clone());
+    let service = Service::start((models, retriever), escalation, settings.clone());
     service.serve_bus(&connection).await.context("serving the objects")?;
 
     let mut terminate = signal(SignalKind::terminate())?;

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use toolcall_dbus::{ReceivedOptions as Options, ToolCallError};
-use toolcall_engine::retrieval;
 use toolcall_engine::{CallOptions, Error as EngineError};
 use zbus::message::Header;
 use zbus::object_server::ObjectServer;
@@ -197,7 +196,7 @@ pub(crate) fn one_shot(
             ToolSource::Caller if narrowing.top_k > 0 => {
                 // The schemas of the whole list first, whatever retrieval keeps of it.
                 toolcall_engine::tools::parse_tools(&tools_json, &shared.tool_limits())?;
-                retrieval::narrow(&tools_json, &query, narrowing)
+                shared.retriever.narrow(&tools_json, &query, narrowing)
             }
             _ => None,
         };

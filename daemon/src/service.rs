@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use toolcall_dbus::MANAGER_PATH;
 use toolcall_engine::Error as EngineError;
-use toolcall_engine::retrieval::Narrowing;
+use toolcall_engine::retrieval::{Narrowing, Retriever};
 use zbus::object_server::ObjectServer;
 use zbus::{Connection, OwnedObjectPath};
 
@@ -39,6 +39,8 @@ pub struct Shared {
     pub escalation: Option<Escalator>,
     /// The tools provider apps published.
     pub registry: Registry,
+    /// Ranks long tool lists for a request (BM25, fused with a sentence encoder if configured).
+    pub retriever: Retriever,
     next_id: AtomicU64,
 }
 
@@ -153,9 +155,13 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts the worker pool; requests run on `models`' bundles, and unsure answers go to
-    /// `escalation`'s endpoint.
-    pub fn start(models: Models, escalation: Option<Escalator>, settings: Settings) -> Service {
+    /// Starts the worker pool; requests run on `models`' bundles, long tool lists are narrowed
+    /// by `retriever`, and unsure answers go to `escalation`'s endpoint.
+    pub fn start(
+        (models, retriever): (Models, Retriever),
+        escalation: Option<Escalator>,
+        settings: Settings,
+    ) -> Service {
         let pool = Pool::start(settings.workers, (settings.queue_size, settings.max_queued_per_user));
         Service {
             shared: Arc::new(Shared {
@@ -167,6 +173,7 @@ impl Service {
                 requests: InFlightRequests::default(),
                 escalation,
                 registry: Registry::default(),
+                retriever,
                 next_id: AtomicU64::new(1),
             }),
             peers: AtomicU64::new(1),

@@ -2,7 +2,7 @@
 
     .venv/bin/python model/eval/registry_eval.py --bundle model/bundles/smollm2-135m-toolcall-q4 \
         --out /tmp/registry-eval [--k 5] [--jobs 1] [--recall-only] [--ways right5,published_all] \
-        [--sample 40] [--bin-dir target/release]
+        [--sample 40] [--bin-dir target/release] [--encoder model/encoders/minilm-l6-int8 | --encoder '']
 
 The catalogue is what many apps would publish to the registry, each under a prefix of its own
 (the registry names a tool `prefix.name`): the held-out sets' tool sets (the fresh app
@@ -19,7 +19,9 @@ written three ways:
   case's own list, 5 in all (fewer where its list is shorter), seeded;
 - `published8`: a Route with 8 tools published: the gold tools and others drawn from the whole
   catalogue, seeded; no retrieval (8 is below the daemon's `retrieval_above`);
-- `published_all`: a Route with the whole catalogue published: retrieval keeps `--k` tools.
+- `published_all`: a Route with the whole catalogue published: retrieval keeps `--k` tools,
+  ranked as the daemon ranks them (BM25 fused with the sentence encoder `--encoder`, set up in
+  model/encoders/; `--encoder ''` for BM25 alone).
 Then `toolcall-retrieve` gives recall@k on `published_all`, and `toolcall-eval` (the engine as
 the daemon serves it) the exact-call accuracy and time per case of each way. The figures do not
 depend on a bus: Route hands the engine what these files hand it.
@@ -175,6 +177,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="a folder for the case files and figures")
     parser.add_argument("--k", type=int, default=5, help="tools retrieval keeps (retrieval_top_k)")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--encoder", default=str(ROOT / "model/encoders/minilm-l6-int8"),
+                        help="the sentence encoder retrieval fuses with BM25 (the daemon's retrieval_encoder); '' for BM25 alone")
     parser.add_argument("--recall-only", action="store_true", help="no model: recall@k only")
     parser.add_argument("--bin-dir", default=str(ROOT / "target/debug"), help="toolcall-eval and toolcall-retrieve")
     parser.add_argument("--ways", default="right5,published8,published_all", help="which ways to run the model on")
@@ -191,16 +195,18 @@ def main() -> None:
     for way, lines in written.items():
         files[way] = out / f"{way}.jsonl"
         files[way].write_text("".join(json.dumps(lines[i]) + "\n" for i in chosen))
+    encoder = ["--encoder", args.encoder] if args.encoder else []
     figures = {"catalogue_tools": len(catalogue), "cases": len(cases), "seed": SEED, "k": args.k,
+               "encoder": args.encoder or None,
                "recall": run([str(Path(args.bin_dir) / "toolcall-retrieve"), str(files["published_all"]),
-                              "--k", "1,3,5,8,10"])}
+                              "--k", "1,3,5,8,10", *encoder])}
     if not args.recall_only:
         for way in args.ways.split(","):
             path = files[way]
             command = [str(Path(args.bin_dir) / "toolcall-eval"), args.bundle, str(path), "--jobs", str(args.jobs),
                        "--predictions", str(out / f"{way}.predictions.jsonl")]
             if way == "published_all":
-                command += ["--retrieve", str(args.k)]
+                command += ["--retrieve", str(args.k), *encoder]
             summary = run(command)
             figures[way] = {key: summary[key] for key in ("cases", "accuracy", "errors", "mean_case_ms", "wall_s")}
             figures[way].update(scored([cases[i] for i in chosen], out / f"{way}.predictions.jsonl"))

@@ -34,7 +34,7 @@ impl InProcess {
         let settings = Settings::load(&overrides, HashMap::new()).expect("valid configuration");
         let models = Models::open(&settings).expect("the bundle loads");
         InProcess {
-            service: Service::start(models, None, settings),
+            service: Service::start((models, settings.retriever().unwrap()), None, settings),
             peers: Mutex::new(Vec::new()),
             _dir: dir,
         }

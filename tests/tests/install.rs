@@ -137,6 +137,14 @@ fn make_install_lays_out_every_path() {
     for f in ["model.onnx", "model.onnx.data", "embedding.bin"] {
         assert_eq!(fs::read(model.join(f)).unwrap(), fs::read(tiny.join(f)).unwrap());
     }
+
+    // The sentence encoder goes where the daemon's default retrieval_encoder looks.
+    ok(make(&["install-encoder", &format!("DESTDIR={}", d.display())]));
+    let encoder = d.join(toolcalld::config::DEFAULT_RETRIEVAL_ENCODER.trim_start_matches('/'));
+    assert_eq!(
+        names(&encoder),
+        BTreeSet::from(["model.onnx".into(), "tokenizer.json".into()])
+    );
 }
 
 #[test]

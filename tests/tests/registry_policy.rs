@@ -3,7 +3,8 @@
 //! `retrieval_top_k`), a Call's long list is checked whole before it is narrowed, and
 //! `registry_allow` keeps a provider's tools from callers it does not list (not shown, not
 //! routed to, `AccessDenied` when named), and `registry_publishers` a prefix from publishers it
-//! does not list.
+//! does not list. With the sentence encoder (`retrieval_encoder`), requests that share no word
+//! with their tool are routed to it; an encoder configured but absent fails the start.
 
 use serde_json::{Value, json};
 use toolcall_dbus::{CallOptions, RegistryProxy, RouteResult, ToolCall1Proxy};
@@ -154,4 +155,85 @@ async fn retrieval_narrows_the_catalogue_and_the_allow_list_keeps_tools_from_oth
         .await
         .unwrap_err();
     assert!(bad.to_string().contains("InvalidTools"), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sentence_encoder_routes_requests_that_share_no_word_with_their_tool() {
+    let encoder = toolcalld_tests::workspace_dir().join("model/encoders/minilm-l6-int8");
+    let config = format!(
+        "retrieval_above = 4\nretrieval_top_k = 2\nretrieval_encoder = \"{}\"\n",
+        encoder.display()
+    );
+    let bus = TestBus::start();
+    let _daemon = Daemon::start(&bus, &bundle(TINY), &config);
+    let connection = zbus::connection::Builder::address(bus.address.as_str())
+        .build()
+        .await
+        .unwrap();
+    let registry = RegistryProxy::new(&connection).await.unwrap();
+    let path = zbus::ObjectPath::try_from("/org/example/Apps").unwrap();
+    // The catalogue lists prefixes in order: where no tool shares a word with the request,
+    // BM25's fallback (the list's order) offers the car's two tools.
+    let publications = [
+        (
+            "car",
+            json!([
+                tool("route_start", "Start turn-by-turn navigation to a destination."),
+                tool("message_send", "Send a text message to a contact."),
+            ]),
+        ),
+        (
+            "home",
+            json!([
+                tool("lights_dim", "Set the brightness of the lights in an area."),
+                tool("music_play", "Play music in an area."),
+            ]),
+        ),
+        (
+            "voice",
+            json!([
+                tool("timer_start", "Start a countdown timer."),
+                tool("weather_now", "Current weather conditions for a city."),
+            ]),
+        ),
+    ];
+    for (prefix, tools) in &publications {
+        let options = CallOptions {
+            prefix: Some(prefix.to_string()),
+            ..CallOptions::default()
+        };
+        registry
+            .publish(&tools.to_string(), &path, options.to_wire())
+            .await
+            .unwrap();
+    }
+    // Not one word in common with the tool each needs: BM25 alone would offer the car's two.
+    for (query, wanted) in [
+        ("will it rain today", "voice.weather_now"),
+        ("put on some jazz", "home.music_play"),
+        ("make the kitchen darker", "home.lights_dim"),
+        ("wake me in ten minutes", "voice.timer_start"),
+    ] {
+        let routed: RouteResult =
+            serde_json::from_str(&registry.route(query, one_call().to_wire()).await.unwrap()).unwrap();
+        assert_eq!(routed.offered.len(), 2, "{routed:?}");
+        assert!(routed.offered.contains(&wanted.to_string()), "{query}: {routed:?}");
+    }
+}
+
+#[test]
+fn a_configured_encoder_that_is_not_there_fails_the_start() {
+    let bus = TestBus::start();
+    let output = std::process::Command::new(toolcalld_tests::binary("toolcalld"))
+        .args(["--bus", &bus.address, "--model"])
+        .arg(bundle(TINY))
+        .env("TOOLCALLD_RETRIEVAL_ENCODER", "/nonexistent/encoder")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("retrieval_encoder") && stderr.contains("/nonexistent/encoder"),
+        "{stderr}"
+    );
 }

@@ -13,7 +13,6 @@ use toolcall_dbus::{
     CallOptions as WireOptions, PROVIDER_FAILED, PROVIDER_GONE, PROVIDER_TIMEOUT, ProviderError,
     ReceivedOptions as Options, RouteResult, RoutedCall, ToolCallError, ToolProvider1Proxy,
 };
-use toolcall_engine::retrieval;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, OwnedObjectPath, interface};
@@ -66,12 +65,14 @@ impl RegistryObject {
             .shared
             .registry
             .choose(request.tools(), (&limits, self.shared.narrowing()), &access)?;
-        // Retrieval off the bus thread: a few milliseconds for hundreds of tools.
+        // Retrieval off the bus thread: BM25 takes a few milliseconds for hundreds of tools, the
+        // sentence encoder ~10-30 ms for the query (and the tools it has not embedded yet).
         let (narrowing, all) = (self.shared.narrowing(), chosen.tools_json);
-        let asked = query.clone();
-        let tools_json = tokio::task::spawn_blocking(move || retrieval::narrow(&all, &asked, narrowing).unwrap_or(all))
-            .await
-            .map_err(|e| ToolCallError::Internal(format!("retrieval: {e}")))?;
+        let (asked, shared) = (query.clone(), self.shared.clone());
+        let tools_json =
+            tokio::task::spawn_blocking(move || shared.retriever.narrow(&all, &asked, narrowing).unwrap_or(all))
+                .await
+                .map_err(|e| ToolCallError::Internal(format!("retrieval: {e}")))?;
         let offered = tool_names(&tools_json);
         let key = ToolsKey::of(&tools_json);
         let work = one_shot(
@@ -161,6 +162,7 @@ impl RegistryObject {
         }
         log::info!("{owner} published tools as {prefix}.*");
         tools_changed(&emitter).await;
+        prepare_retrieval(self.shared.clone());
         Ok(publication)
     }
 
@@ -361,4 +363,16 @@ async fn invoke(
         ));
     }
     serde_json::from_str(&text).map_err(|e| error(PROVIDER_FAILED, format!("the result is not JSON: {e}")))
+}
+
+/// Once the catalogue is long enough to be narrowed, embeds the tools the retriever has not
+/// seen (off the bus thread, not waited for), so that a Route does not pay for them.
+fn prepare_retrieval(shared: Arc<Shared>) {
+    tokio::task::spawn_blocking(move || {
+        let catalogue = shared.registry.catalogue_json(&PrefixAccess::open());
+        let tools: Vec<serde_json::Value> = serde_json::from_str(&catalogue).unwrap_or_default();
+        if shared.narrowing().applies(tools.len()) {
+            shared.retriever.prepare(&tools);
+        }
+    });
 }

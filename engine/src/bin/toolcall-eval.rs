@@ -1,7 +1,7 @@
 //! toolcall-eval: accuracy of a bundle on a JSON-lines evaluation set, through the engine
 //! exactly as the daemon serves it (prompt, grammar, greedy decoding).
 //!
-//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--retrieve K] [--unconstrained]
+//!     toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--retrieve K [--encoder DIR]] [--unconstrained]
 //!
 //! Input lines: `{"id"?, "tools": [...], "facts": "..."?, "query": "...", "answer": [calls], "kind": "..."?}`.
 //! A case is correct when the set of calls equals the expected set (names and arguments, as
@@ -24,7 +24,8 @@
 //! model preferred another call by less than it, so its answer is a prefix of the calls made
 //! (repeats left out as the engine does). Printed as `margin_sweep` in the summary.
 //! `--retrieve K` gives each case's model only the K tools retrieval ranks first for its query
-//! when it lists more (engine/src/retrieval.rs, as the daemon's `retrieval_top_k`).
+//! when it lists more (engine/src/retrieval, the daemon's `retrieval_top_k`): BM25, fused with
+//! the sentence encoder in DIR with `--encoder` (`retrieval_encoder`).
 //! `--unconstrained` decodes without the grammar and parses the text as the answer (a case
 //! whose text is not a JSON array of calls counts as wrong): it measures what the constraints add.
 
@@ -36,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use toolcall_engine::retrieval;
+use toolcall_engine::retrieval::{self, Retriever};
 use toolcall_engine::{CallOptions, Engine, EngineLimits, Error, Toolset};
 
 fn kind_of(case: &Value) -> String {
@@ -112,6 +113,7 @@ struct Evaluator {
     max_new_tokens: Option<usize>,
     call_margin: Option<f32>,
     retrieve: Option<usize>,
+    retriever: Retriever,
     toolsets: Mutex<ToolsetCache>,
 }
 
@@ -156,7 +158,7 @@ impl Evaluator {
         let narrowing = |top_k| retrieval::Narrowing { above: top_k, top_k };
         let narrowed = self
             .retrieve
-            .and_then(|k| retrieval::narrow(&all_tools, query, narrowing(k)));
+            .and_then(|k| self.retriever.narrow(&all_tools, query, narrowing(k)));
         let tools = narrowed.unwrap_or(all_tools);
         let options = CallOptions {
             facts: case["facts"].as_str().map(str::to_string),
@@ -205,9 +207,7 @@ impl Evaluator {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!(
-            "usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [--limit N] [--jobs N] [--max-calls N] [--max-new-tokens N] [--call-margin M] [--margin-sweep M1,M2,..] [--predictions OUT.jsonl] [--retrieve K] [--unconstrained]"
-        );
+        eprintln!("usage: toolcall-eval BUNDLE_DIR EVAL.jsonl [FLAGS] (engine/src/bin/toolcall-eval.rs)");
         std::process::exit(2);
     }
     let flag_value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
@@ -234,6 +234,8 @@ fn main() {
         max_new_tokens: flag_value("--max-new-tokens").and_then(|n| n.parse().ok()),
         call_margin: flag_value("--call-margin").and_then(|n| n.parse().ok()),
         retrieve: flag_value("--retrieve").and_then(|n| n.parse().ok()),
+        retriever: flag_value("--encoder")
+            .map_or(Retriever::lexical(), |d| Retriever::with_encoder(d.as_ref()).unwrap()),
         toolsets: Mutex::new(ToolsetCache::default()),
     };
 

@@ -1,7 +1,8 @@
 //! toolcall-retrieve: how often retrieval (engine/src/retrieval.rs) keeps the right tools, on
 //! a JSON-lines evaluation set whose cases offer many tools.
 //!
-//!     toolcall-retrieve CASES.jsonl [--k 1,3,5,8] [--misses K] [--fuse-model BUNDLE_DIR]
+//!     toolcall-retrieve CASES.jsonl [--k 1,3,5,8] [--misses K]
+//!         [--encoder DIR | --encoder-alone DIR | --fuse-model BUNDLE_DIR]
 //!
 //! Input lines as toolcall-eval's: `{"id"?, "set"?, "tools": [...], "query": "...", "answer":
 //! [calls]}`. A case counts at k when every tool its answer calls is among the k tools
@@ -9,6 +10,11 @@
 //! summary on stdout: recall at each k, overall and per `set`, and the time to index a case's
 //! tools and rank them (ms, mean and largest), as the daemon does for each narrowed request.
 //! `--misses K` also prints, on stderr, each case missed at K with the tools ranked first.
+//!
+//! Without a flag the ranking is BM25's; `--encoder DIR` fuses it with the sentence encoder in
+//! DIR as the daemon does (`retrieval_encoder`), `--encoder-alone DIR` ranks by the encoder
+//! only. Each tool is embedded once (the daemon's cache); the time printed for a case includes
+//! embedding the tools not seen before, so the first case of a catalogue pays for all of them.
 //!
 //! `--fuse-model` measures a candidate the daemon does not use (yet): BM25's ranking fused
 //! (reciprocal rank, constant 10) with one by the cosine of a model's own embeddings of the
@@ -25,7 +31,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use toolcall_engine::Bundle;
 use toolcall_engine::model::Decoder;
-use toolcall_engine::retrieval::ToolIndex;
+use toolcall_engine::retrieval::{Retriever, fuse};
 
 fn tool_name(tool: &Value) -> &str {
     tool.get("function").unwrap_or(tool)["name"]
@@ -115,33 +121,27 @@ fn short_text(tool: &Value) -> String {
     format!("{own}: {}", words.join(" "))
 }
 
-/// Reciprocal-rank fusion of two rankings of the same `n` positions.
-fn fuse(a: &[usize], b: &[usize], n: usize) -> Vec<usize> {
-    let mut score = vec![0f32; n];
-    for ranking in [a, b] {
-        for (rank, &i) in ranking.iter().enumerate() {
-            score[i] += 1.0 / (10.0 + rank as f32);
-        }
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&x, &y| score[y].total_cmp(&score[x]).then(x.cmp(&y)));
-    order
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let cases_path = args
         .next()
-        .ok_or("usage: toolcall-retrieve CASES.jsonl [--k 1,3,5,8] [--misses K] [--fuse-model BUNDLE_DIR]")?;
+        .ok_or("usage: toolcall-retrieve CASES.jsonl [--k 1,3,5,8] [--misses K] [--encoder DIR | --encoder-alone DIR | --fuse-model BUNDLE_DIR]")?;
     let mut ks: Vec<usize> = vec![1, 3, 5, 8];
     let mut misses_at: Option<usize> = None;
     let mut model: Option<ModelRanker> = None;
+    let mut retriever = Retriever::lexical();
+    let mut encoder_alone = false;
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--k" => ks = value.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--misses" => misses_at = Some(value.parse()?),
             "--fuse-model" => model = Some(ModelRanker::load(Path::new(&value))?),
+            "--encoder" | "--encoder-alone" => {
+                retriever = Retriever::with_encoder(Path::new(&value))?;
+                retriever.encoder().ok_or("the sentence encoder did not load")?;
+                encoder_alone = flag == "--encoder-alone";
+            }
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -170,9 +170,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             model.prepare(tools)?;
         }
         let started = Instant::now();
-        let mut ranked = ToolIndex::new(tools).ranked(query, tools.len());
+        let mut ranked = match retriever.encoder() {
+            Some(encoder) if encoder_alone => retriever.ranked_by_encoder(encoder, tools, query)?,
+            _ => retriever.ranked(tools, query),
+        };
         if let Some(model) = &model {
-            ranked = fuse(&ranked, &model.ranked(tools, query)?, tools.len());
+            ranked = fuse(&ranked, &model.ranked(tools, query)?);
         }
         times_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         let names: Vec<&str> = ranked.iter().take(widest).map(|&i| tool_name(&tools[i])).collect();

@@ -1,9 +1,17 @@
 //! Retrieval: the few tools of a long list that a request is most likely about, chosen before
 //! the prompt and the grammar are built, so that a catalogue of hundreds of tools (the
-//! registry's) costs the prefill of a handful. Lexical: BM25 (the `bm25` crate, English
-//! stemming and stop words) over each tool's name split into words, its description, and its
-//! arguments' names, descriptions and enum values. The figures behind the method and the
-//! defaults are in docs/REGISTRY.md (`toolcall-retrieve`).
+//! registry's) costs the prefill of a handful. Two rankings, fused ([`Retriever`]): lexical,
+//! BM25 (the `bm25` crate, English stemming and stop words) over each tool's name split into
+//! words, its description, and its arguments' names, descriptions and enum values
+//! ([`ToolIndex`]); and semantic, the cosine between a sentence encoder's embeddings of the
+//! request and of each tool's name and description ([`encoder`]), which finds the tools a
+//! request shares no word with. The figures behind the method and the defaults are in
+//! docs/REGISTRY.md (`toolcall-retrieve`).
+
+pub mod encoder;
+mod retriever;
+
+pub use retriever::{Retriever, fuse};
 
 use bm25::{Language, SearchEngine, SearchEngineBuilder};
 use serde_json::Value;
@@ -29,6 +37,14 @@ impl ToolIndex {
     /// than `k` share a word with it, the others follow in list order (the model still
     /// chooses among `k`, and may make no call).
     pub fn ranked(&self, query: &str, k: usize) -> Vec<usize> {
+        let mut chosen: Vec<usize> = self.matches(query).into_iter().take(k).collect();
+        let rest: Vec<usize> = (0..self.len).filter(|i| !chosen.contains(i)).collect();
+        chosen.extend(rest.into_iter().take(k.saturating_sub(chosen.len())));
+        chosen
+    }
+
+    /// The positions of the tools that share a word with `query`, best first.
+    pub fn matches(&self, query: &str) -> Vec<usize> {
         let mut matches: Vec<(f32, usize)> = self
             .search
             .search(&words(query), None)
@@ -37,10 +53,7 @@ impl ToolIndex {
             .collect();
         // Equal scores in list order, whatever order the index keeps them in.
         matches.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut chosen: Vec<usize> = matches.into_iter().map(|(_, i)| i).take(k).collect();
-        let rest: Vec<usize> = (0..self.len).filter(|i| !chosen.contains(i)).collect();
-        chosen.extend(rest.into_iter().take(k.saturating_sub(chosen.len())));
-        chosen
+        matches.into_iter().map(|(_, i)| i).collect()
     }
 }
 
@@ -59,23 +72,6 @@ impl Narrowing {
     pub fn applies(&self, tools: usize) -> bool {
         self.top_k > 0 && tools > self.above.max(self.top_k)
     }
-}
-
-/// `tools_json` cut down to the `top_k` tools [`ToolIndex::ranked`] puts first for `query`,
-/// kept in the list's own order (the same few tools give the same text, so the compiled
-/// toolset and its prompt are reused); `None` when `narrowing` does not apply to the list or it
-/// is not a JSON array (the tool compiler then says what is wrong with it).
-pub fn narrow(tools_json: &str, query: &str, narrowing: Narrowing) -> Option<String> {
-    let Ok(Value::Array(tools)) = serde_json::from_str::<Value>(tools_json) else {
-        return None;
-    };
-    if !narrowing.applies(tools.len()) {
-        return None;
-    }
-    let mut chosen = ToolIndex::new(&tools).ranked(query, narrowing.top_k);
-    chosen.sort_unstable();
-    let narrowed: Vec<&Value> = chosen.iter().map(|&i| &tools[i]).collect();
-    Some(serde_json::to_string(&narrowed).expect("tools serialise"))
 }
 
 /// The text a tool is found by.
@@ -127,7 +123,7 @@ fn schema_text(schema: &Value, text: &mut Vec<String>) {
 
 /// An identifier as words: `lights.switch`, `set_target`, `startWorkout` and `HassTurnOn`
 /// become `lights switch`, `set target`, `start Workout` and `Hass Turn On`.
-fn words(identifier: &str) -> String {
+pub fn words(identifier: &str) -> String {
     let mut out = String::with_capacity(identifier.len() + 8);
     let mut previous: Option<char> = None;
     for c in identifier.chars() {
@@ -178,7 +174,9 @@ mod tests {
         // Found by an enum value of an argument.
         assert_eq!(index.ranked("is it 20 degrees fahrenheit outside", 1), vec![3]);
         let two = Narrowing { above: 2, top_k: 2 };
-        let narrowed = narrow(&tools.to_string(), "timer and the lights brightness", two).unwrap();
+        let narrowed = Retriever::lexical()
+            .narrow(&tools.to_string(), "timer and the lights brightness", two)
+            .unwrap();
         let names: Vec<String> = serde_json::from_str::<Vec<Value>>(&narrowed)
             .unwrap()
             .iter()
@@ -197,11 +195,15 @@ mod tests {
         let index = ToolIndex::new(tools.as_array().unwrap());
         assert_eq!(index.ranked("gamma please", 2), vec![2, 0]);
         assert_eq!(index.ranked("nothing in common", 2), vec![0, 1]);
-        let at_most = |above, top_k| narrow(&tools.to_string(), "gamma", Narrowing { above, top_k });
+        let lexical = Retriever::lexical();
+        let at_most = |above, top_k| lexical.narrow(&tools.to_string(), "gamma", Narrowing { above, top_k });
         assert!(at_most(2, 1).is_some());
         assert_eq!(at_most(3, 1), None, "not above 3 tools");
         assert_eq!(at_most(0, 3), None, "not more than top_k");
         assert_eq!(at_most(0, 0), None, "off");
-        assert_eq!(narrow("not json", "gamma", Narrowing { above: 0, top_k: 1 }), None);
+        assert_eq!(
+            lexical.narrow("not json", "gamma", Narrowing { above: 0, top_k: 1 }),
+            None
+        );
     }
 }

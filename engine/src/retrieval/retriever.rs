@@ -1,0 +1,264 @@
+//! [`Retriever`]: BM25's ranking of a tool list, fused with the sentence encoder's when the
+//! deployment has one. The encoder is loaded on first use (a daemon whose callers never offer
+//! a long list does not hold its ~75 MB), and each tool's embedding is kept, keyed by the
+//! tool's text, so a catalogue is embedded once, not on every request.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+
+use super::encoder::SentenceEncoder;
+use super::{Narrowing, ToolIndex, words};
+use crate::error::{Error, Result};
+
+/// Tool embeddings kept at most (~1.5 KB each with their text); past that the cache starts
+/// over. Far above a registry's catalogue (hundreds).
+const MAX_EMBEDDED: usize = 4096;
+
+/// Reciprocal-rank fusion's constant ([`fuse`]).
+const FUSION_K: f32 = 10.0;
+
+/// Ranks and narrows tool lists for requests; shared by every request (`&self`).
+pub struct Retriever {
+    /// Where the sentence encoder is, if the deployment has one.
+    encoder_dir: Option<PathBuf>,
+    /// Loaded on first use; `None` inside when loading failed (said once, then BM25 alone).
+    encoder: OnceLock<Option<SentenceEncoder>>,
+    /// A tool's text (`encoder_text`) to its embedding.
+    embedded: Mutex<HashMap<String, Arc<[f32]>>>,
+}
+
+impl Retriever {
+    /// BM25 alone.
+    pub fn lexical() -> Retriever {
+        Retriever {
+            encoder_dir: None,
+            encoder: OnceLock::new(),
+            embedded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// BM25 fused with the sentence encoder in `dir` (`model.onnx`, `tokenizer.json`), loaded
+    /// when first needed; a directory without those files is an [`Error::Bundle`] now.
+    pub fn with_encoder(dir: &Path) -> Result<Retriever> {
+        for file in ["model.onnx", "tokenizer.json"] {
+            if !dir.join(file).is_file() {
+                return Err(Error::Bundle {
+                    path: dir.display().to_string(),
+                    message: format!("no {file}: not a sentence encoder (model/scripts/fetch_encoder.py writes one)"),
+                });
+            }
+        }
+        Ok(Retriever {
+            encoder_dir: Some(dir.to_path_buf()),
+            ..Retriever::lexical()
+        })
+    }
+
+    /// The encoder, loaded now if it was not yet; `None` for a lexical retriever or when it
+    /// failed to load (logged once).
+    pub fn encoder(&self) -> Option<&SentenceEncoder> {
+        let dir = self.encoder_dir.as_deref()?;
+        self.encoder
+            .get_or_init(|| match SentenceEncoder::load(dir) {
+                Ok(encoder) => {
+                    log::info!("retrieval: sentence encoder loaded from {}", dir.display());
+                    Some(encoder)
+                }
+                Err(e) => {
+                    log::error!("retrieval: {e}; ranking with BM25 alone");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// Every position of `tools` (bare or OpenAI-wrapped tool objects), best first for `query`.
+    pub fn ranked(&self, tools: &[Value], query: &str) -> Vec<usize> {
+        let index = ToolIndex::new(tools);
+        let Some(encoder) = self.encoder() else {
+            return index.ranked(query, tools.len());
+        };
+        match self.ranked_by_encoder(encoder, tools, query) {
+            // BM25 counts only for the tools that share a word with the request: the others'
+            // order (the list's) says nothing.
+            Ok(semantic) => fuse(&index.matches(query), &semantic),
+            Err(e) => {
+                log::warn!("retrieval: the sentence encoder failed ({e}); ranking with BM25 alone");
+                index.ranked(query, tools.len())
+            }
+        }
+    }
+
+    /// Every position of `tools`, best first by the cosine of the encoder's embeddings of
+    /// `query` and of each tool's text.
+    pub fn ranked_by_encoder(&self, encoder: &SentenceEncoder, tools: &[Value], query: &str) -> Result<Vec<usize>> {
+        let asked = encoder.embed(query)?;
+        let mut scored: Vec<(f32, usize)> = self
+            .embeddings(encoder, tools)?
+            .iter()
+            .enumerate()
+            .map(|(i, tool)| (tool.iter().zip(&asked).map(|(a, b)| a * b).sum(), i))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(scored.into_iter().map(|(_, i)| i).collect())
+    }
+
+    /// Embeds the tools of `tools` the cache does not hold yet (a registry calls this when a
+    /// provider publishes, so that the first request does not wait for it).
+    pub fn prepare(&self, tools: &[Value]) {
+        if let Some(encoder) = self.encoder()
+            && let Err(e) = self.embeddings(encoder, tools)
+        {
+            log::warn!("retrieval: embedding published tools: {e}");
+        }
+    }
+
+    /// The embeddings of `tools`, in order: from the cache, or computed (outside the lock) and
+    /// kept.
+    fn embeddings(&self, encoder: &SentenceEncoder, tools: &[Value]) -> Result<Vec<Arc<[f32]>>> {
+        let texts: Vec<String> = tools.iter().map(encoder_text).collect();
+        let known: Vec<Option<Arc<[f32]>>> = {
+            let cache = self.embedded.lock().expect("embedding cache lock");
+            texts.iter().map(|text| cache.get(text).cloned()).collect()
+        };
+        let mut out = Vec::with_capacity(texts.len());
+        let mut new = Vec::new();
+        for (text, known) in texts.into_iter().zip(known) {
+            match known {
+                Some(vector) => out.push(vector),
+                None => {
+                    let vector: Arc<[f32]> = encoder.embed(&text)?.into();
+                    new.push((text, vector.clone()));
+                    out.push(vector);
+                }
+            }
+        }
+        if !new.is_empty() {
+            let mut cache = self.embedded.lock().expect("embedding cache lock");
+            if cache.len() + new.len() > MAX_EMBEDDED {
+                cache.clear();
+            }
+            cache.extend(new);
+        }
+        Ok(out)
+    }
+
+    /// `tools_json` cut down to the `top_k` tools [`Retriever::ranked`] puts first for `query`,
+    /// kept in the list's own order (the same few tools give the same text, so the compiled
+    /// toolset and its prompt are reused); `None` when `narrowing` does not apply to the list
+    /// or it is not a JSON array (the tool compiler then says what is wrong with it).
+    pub fn narrow(&self, tools_json: &str, query: &str, narrowing: Narrowing) -> Option<String> {
+        let Ok(Value::Array(tools)) = serde_json::from_str::<Value>(tools_json) else {
+            return None;
+        };
+        if !narrowing.applies(tools.len()) {
+            return None;
+        }
+        let mut chosen: Vec<usize> = self.ranked(&tools, query).into_iter().take(narrowing.top_k).collect();
+        chosen.sort_unstable();
+        let narrowed: Vec<&Value> = chosen.iter().map(|&i| &tools[i]).collect();
+        Some(serde_json::to_string(&narrowed).expect("tools serialise"))
+    }
+}
+
+/// What the encoder reads of a tool: its name in words and its description
+/// (`home.lights_dim`: "home lights dim: Set the brightness ...").
+fn encoder_text(tool: &Value) -> String {
+    let tool = tool.get("function").unwrap_or(tool);
+    let name = words(tool["name"].as_str().unwrap_or_default());
+    match tool["description"].as_str() {
+        Some(description) => format!("{name}: {description}"),
+        None => name,
+    }
+}
+
+/// Reciprocal-rank fusion of `partial` (some positions, best first) and `full` (every
+/// position, best first): a position scores `1 / (10 + rank)` in each ranking it is in, highest
+/// total first (ties in position order).
+pub fn fuse(partial: &[usize], full: &[usize]) -> Vec<usize> {
+    let mut score = vec![0f32; full.len()];
+    for ranking in [partial, full] {
+        for (rank, &i) in ranking.iter().enumerate() {
+            score[i] += 1.0 / (FUSION_K + rank as f32);
+        }
+    }
+    let mut order: Vec<usize> = (0..full.len()).collect();
+    order.sort_by(|&x, &y| score[y].total_cmp(&score[x]).then(x.cmp(&y)));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The encoder set-up writes (model/scripts/fetch_encoder.py).
+    fn encoder_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/encoders/minilm-l6-int8")
+    }
+
+    fn tools() -> Vec<Value> {
+        [
+            ("nav.route_start", "Start turn-by-turn navigation to a destination."),
+            ("msg.send", "Send a text message to a contact."),
+            ("home.lights_dim", "Set the brightness of the lights in an area."),
+            ("music.play", "Play music in an area."),
+            ("timer.start", "Start a countdown timer."),
+            ("weather.now", "Current weather conditions for a city."),
+        ]
+        .into_iter()
+        .map(|(name, description)| json!({"name": name, "description": description, "parameters": {"type": "object"}}))
+        .collect()
+    }
+
+    /// Requests that share no word with the tool they need.
+    const WORDLESS: [(&str, usize); 4] = [
+        ("will it rain today", 5),
+        ("put on some jazz", 3),
+        ("make the kitchen darker", 2),
+        ("wake me in ten minutes", 4),
+    ];
+
+    #[test]
+    fn the_encoder_finds_the_tools_bm25_cannot_and_embeds_each_tool_once() {
+        let (lexical, fused) = (Retriever::lexical(), Retriever::with_encoder(&encoder_dir()).unwrap());
+        assert!(fused.encoder().is_some(), "the encoder loads");
+        let tools = tools();
+        for (query, wanted) in WORDLESS {
+            assert!(
+                !lexical.ranked(&tools, query)[..2].contains(&wanted),
+                "BM25 alone: {query}"
+            );
+            assert!(fused.ranked(&tools, query)[..2].contains(&wanted), "fused: {query}");
+        }
+        assert_eq!(fused.embedded.lock().unwrap().len(), tools.len());
+        // A word BM25 knows still counts: the fused ranking keeps its first.
+        assert_eq!(fused.ranked(&tools, "send a text message to Dave")[0], 1);
+    }
+
+    #[test]
+    fn an_embedding_is_a_unit_vector_closer_to_a_paraphrase() {
+        let encoder = SentenceEncoder::load(&encoder_dir()).unwrap();
+        let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let lights = encoder.embed("turn off the lights").unwrap();
+        assert!((cosine(&lights, &lights) - 1.0).abs() < 1e-4);
+        let paraphrase = encoder.embed("switch the lamps off").unwrap();
+        let other = encoder.embed("what is the capital of France").unwrap();
+        assert!(cosine(&lights, &paraphrase) > cosine(&lights, &other) + 0.2);
+        // Longer than the model's 256 positions: cut, not an error.
+        assert_eq!(encoder.embed(&"word ".repeat(600)).unwrap().len(), lights.len());
+    }
+
+    #[test]
+    fn a_directory_without_an_encoder_is_refused() {
+        let empty = std::env::temp_dir();
+        let error = Retriever::with_encoder(&empty.join("no-such-encoder")).err().unwrap();
+        assert!(error.to_string().contains("no model.onnx"), "{error}");
+        let error = SentenceEncoder::load(&empty.join("no-such-encoder")).err().unwrap();
+        assert!(error.to_string().contains("tokenizer.json"), "{error}");
+    }
+}
