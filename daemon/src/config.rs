@@ -84,9 +84,9 @@ pub struct Settings {
     /// fewer.
     pub retrieval_top_k: usize,
     /// The sentence encoder whose ranking retrieval fuses with BM25's: a directory holding
-    /// `model.onnx` and `tokenizer.json`, loaded when a list is first narrowed; "" for BM25
-    /// alone. The default directory may be absent (BM25 alone, said at start); any other that
-    /// is absent or incomplete fails the start.
+    /// `model.onnx` and `tokenizer.json`, read at start and loaded when first needed; "" for
+    /// BM25 alone. The default directory may be absent (BM25 alone, said at start); any other
+    /// that is absent or lacks those files fails the start (daemon/src/retrieval.rs).
     pub retrieval_encoder: PathBuf,
     /// Prefix -> the users (`name`) and groups (`@name`) whose requests may be routed to the
     /// tools published under it; prefixes not listed are open to all (daemon/src/registry/policy.rs).

@@ -4,7 +4,7 @@
 //!     target/debug/examples/encoder_cost model/encoders/minilm-l6-int8 [REPEATS]
 //!
 //! Prints one JSON object: `load_ms`; `rss_mb` before loading, after it and after the
-//! embeddings, and the peak (`hwm_mb`); then, per text, its length in characters and the mean
+//! embeddings, and the peak (`hwm_mb`); then, per text, its length in bytes and the mean
 //! ms of `REPEATS` embeddings (default 20). The heap is set up as toolcalld's
 //! (`bound_heap_growth`).
 
@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             encoder.embed(text)?;
         }
         let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(repeats);
-        timings.push(json!({"chars": text.len(), "ms": ms}));
+        timings.push(json!({"bytes": text.len(), "ms": ms}));
     }
     let (after, peak) = memory_mb();
     let report = json!({

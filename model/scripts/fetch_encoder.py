@@ -57,8 +57,14 @@ def gather_before_dequantising(model: onnx.ModelProto) -> int:
             continue
         if any(a.name == "axis" and a.i != 0 for a in gather.attribute):
             continue
+        # Valid for one scale per row ([rows, 1]) and a cast to float, the exported form.
+        shapes = {i.name: list(i.dims) for i in graph.initializer}
+        rows = shapes[cast.input[0]][0]
+        to = next(a.i for a in cast.attribute if a.name == "to")
+        if shapes[mul.input[1]] != [rows, 1] or to != onnx.TensorProto.FLOAT:
+            raise SystemExit(f"{gather.name}: scales {shapes[mul.input[1]]}, cast to {to}: not the form expected")
         codes, scales, ids, out = cast.input[0], mul.input[1], gather.input[1], gather.output[0]
-        rows = [
+        nodes = [
             onnx.helper.make_node("Gather", [codes, ids], [f"{out}_codes"], axis=0),
             onnx.helper.make_node("Cast", [f"{out}_codes"], [f"{out}_codes_f"], to=onnx.TensorProto.FLOAT),
             onnx.helper.make_node("Gather", [scales, ids], [f"{out}_scales"], axis=0),
@@ -66,7 +72,7 @@ def gather_before_dequantising(model: onnx.ModelProto) -> int:
         ]
         position = list(graph.node).index(gather)
         graph.node.remove(gather)
-        for offset, node in enumerate(rows):
+        for offset, node in enumerate(nodes):
             graph.node.insert(position + offset, node)
         rewritten += 1
     # The whole-table Mul, then the Cast that fed it, now feed nothing: drop them.

@@ -224,14 +224,28 @@ async fn the_sentence_encoder_routes_requests_that_share_no_word_with_their_tool
 #[test]
 fn a_configured_encoder_that_is_not_there_fails_the_start() {
     let bus = TestBus::start();
-    let output = std::process::Command::new(toolcalld_tests::binary("toolcalld"))
+    let mut daemon = std::process::Command::new(toolcalld_tests::binary("toolcalld"))
         .args(["--bus", &bus.address, "--model"])
         .arg(bundle(TINY))
         .env("TOOLCALLD_RETRIEVAL_ENCODER", "/nonexistent/encoder")
-        .output()
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A daemon that started anyway would serve for ever: give it 30 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            daemon.kill().unwrap();
+            panic!("toolcalld started with an encoder that is not there");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(
         stderr.contains("retrieval_encoder") && stderr.contains("/nonexistent/encoder"),
         "{stderr}"

@@ -23,9 +23,8 @@
 //! answers, exactly: a larger margin only ends a list earlier, at the first point where the
 //! model preferred another call by less than it, so its answer is a prefix of the calls made
 //! (repeats left out as the engine does). Printed as `margin_sweep` in the summary.
-//! `--retrieve K` gives each case's model only the K tools retrieval ranks first for its query
-//! when it lists more (engine/src/retrieval, the daemon's `retrieval_top_k`): BM25, fused with
-//! the sentence encoder in DIR with `--encoder` (`retrieval_encoder`).
+//! `--retrieve K` keeps the K tools retrieval ranks first (engine/src/retrieval, the daemon's
+//! `retrieval_top_k`): BM25, fused with the sentence encoder in DIR with `--encoder`.
 //! `--unconstrained` decodes without the grammar and parses the text as the answer (a case
 //! whose text is not a JSON array of calls counts as wrong): it measures what the constraints add.
 
@@ -234,8 +233,9 @@ fn main() {
         max_new_tokens: flag_value("--max-new-tokens").and_then(|n| n.parse().ok()),
         call_margin: flag_value("--call-margin").and_then(|n| n.parse().ok()),
         retrieve: flag_value("--retrieve").and_then(|n| n.parse().ok()),
-        retriever: flag_value("--encoder")
-            .map_or(Retriever::lexical(), |d| Retriever::with_encoder(d.as_ref()).unwrap()),
+        retriever: flag_value("--encoder").map_or(Retriever::lexical(), |d| {
+            Retriever::with_loaded_encoder(d.as_ref()).unwrap()
+        }),
         toolsets: Mutex::new(ToolsetCache::default()),
     };
 

@@ -1,4 +1,4 @@
-//! toolcall-retrieve: how often retrieval (engine/src/retrieval.rs) keeps the right tools, on
+//! toolcall-retrieve: how often retrieval (engine/src/retrieval/) keeps the right tools, on
 //! a JSON-lines evaluation set whose cases offer many tools.
 //!
 //!     toolcall-retrieve CASES.jsonl [--k 1,3,5,8] [--misses K]
@@ -138,8 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--misses" => misses_at = Some(value.parse()?),
             "--fuse-model" => model = Some(ModelRanker::load(Path::new(&value))?),
             "--encoder" | "--encoder-alone" => {
-                retriever = Retriever::with_encoder(Path::new(&value))?;
-                retriever.encoder().ok_or("the sentence encoder did not load")?;
+                retriever = Retriever::with_loaded_encoder(Path::new(&value))?;
                 encoder_alone = flag == "--encoder-alone";
             }
             other => return Err(format!("unknown flag {other}").into()),
@@ -170,9 +169,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             model.prepare(tools)?;
         }
         let started = Instant::now();
-        let mut ranked = match retriever.encoder() {
-            Some(encoder) if encoder_alone => retriever.ranked_by_encoder(encoder, tools, query)?,
-            _ => retriever.ranked(tools, query),
+        let mut ranked = if encoder_alone {
+            retriever.ranked_by_encoder(tools, query)?
+        } else {
+            retriever.ranked(tools, query)
         };
         if let Some(model) = &model {
             ranked = fuse(&ranked, &model.ranked(tools, query)?);

@@ -6,7 +6,7 @@
 //! texts is a dot product. It finds tools that share no word with the request ("take me home"
 //! for a route planner), which BM25 cannot (docs/REGISTRY.md).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokenizers::{Tokenizer, TruncationParams};
 use tract_onnx::prelude::*;
@@ -23,7 +23,6 @@ pub struct SentenceEncoder {
     tokenizer: Tokenizer,
     /// The graph's inputs by position: which of ids, mask and token types each is.
     inputs: Vec<Input>,
-    dir: PathBuf,
 }
 
 #[derive(Clone, Copy)]
@@ -84,18 +83,12 @@ impl SentenceEncoder {
             plan,
             tokenizer,
             inputs,
-            dir: dir.to_path_buf(),
         };
         // A graph whose output is not [1, tokens, width] fails here, not on the first request.
         encoder.embed("check").map_err(|e| failed(e.to_string()))?;
         // The graph's copies from loading and optimising, freed in pieces glibc would keep.
         crate::memory::return_free_heap();
         Ok(encoder)
-    }
-
-    /// The directory the encoder was loaded from.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// `text` as a unit vector (the mean of its tokens' last hidden states, normalised).
@@ -136,5 +129,33 @@ impl SentenceEncoder {
         let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         mean.iter_mut().for_each(|x| *x /= norm);
         Ok(mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_embedding_matches_the_onnx_reference() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/encoders/minilm-l6-int8");
+        let encoder = SentenceEncoder::load(&dir).unwrap();
+        // [CLS] take me home [SEP], no padding (the shipped tokenizer.json pads to 128).
+        let ids = encoder
+            .tokenizer
+            .encode("take me home", true)
+            .unwrap()
+            .get_ids()
+            .to_vec();
+        assert_eq!(ids, [101, 2202, 2033, 2188, 102]);
+        // The first values of the normalised mean of the last hidden states, from onnx's
+        // reference evaluator (numpy) on the same model.onnx and ids:
+        //   ReferenceEvaluator(onnx.load(".../model.onnx")).run(None, {"input_ids": ids,
+        //   "attention_mask": ones, "token_type_ids": zeros})[0][0].mean(0), then / its norm
+        let reference = [-0.0182, 0.02709, 0.02276, 0.01623, 0.11259, -0.06187, 0.17903, -0.03174];
+        let embedded = encoder.embed("take me home").unwrap();
+        for (got, want) in embedded.iter().zip(reference) {
+            assert!((got - want).abs() < 1e-4, "{:?}", &embedded[..8]);
+        }
     }
 }

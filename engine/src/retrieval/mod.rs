@@ -8,6 +8,7 @@
 //! request shares no word with. The figures behind the method and the defaults are in
 //! docs/REGISTRY.md (`toolcall-retrieve`).
 
+mod embedding_cache;
 pub mod encoder;
 mod retriever;
 

@@ -1,21 +1,21 @@
 //! [`Retriever`]: BM25's ranking of a tool list, fused with the sentence encoder's when the
 //! deployment has one. The encoder is loaded on first use (a daemon whose callers never offer
-//! a long list does not hold its ~75 MB), and each tool's embedding is kept, keyed by the
-//! tool's text, so a catalogue is embedded once, not on every request.
+//! a long list does not hold its ~75 MB, docs/REGISTRY.md), and each tool's embedding is kept
+//! (`embedding_cache.rs`), so a catalogue is embedded once, not on every request.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
+use super::embedding_cache::{EmbeddingCache, key};
 use super::encoder::SentenceEncoder;
 use super::{Narrowing, ToolIndex, words};
 use crate::error::{Error, Result};
 
-/// Tool embeddings kept at most (~1.5 KB each with their text); past that the cache starts
-/// over. Far above a registry's catalogue (hundreds).
-const MAX_EMBEDDED: usize = 4096;
+/// Tool embeddings kept per generation of the cache (1.5 KB each; at most twice as many in
+/// all, ~6 MB): far above a registry's catalogue (at most 1024 tools).
+const EMBEDDED_PER_GENERATION: usize = 2048;
 
 /// Reciprocal-rank fusion's constant ([`fuse`]).
 const FUSION_K: f32 = 10.0;
@@ -27,7 +27,9 @@ pub struct Retriever {
     /// Loaded on first use; `None` inside when loading failed (said once, then BM25 alone).
     encoder: OnceLock<Option<SentenceEncoder>>,
     /// A tool's text (`encoder_text`) to its embedding.
-    embedded: Mutex<HashMap<String, Arc<[f32]>>>,
+    embedded: EmbeddingCache,
+    /// Held by [`Retriever::prepare`]: one catalogue embedded at a time, not once per publisher.
+    preparing: Mutex<()>,
 }
 
 impl Retriever {
@@ -36,7 +38,8 @@ impl Retriever {
         Retriever {
             encoder_dir: None,
             encoder: OnceLock::new(),
-            embedded: Mutex::new(HashMap::new()),
+            embedded: EmbeddingCache::new(EMBEDDED_PER_GENERATION),
+            preparing: Mutex::new(()),
         }
     }
 
@@ -55,6 +58,14 @@ impl Retriever {
             encoder_dir: Some(dir.to_path_buf()),
             ..Retriever::lexical()
         })
+    }
+
+    /// As [`Retriever::with_encoder`], the encoder loaded now: an error if it does not load
+    /// (a tool that measures the encoder must not measure BM25 alone instead).
+    pub fn with_loaded_encoder(dir: &Path) -> Result<Retriever> {
+        let retriever = Retriever::with_encoder(dir)?;
+        let _ = retriever.encoder.set(Some(SentenceEncoder::load(dir)?));
+        Ok(retriever)
     }
 
     /// The encoder, loaded now if it was not yet; `None` for a lexical retriever or when it
@@ -78,10 +89,10 @@ impl Retriever {
     /// Every position of `tools` (bare or OpenAI-wrapped tool objects), best first for `query`.
     pub fn ranked(&self, tools: &[Value], query: &str) -> Vec<usize> {
         let index = ToolIndex::new(tools);
-        let Some(encoder) = self.encoder() else {
+        if self.encoder().is_none() {
             return index.ranked(query, tools.len());
-        };
-        match self.ranked_by_encoder(encoder, tools, query) {
+        }
+        match self.ranked_by_encoder(tools, query) {
             // BM25 counts only for the tools that share a word with the request: the others'
             // order (the list's) says nothing.
             Ok(semantic) => fuse(&index.matches(query), &semantic),
@@ -93,8 +104,11 @@ impl Retriever {
     }
 
     /// Every position of `tools`, best first by the cosine of the encoder's embeddings of
-    /// `query` and of each tool's text.
-    pub fn ranked_by_encoder(&self, encoder: &SentenceEncoder, tools: &[Value], query: &str) -> Result<Vec<usize>> {
+    /// `query` and of each tool's text; an error for a retriever without an encoder.
+    pub fn ranked_by_encoder(&self, tools: &[Value], query: &str) -> Result<Vec<usize>> {
+        let encoder = self
+            .encoder()
+            .ok_or_else(|| Error::Internal("retrieval without a sentence encoder".into()))?;
         let asked = encoder.embed(query)?;
         let mut scored: Vec<(f32, usize)> = self
             .embeddings(encoder, tools)?
@@ -107,8 +121,10 @@ impl Retriever {
     }
 
     /// Embeds the tools of `tools` the cache does not hold yet (a registry calls this when a
-    /// provider publishes, so that the first request does not wait for it).
+    /// provider publishes, so that the first request does not wait for it). One call at a
+    /// time: the next finds what this one embedded.
     pub fn prepare(&self, tools: &[Value]) {
+        let _one_at_a_time = self.preparing.lock().expect("prepare lock");
         if let Some(encoder) = self.encoder()
             && let Err(e) = self.embeddings(encoder, tools)
         {
@@ -116,33 +132,25 @@ impl Retriever {
         }
     }
 
-    /// The embeddings of `tools`, in order: from the cache, or computed (outside the lock) and
+    /// The embeddings of `tools`, in order: from the cache, or computed (outside its lock) and
     /// kept.
     fn embeddings(&self, encoder: &SentenceEncoder, tools: &[Value]) -> Result<Vec<Arc<[f32]>>> {
         let texts: Vec<String> = tools.iter().map(encoder_text).collect();
-        let known: Vec<Option<Arc<[f32]>>> = {
-            let cache = self.embedded.lock().expect("embedding cache lock");
-            texts.iter().map(|text| cache.get(text).cloned()).collect()
-        };
+        let keys: Vec<u64> = texts.iter().map(|text| key(text)).collect();
         let mut out = Vec::with_capacity(texts.len());
         let mut new = Vec::new();
-        for (text, known) in texts.into_iter().zip(known) {
-            match known {
-                Some(vector) => out.push(vector),
+        for ((text, key), known) in texts.iter().zip(keys.iter()).zip(self.embedded.get_all(&keys)) {
+            let vector = match known {
+                Some(vector) => vector,
                 None => {
-                    let vector: Arc<[f32]> = encoder.embed(&text)?.into();
-                    new.push((text, vector.clone()));
-                    out.push(vector);
+                    let vector: Arc<[f32]> = encoder.embed(text)?.into();
+                    new.push((*key, vector.clone()));
+                    vector
                 }
-            }
+            };
+            out.push(vector);
         }
-        if !new.is_empty() {
-            let mut cache = self.embedded.lock().expect("embedding cache lock");
-            if cache.len() + new.len() > MAX_EMBEDDED {
-                cache.clear();
-            }
-            cache.extend(new);
-        }
+        self.embedded.insert_all(new);
         Ok(out)
     }
 
@@ -176,14 +184,17 @@ fn encoder_text(tool: &Value) -> String {
 }
 
 /// Reciprocal-rank fusion of `partial` (some positions, best first) and `full` (every
-/// position, best first): a position scores `1 / (10 + rank)` in each ranking it is in, highest
-/// total first (ties in position order).
+/// position, best first): a position scores `1 / (10 + rank)` in each ranking, where the
+/// positions `partial` leaves out share the rank after its last; highest total first (ties in
+/// position order). Positions are below `full.len()`.
 pub fn fuse(partial: &[usize], full: &[usize]) -> Vec<usize> {
-    let mut score = vec![0f32; full.len()];
-    for ranking in [partial, full] {
-        for (rank, &i) in ranking.iter().enumerate() {
-            score[i] += 1.0 / (FUSION_K + rank as f32);
-        }
+    let unranked = 1.0 / (FUSION_K + partial.len() as f32);
+    let mut score = vec![unranked; full.len()];
+    for (rank, &i) in partial.iter().enumerate() {
+        score[i] = 1.0 / (FUSION_K + rank as f32);
+    }
+    for (rank, &i) in full.iter().enumerate() {
+        score[i] += 1.0 / (FUSION_K + rank as f32);
     }
     let mut order: Vec<usize> = (0..full.len()).collect();
     order.sort_by(|&x, &y| score[y].total_cmp(&score[x]).then(x.cmp(&y)));
@@ -203,12 +214,12 @@ mod tests {
 
     fn tools() -> Vec<Value> {
         [
-            ("nav.route_start", "Start turn-by-turn navigation to a destination."),
-            ("msg.send", "Send a text message to a contact."),
+            ("car.route_start", "Start turn-by-turn navigation to a destination."),
+            ("car.message_send", "Send a text message to a contact."),
             ("home.lights_dim", "Set the brightness of the lights in an area."),
-            ("music.play", "Play music in an area."),
-            ("timer.start", "Start a countdown timer."),
-            ("weather.now", "Current weather conditions for a city."),
+            ("home.music_play", "Play music in an area."),
+            ("voice.timer_start", "Start a countdown timer."),
+            ("voice.weather_now", "Current weather conditions for a city."),
         ]
         .into_iter()
         .map(|(name, description)| json!({"name": name, "description": description, "parameters": {"type": "object"}}))
@@ -224,7 +235,7 @@ mod tests {
     ];
 
     #[test]
-    fn the_encoder_finds_the_tools_bm25_cannot_and_embeds_each_tool_once() {
+    fn the_encoder_finds_the_tools_bm25_cannot() {
         let (lexical, fused) = (Retriever::lexical(), Retriever::with_encoder(&encoder_dir()).unwrap());
         assert!(fused.encoder().is_some(), "the encoder loads");
         let tools = tools();
@@ -235,9 +246,30 @@ mod tests {
             );
             assert!(fused.ranked(&tools, query)[..2].contains(&wanted), "fused: {query}");
         }
-        assert_eq!(fused.embedded.lock().unwrap().len(), tools.len());
-        // A word BM25 knows still counts: the fused ranking keeps its first.
+        // A word the request shares with other tools (here an app's prefix) does not hide the
+        // one the encoder finds: "home" is in both home.* tools' names.
+        let home = fused.ranked(&tools, "take me home");
+        let mut lexical_home = lexical.ranked(&tools, "take me home")[..2].to_vec();
+        lexical_home.sort_unstable();
+        assert_eq!(lexical_home, [2, 3], "BM25 alone: the home app's two");
+        assert!(home[..2].contains(&0), "fused: {home:?}");
+        // Words that match still count: the fused ranking keeps BM25's first.
         assert_eq!(fused.ranked(&tools, "send a text message to Dave")[0], 1);
+    }
+
+    #[test]
+    fn each_tool_is_embedded_once() {
+        let fused = Retriever::with_encoder(&encoder_dir()).unwrap();
+        let encoder = fused.encoder().unwrap();
+        let tools = tools();
+        let first = fused.embeddings(encoder, &tools).unwrap();
+        fused.ranked(&tools, "will it rain today");
+        let again = fused.embeddings(encoder, &tools).unwrap();
+        assert!(
+            first.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)),
+            "taken from the cache"
+        );
+        assert_eq!(fused.embedded.len(), tools.len());
     }
 
     #[test]
@@ -249,7 +281,7 @@ mod tests {
         let paraphrase = encoder.embed("switch the lamps off").unwrap();
         let other = encoder.embed("what is the capital of France").unwrap();
         assert!(cosine(&lights, &paraphrase) > cosine(&lights, &other) + 0.2);
-        // Longer than the model's 256 positions: cut, not an error.
+        // Longer than the 256 word pieces an embedding reads: cut, not an error.
         assert_eq!(encoder.embed(&"word ".repeat(600)).unwrap().len(), lights.len());
     }
 
