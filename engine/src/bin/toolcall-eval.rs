@@ -12,9 +12,8 @@
 //! `--max-calls` and `--max-new-tokens` set the request options of every case (defaults as
 //! the daemon's: 3 calls, 256 tokens).
 //! Cases run on `--jobs` threads (default 1) sharing one engine; a tool list is compiled once
-//! and reused by later cases with the same tools (the last 32 tool lists are kept), as the
-//! daemon's cache does, so a case's time includes compiling its tools only when no recent case
-//! used them.
+//! and reused by later cases with the same tools (the last 32 are kept), as the daemon's cache
+//! does: a case's time includes compiling its tools only when no recent case used them.
 //! `--predictions` writes one line per case, in input order: `{"id", "function_calls",
 //! "error", "total_ms", "go_on_gaps", "confidence", "correct"}` (scored by other checkers, e.g.
 //! `model/eval/bfcl.py`; `model/eval/calibration.py` reads confidence and correct).
@@ -154,10 +153,11 @@ impl Evaluator {
         let started = Instant::now();
         let query = case["query"].as_str().unwrap_or_default();
         let all_tools = serde_json::to_string(&case["tools"]).unwrap();
-        let narrowing = |top_k| retrieval::Narrowing { above: top_k, top_k };
-        let narrowed = self
-            .retrieve
-            .and_then(|k| self.retriever.narrow(&all_tools, query, narrowing(k)));
+        let narrowed = self.retrieve.and_then(|k| {
+            self.retriever.prepare(case["tools"].as_array()?); // as the daemon does after Publish
+            let narrowing = retrieval::Narrowing { above: k, top_k: k };
+            self.retriever.narrow(&all_tools, query, narrowing)
+        });
         let tools = narrowed.unwrap_or(all_tools);
         let options = CallOptions {
             facts: case["facts"].as_str().map(str::to_string),

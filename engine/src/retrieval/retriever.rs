@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 /// all, ~6 MB): far above a registry's catalogue (at most 1024 tools).
 const EMBEDDED_PER_GENERATION: usize = 2048;
 
+/// Tools a request may embed when the cache lacks them (~20 ms each, ~200 ms for a long
+/// description): the others count for BM25 only until `prepare` (after Publish) or later
+/// requests embed them, so that a catalogue nobody prepared cannot hold one request for minutes.
+const NEW_EMBEDDINGS_PER_REQUEST: usize = 64;
+
 /// Reciprocal-rank fusion's constant ([`fuse`]).
 const FUSION_K: f32 = 10.0;
 
@@ -95,7 +100,7 @@ impl Retriever {
         match self.ranked_by_encoder(tools, query) {
             // BM25 counts only for the tools that share a word with the request: the others'
             // order (the list's) says nothing.
-            Ok(semantic) => fuse(&index.matches(query), &semantic),
+            Ok(semantic) => fuse(&index.matches(query), &semantic, tools.len()),
             Err(e) => {
                 log::warn!("retrieval: the sentence encoder failed ({e}); ranking with BM25 alone");
                 index.ranked(query, tools.len())
@@ -103,18 +108,19 @@ impl Retriever {
         }
     }
 
-    /// Every position of `tools`, best first by the cosine of the encoder's embeddings of
-    /// `query` and of each tool's text; an error for a retriever without an encoder.
+    /// The positions of `tools` the encoder has embedded (all but those past this request's
+    /// share of new embeddings), best first by the cosine of its embeddings of `query` and of
+    /// each tool's text; an error for a retriever without an encoder.
     pub fn ranked_by_encoder(&self, tools: &[Value], query: &str) -> Result<Vec<usize>> {
         let encoder = self
             .encoder()
             .ok_or_else(|| Error::Internal("retrieval without a sentence encoder".into()))?;
         let asked = encoder.embed(query)?;
         let mut scored: Vec<(f32, usize)> = self
-            .embeddings(encoder, tools)?
+            .embeddings(encoder, tools, NEW_EMBEDDINGS_PER_REQUEST)?
             .iter()
             .enumerate()
-            .map(|(i, tool)| (tool.iter().zip(&asked).map(|(a, b)| a * b).sum(), i))
+            .filter_map(|(i, tool)| Some((tool.as_ref()?.iter().zip(&asked).map(|(a, b)| a * b).sum(), i)))
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         Ok(scored.into_iter().map(|(_, i)| i).collect())
@@ -126,27 +132,33 @@ impl Retriever {
     pub fn prepare(&self, tools: &[Value]) {
         let _one_at_a_time = self.preparing.lock().expect("prepare lock");
         if let Some(encoder) = self.encoder()
-            && let Err(e) = self.embeddings(encoder, tools)
+            && let Err(e) = self.embeddings(encoder, tools, usize::MAX)
         {
             log::warn!("retrieval: embedding published tools: {e}");
         }
     }
 
-    /// The embeddings of `tools`, in order: from the cache, or computed (outside its lock) and
-    /// kept.
-    fn embeddings(&self, encoder: &SentenceEncoder, tools: &[Value]) -> Result<Vec<Arc<[f32]>>> {
+    /// The embeddings of `tools`, in order: from the cache, or computed (outside its lock, at
+    /// most `new_at_most` of them; `None` past that) and kept.
+    fn embeddings(
+        &self,
+        encoder: &SentenceEncoder,
+        tools: &[Value],
+        new_at_most: usize,
+    ) -> Result<Vec<Option<Arc<[f32]>>>> {
         let texts: Vec<String> = tools.iter().map(encoder_text).collect();
         let keys: Vec<u64> = texts.iter().map(|text| key(text)).collect();
         let mut out = Vec::with_capacity(texts.len());
         let mut new = Vec::new();
         for ((text, key), known) in texts.iter().zip(keys.iter()).zip(self.embedded.get_all(&keys)) {
             let vector = match known {
-                Some(vector) => vector,
-                None => {
+                Some(vector) => Some(vector),
+                None if new.len() < new_at_most => {
                     let vector: Arc<[f32]> = encoder.embed(text)?.into();
                     new.push((*key, vector.clone()));
-                    vector
+                    Some(vector)
                 }
+                None => None,
             };
             out.push(vector);
         }
@@ -183,20 +195,21 @@ fn encoder_text(tool: &Value) -> String {
     }
 }
 
-/// Reciprocal-rank fusion of `partial` (some positions, best first) and `full` (every
-/// position, best first): a position scores `1 / (10 + rank)` in each ranking, where the
-/// positions `partial` leaves out share the rank after its last; highest total first (ties in
-/// position order). Positions are below `full.len()`.
-pub fn fuse(partial: &[usize], full: &[usize]) -> Vec<usize> {
-    let unranked = 1.0 / (FUSION_K + partial.len() as f32);
-    let mut score = vec![unranked; full.len()];
-    for (rank, &i) in partial.iter().enumerate() {
-        score[i] = 1.0 / (FUSION_K + rank as f32);
+/// Reciprocal-rank fusion of two rankings of some of `n` positions, each best first: a
+/// position scores `1 / (10 + rank)` in each, where the positions a ranking leaves out share the
+/// rank after its last; highest total first (ties in position order). Positions are below `n`.
+pub fn fuse(a: &[usize], b: &[usize], n: usize) -> Vec<usize> {
+    let mut score = vec![0f32; n];
+    for ranking in [a, b] {
+        let mut ranks = vec![ranking.len(); n];
+        for (rank, &i) in ranking.iter().enumerate() {
+            ranks[i] = rank;
+        }
+        for (total, rank) in score.iter_mut().zip(ranks) {
+            *total += 1.0 / (FUSION_K + rank as f32);
+        }
     }
-    for (rank, &i) in full.iter().enumerate() {
-        score[i] += 1.0 / (FUSION_K + rank as f32);
-    }
-    let mut order: Vec<usize> = (0..full.len()).collect();
+    let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&x, &y| score[y].total_cmp(&score[x]).then(x.cmp(&y)));
     order
 }
@@ -262,13 +275,17 @@ mod tests {
         let fused = Retriever::with_encoder(&encoder_dir()).unwrap();
         let encoder = fused.encoder().unwrap();
         let tools = tools();
-        let first = fused.embeddings(encoder, &tools).unwrap();
+        // A request embeds at most its share of new tools; the next finds them kept.
+        let first = fused.embeddings(encoder, &tools, 4).unwrap();
+        assert_eq!(first.iter().filter(|v| v.is_some()).count(), 4);
         fused.ranked(&tools, "will it rain today");
-        let again = fused.embeddings(encoder, &tools).unwrap();
-        assert!(
-            first.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)),
-            "taken from the cache"
-        );
+        let again = fused.embeddings(encoder, &tools, 0).unwrap();
+        for (a, b) in first[..4].iter().zip(&again) {
+            assert!(
+                Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()),
+                "taken from the cache"
+            );
+        }
         assert_eq!(fused.embedded.len(), tools.len());
     }
 
