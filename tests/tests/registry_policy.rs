@@ -15,6 +15,33 @@ fn tool(name: &str, description: &str) -> Value {
            "parameters": {"type": "object", "properties": {"area": {"type": "string"}}, "required": ["area"]}})
 }
 
+/// toolcalld on a private bus with `config` (the tiny bundle), and the registry on a connection.
+async fn registry_with(config: &str) -> (TestBus, Daemon, zbus::Connection, RegistryProxy<'static>) {
+    let bus = TestBus::start();
+    let daemon = Daemon::start(&bus, &bundle(TINY), config);
+    let connection = zbus::connection::Builder::address(bus.address.as_str())
+        .build()
+        .await
+        .unwrap();
+    let registry = RegistryProxy::new(&connection).await.unwrap();
+    (bus, daemon, connection, registry)
+}
+
+/// Publishes each prefix's tools, all served at one object path.
+async fn publish(registry: &RegistryProxy<'_>, publications: &[(&str, Value)]) {
+    let path = zbus::ObjectPath::try_from("/org/example/Apps").unwrap();
+    for (prefix, tools) in publications {
+        let options = CallOptions {
+            prefix: Some(prefix.to_string()),
+            ..CallOptions::default()
+        };
+        registry
+            .publish(&tools.to_string(), &path, options.to_wire())
+            .await
+            .unwrap();
+    }
+}
+
 fn one_call() -> CallOptions {
     CallOptions {
         max_calls: Some(1),
@@ -33,14 +60,7 @@ async fn retrieval_narrows_the_catalogue_and_the_allow_list_keeps_tools_from_oth
         "max_tools = 8\nretrieval_above = 4\nretrieval_top_k = 2\n\n[registry_allow]\nmusic = [\"{}\"]\ncrew = [\"@{}\"]\nsecret = [\"no-such-user-here\"]\n\n[registry_publishers]\nvault = [\"no-such-user-here\"]\n",
         me.name, my_group.name
     );
-    let bus = TestBus::start();
-    let _daemon = Daemon::start(&bus, &bundle(TINY), &config);
-    let connection = zbus::connection::Builder::address(bus.address.as_str())
-        .build()
-        .await
-        .unwrap();
-    let registry = RegistryProxy::new(&connection).await.unwrap();
-    let path = zbus::ObjectPath::try_from("/org/example/Apps").unwrap();
+    let (_bus, _daemon, connection, registry) = registry_with(&config).await;
     let publications = [
         (
             "home",
@@ -68,16 +88,7 @@ async fn retrieval_narrows_the_catalogue_and_the_allow_list_keeps_tools_from_oth
         ),
         ("secret", json!([tool("vault_open", "Open the vault in an area.")])),
     ];
-    for (prefix, tools) in &publications {
-        let options = CallOptions {
-            prefix: Some(prefix.to_string()),
-            ..CallOptions::default()
-        };
-        registry
-            .publish(&tools.to_string(), &path, options.to_wire())
-            .await
-            .unwrap();
-    }
+    publish(&registry, &publications).await;
 
     // The catalogue as this caller may reach it: nine tools, none of "secret".
     let shown: Vec<Value> = serde_json::from_str(&registry.tools().await.unwrap()).unwrap();
@@ -128,6 +139,7 @@ async fn retrieval_narrows_the_catalogue_and_the_allow_list_keeps_tools_from_oth
         prefix: Some("vault".into()),
         ..CallOptions::default()
     };
+    let path = zbus::ObjectPath::try_from("/org/example/Apps").unwrap();
     let taken = registry
         .publish(&publications[3].1.to_string(), &path, vault_prefix.to_wire())
         .await
@@ -164,14 +176,7 @@ async fn the_sentence_encoder_routes_requests_that_share_no_word_with_their_tool
         "retrieval_above = 4\nretrieval_top_k = 2\nretrieval_encoder = \"{}\"\n",
         encoder.display()
     );
-    let bus = TestBus::start();
-    let _daemon = Daemon::start(&bus, &bundle(TINY), &config);
-    let connection = zbus::connection::Builder::address(bus.address.as_str())
-        .build()
-        .await
-        .unwrap();
-    let registry = RegistryProxy::new(&connection).await.unwrap();
-    let path = zbus::ObjectPath::try_from("/org/example/Apps").unwrap();
+    let (_bus, _daemon, _connection, registry) = registry_with(&config).await;
     // The catalogue lists prefixes in order: where no tool shares a word with the request,
     // BM25's fallback (the list's order) offers the car's two tools.
     let publications = [
@@ -197,16 +202,7 @@ async fn the_sentence_encoder_routes_requests_that_share_no_word_with_their_tool
             ]),
         ),
     ];
-    for (prefix, tools) in &publications {
-        let options = CallOptions {
-            prefix: Some(prefix.to_string()),
-            ..CallOptions::default()
-        };
-        registry
-            .publish(&tools.to_string(), &path, options.to_wire())
-            .await
-            .unwrap();
-    }
+    publish(&registry, &publications).await;
     // Not one word in common with the tool each needs: BM25 alone would offer the car's two.
     for (query, wanted) in [
         ("will it rain today", "voice.weather_now"),
