@@ -1,6 +1,6 @@
 //! The service as a whole: [`Service`] owns the worker pool and the state every object shares
 //! ([`Shared`]: settings, the model bundles, the one-shot toolset cache, the client registry, the
-//! requests in flight, the escalation endpoint),
+//! requests in flight, the escalation endpoint, the published tools and their retriever),
 //! serves the manager object on a bus connection or on peer-to-peer ones, frees what a client
 //! held when it leaves the bus, and shuts down by draining the pool.
 
