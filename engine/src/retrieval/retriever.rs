@@ -310,4 +310,24 @@ mod tests {
         let error = SentenceEncoder::load(&empty.join("no-such-encoder")).err().unwrap();
         assert!(error.to_string().contains("tokenizer.json"), "{error}");
     }
+
+    #[test]
+    fn an_encoder_that_does_not_load_leaves_bm25_ranking() {
+        let dir = std::env::temp_dir().join(format!("toolcall-broken-encoder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.onnx"), b"not a graph").unwrap();
+        std::fs::copy(encoder_dir().join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+        // The files are there, so the start is not refused; loading them fails at first use.
+        let broken = Retriever::with_encoder(&dir).unwrap();
+        assert!(broken.encoder().is_none());
+        let tools = tools();
+        let query = "send a text message to Dave";
+        assert_eq!(broken.ranked(&tools, query), Retriever::lexical().ranked(&tools, query));
+        assert!(broken.ranked_by_encoder(&tools, query).is_err());
+        assert!(
+            Retriever::with_loaded_encoder(&dir).is_err(),
+            "a measuring tool is told"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
