@@ -44,7 +44,7 @@ fn main() -> TractResult<()> {
         let rows = embedding.lookup(tokens)?;
         Tensor::from_shape(&[1, tokens.len(), arch.d_model], &rows)
     };
-    let mut model = tract_onnx::onnx()
+    let mut model = toolcall_engine::model::onnx()
         .model_for_path(bundle.model_path())?
         .into_typed()?
         .into_decluttered()?;

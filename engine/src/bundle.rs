@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The bundle format this engine reads: 2, a step graph from embeddings to the last hidden
-/// state with `embedding.bin` beside it (format 1 graphs took token ids and returned logits).
-pub const BUNDLE_FORMAT: u32 = 2;
+/// The bundle format this engine reads: 3, a step graph from embeddings to the last hidden
+/// state with `embedding.bin` beside it, whose `q4` matrices end in the engine's `Q4Correction`
+/// op (format 2 had float32 matmuls there; format 1 graphs took token ids and returned logits).
+pub const BUNDLE_FORMAT: u32 = 3;
 /// The embedding table's file in a bundle.
 pub const EMBEDDING_FILE: &str = "embedding.bin";
 /// Prompt formats this engine can render.

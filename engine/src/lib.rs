@@ -6,6 +6,7 @@
 //! - [`model`]: the decoder step graph under tract, with a clonable KV-cache state;
 //! - [`attention`]: the engine's tract op for each layer's KV cache and attention;
 //! - `q4_gemv`: the engine's tract op for a decode step's 4-bit matrix products (x86_64);
+//! - `q4_correction`: the engine's op adding a `q4` bundle's block offsets and adapter to them;
 //! - [`embedding`]: the token embedding and the tied output projection (logits for the tokens
 //!   a step may choose);
 //! - [`tools`]: tool-list parsing and the supported JSON Schema subset;
@@ -51,6 +52,8 @@ pub mod model;
 #[cfg(feature = "runtime")]
 pub mod options;
 pub mod prompt;
+#[cfg(feature = "runtime")]
+mod q4_correction;
 #[cfg(all(feature = "runtime", target_arch = "x86_64"))]
 mod q4_gemv;
 #[cfg(feature = "runtime")]

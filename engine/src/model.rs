@@ -57,6 +57,14 @@ pub fn set_threads(threads: usize) {
     set_threading_mac_threshold(PARALLEL_MATMUL_MIN_MACS);
 }
 
+/// tract's ONNX reader with the engine's own ops, which a `q4` bundle's graph uses
+/// (`Q4Correction`, engine/src/q4_correction.rs).
+pub fn onnx() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    crate::q4_correction::register(&mut onnx);
+    onnx
+}
+
 /// Puts the engine's 4-bit matrix-vector op in place of tract's for every Q4_0 matmul of the
 /// optimised `model` this CPU can run it on (x86_64 with AVX2, FMA and F16C: `q4_gemv`); returns
 /// how many. Elsewhere, or for a float32 graph, 0: the plan stays tract's.
@@ -135,7 +143,7 @@ impl Decoder {
             path: path.display().to_string(),
             message: format!("{e:#}"),
         };
-        let mut model = tract_onnx::onnx()
+        let mut model = onnx()
             .model_for_path(path)
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())

@@ -76,7 +76,20 @@ class GgufBlocksTest(unittest.TestCase):
         weights.blocks[(1, "w_up")] = source
         self.assertIs(quantize.layer_blocks(weights, 1, "w_up"), source)
         self.assertIsNot(quantize.layer_blocks(weights, 0, "w_up"), source)
-        np.testing.assert_array_equal(quantize.stored(weights, "q4").layers[1].w_up, source.dequantize())
+        stored = quantize.stored(weights, "q4").layers[1].w_up
+        np.testing.assert_array_equal(stored, quantize.q4_matrix(source, None))
+        # The blocks as they are but for each block's offset, rounded to float16 (at most half
+        # a float16 step of the offset's magnitude: ~1/512 of a 4-bit step for typical blocks).
+        offsets = np.repeat(np.abs(source.low + 8 * source.scale), 32, axis=1)
+        self.assertTrue(np.all(np.abs(stored - source.dequantize()) <= offsets * 2.0 ** -11 + 1e-7))
+
+    def test_the_q4_0_product_plus_the_offsets_is_the_q4_1_matrix(self):
+        blocks = quantize.q4(np.random.default_rng(3).standard_normal((4, 64)).astype(np.float32))
+        codes = blocks.codes.reshape(4, 2, 32).astype(np.float32)
+        q4_0 = ((codes - 8) * blocks.scale[..., None]).reshape(4, 64)
+        offsets = np.repeat(quantize.side_offsets(blocks).astype(np.float32), 32, axis=1)
+        np.testing.assert_allclose(q4_0 + offsets, blocks.dequantize(), atol=1e-3)
+        self.assertEqual(quantize.side_offsets(blocks).dtype, np.float16)
 
 
 class EmbeddingFileTest(unittest.TestCase):
@@ -123,8 +136,10 @@ class StoredFormsTest(unittest.TestCase):
         b = rng.standard_normal((64, 4)).astype(np.float32)
         weights.adapter[(0, "wq")] = (a, b)
         q4 = quantize.stored(weights, "q4")
-        np.testing.assert_allclose(q4.layers[0].wq, quantize.q4(weights.layers[0].wq).dequantize() + b @ a,
-                                   rtol=1e-6)
+        blocks = quantize.q4(weights.layers[0].wq)
+        np.testing.assert_array_equal(q4.layers[0].wq, quantize.q4_matrix(blocks, (a, b)))
+        # The adapter is stored in float16: close to the float32 one's product.
+        np.testing.assert_allclose(q4.layers[0].wq, blocks.dequantize() + b @ a, rtol=1e-2, atol=1e-2)
         self.assertEqual(q4.adapter, {})
         f32 = quantize.stored(weights, "f32")
         np.testing.assert_allclose(f32.layers[0].wq, weights.layers[0].wq + b @ a, rtol=1e-6)

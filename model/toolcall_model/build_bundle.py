@@ -27,7 +27,8 @@ from .tokenizer_export import write_tokenizer_json
 from .weights import apply_lora, gguf_metadata, gguf_tensor_bytes, load_gguf, random_weights, sha256_file
 
 # 2: the graph takes embeddings and returns the last hidden state; embedding.bin beside it.
-BUNDLE_FORMAT = 2
+# 3: a q4 graph's matrices are followed by the engine's Q4Correction op (onnx_export.q4_linears).
+BUNDLE_FORMAT = 3
 PROMPT_FORMAT = "chatml-tools-v1"
 # A fixed sequence for the parity self-test: "<|im_start|>user\nset a timer for 10 minutes<|im_end|>\n"
 SELFTEST_IDS = [1, 4093, 198, 1614, 253, 23123, 327, 216, 33, 32, 3487, 2, 198]
@@ -92,9 +93,10 @@ def main() -> None:
                           + sum(v.size for layer in weights.layers for v in vars(layer).values())),
         "quantization": {"form": args.quant,
                          "layers": "f32" if args.quant == "f32" else
-                                   "4-bit blocks of 32, a float16 scale and a float32 minimum each"
+                                   "4-bit blocks of 32, a float16 scale and a minimum each"
                                    + (" (the source's Q4_1 blocks)" if weights.blocks else "")
-                                   + (", a float32 LoRA adapter beside them" if weights.adapter else ""),
+                                   + ", the minimums as float16 per-block offsets beside the Q4_0 product"
+                                   + (", a float16 LoRA adapter beside them" if weights.adapter else ""),
                          "embedding": quantize.embedding_type(args.quant),
                          "source": "gguf Q4_1 (matrices), Q8_0 (embedding)" if not args.tiny else "none"},
         "context_length": weights.arch.context_length,

@@ -19,7 +19,8 @@ the mask below being causal.
 Layer matrices are float32 initializers used as the *first* MatMul operand (y = (W x^T)^T), the
 form in which tract packs them once at load instead of on every step; or, in the `q4` form
 (quantize.py), com.microsoft `MatMulNBits` nodes that tract-onnx keeps as Q4_0 block-quant
-constants, each with a low-rank side (the blocks' minimums and a LoRA adapter kept apart). The weights live beside the graph in `model.onnx.data` (ONNX external data): tract
+constants, each followed by the engine's `Q4Correction` (the blocks' offsets and a LoRA adapter kept
+apart, in float16). The weights live beside the graph in `model.onnx.data` (ONNX external data): tract
 then reads each tensor straight from that file instead of decoding the whole protobuf and
 copying every tensor out of it (docs/PERFORMANCE.md).
 """
@@ -37,6 +38,8 @@ from .weights import Blocks4, Weights
 
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
+# The engine's own ops (engine/src/q4_correction.rs).
+TOOLCALLD_DOMAIN = "ai.toolcalld"
 
 
 class _Builder:
@@ -70,21 +73,14 @@ class _Builder:
         adapter, if kept apart), all taking the same input `x` (q, k and v; gate and up).
 
         Each W is a `MatMulNBits` without zero points, which tract-onnx loads as a Q4_0 constant
-        (`(code - 8) * scale`) for its block-quant kernels. A low-rank side makes that `code *
-        scale + low` and adds the adapters: the side [block sums of x; A_1 x; A_2 x; ...] is one
-        matmul for the group (a 0/1 matrix summing each block of 32, the A matrices under it),
-        and each W multiplies it by its own [out, in/32 + r * n] matrix (its offsets `low + 8 *
-        scale`, its B, zeros where the others' A x are). The constants are first MatMul operands,
-        packed once at load (as in the f32 form's `linears`)."""
+        (`(code - 8) * scale`) for its block-quant kernels, followed by the engine's
+        `Q4Correction` (domain ai.toolcalld, engine/src/q4_correction.rs), which adds
+        `side^T [block sums of x; A x]`: `side` [in/32 + r, out] float16 holds each block's
+        offset `low + 8 * scale` (making the product `code * scale + low`) and the adapter's B
+        transposed; its fourth input, A [r, in] float16, is there only with an adapter."""
         in_f = matrices[0][0].codes.shape[1]
         n_blocks = in_f // quantize.BLOCK
-        first = [np.kron(np.eye(n_blocks, dtype=np.float32), np.ones((1, quantize.BLOCK), np.float32))]
-        adapters = [adapter for _, adapter in matrices if adapter is not None]
-        first += [a for a, _ in adapters]  # [r, in] each
-        xt = self.op("Transpose", [x], perm=[0, 2, 1])  # [1, in, S]
-        side = self.op("MatMul", [self.weight(np.concatenate(first, axis=0), hint + "_side_in"), xt],
-                       hint + "_side")  # [1, in/32 + r * n, S]
-        outputs, rank_at = [], 0
+        outputs = []
         for j, (w, adapter) in enumerate(matrices):
             out_f = w.codes.shape[0]
             nibbles = quantize.pack_nibbles(w.codes.reshape(out_f, n_blocks, quantize.BLOCK))
@@ -92,17 +88,17 @@ class _Builder:
                                            self.const(w.scale.reshape(-1), f"{hint}{j}_scales")],
                            f"{hint}{j}_q4_out", domain=MS_DOMAIN, K=in_f, N=out_f, bits=4,
                            block_size=quantize.BLOCK)
-            side_weight = [(w.low + 8 * w.scale).astype(np.float32)]  # [out, in/32]
-            if adapters:
-                b_here = np.zeros((out_f, sum(a.shape[0] for a, _ in adapters)), np.float32)
-                if adapter is not None:
-                    rank = adapter[0].shape[0]
-                    b_here[:, rank_at:rank_at + rank] = adapter[1]
-                    rank_at += rank
-                side_weight.append(b_here)
-            side_w = self.weight(np.concatenate(side_weight, axis=1), f"{hint}{j}_side_w")
-            correction = self.op("Transpose", [self.op("MatMul", [side_w, side])], perm=[0, 2, 1])
-            outputs.append(self.op("Add", [main, correction], f"{hint}{j}_out"))
+            side = [quantize.side_offsets(w)]  # [out, in/32]
+            inputs = [main, x]
+            if adapter is not None:
+                a, b = quantize.side_adapter(adapter)
+                side.append(b)  # [out, r]
+                inputs += [self.const(np.ascontiguousarray(np.concatenate(side, axis=1).T), f"{hint}{j}_side"),
+                           self.const(a, f"{hint}{j}_adapter_a")]
+            else:
+                inputs.append(self.const(np.ascontiguousarray(side[0].T), f"{hint}{j}_side"))
+            outputs.append(self.op("Q4Correction", inputs, f"{hint}{j}_out", domain=TOOLCALLD_DOMAIN,
+                                   block_size=quantize.BLOCK))
         return outputs
 
 
@@ -220,7 +216,7 @@ def export_onnx(weights: Weights, path: Path, form: str = "f32") -> None:
                                     ["hidden"], name="hidden"))
 
     graph = helper.make_graph(b.nodes, "toolcalld_decoder_step", inputs, outputs, b.initializers)
-    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)]
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1), helper.make_opsetid(TOOLCALLD_DOMAIN, 1)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="toolcalld-model")
     model.ir_version = 8
     onnx.checker.check_model(model)

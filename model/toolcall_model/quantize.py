@@ -6,12 +6,14 @@ holds them, for the numpy reference the engine's parity tests check against.
 - `q4`: each layer's seven matrices in 4-bit blocks of 32 weights, `code * scale + low` with a
   float16 scale and a float32 minimum per block (weights.Blocks4, GGUF's Q4_1 form). An imported
   Q4_1 matrix keeps the file's own blocks, so the base model loses nothing; other matrices (the
-  tiny test model's) are quantised here. A LoRA adapter stays apart, in float32, instead of
+  tiny test model's) are quantised here. A LoRA adapter stays apart, in float16, instead of
   being merged and rounded to 4 bits again (which cost up to half of the held-out requests,
   docs/MODEL.md). The graph stores each matrix as a com.microsoft `MatMulNBits` without zero
   points, which tract-onnx keeps as a Q4_0 constant (`(code - 8) * scale`) for its packed
-  block-quant kernels (x86_64 FMA, arm64 NEON and fp16), plus a low-rank side: the
-  activations' block sums times `low + 8 * scale` and the adapter's `B (A x)`, one small matmul.
+  block-quant kernels (x86_64 FMA, arm64 NEON and fp16), followed by the engine's
+  `Q4Correction` op (engine/src/q4_correction.rs): the activations' block sums times each
+  block's offset `low + 8 * scale`, plus the adapter's `B (A x)`, both stored in float16
+  (`side_offsets`, `side_adapter`: a step reads 16 MB of them instead of 55 MB of float32).
   The embedding is 8-bit, GGUF's Q8_0 (blocks of 32 with a float16 scale: the base GGUF's own
   bytes, which quantising its dequantised table again reproduces exactly); it feeds the input
   lookup and the output projection, both of which the engine computes itself on float32 rows
@@ -55,6 +57,31 @@ def layer_blocks(weights: Weights, layer: int, matrix: str) -> Blocks4:
     return found if found is not None else q4(getattr(weights.layers[layer], matrix))
 
 
+def side_offsets(blocks: Blocks4) -> np.ndarray:
+    """[out, in/32] float16: per block, what turns the graph's Q4_0 product (`(code - 8) *
+    scale`) into the block's `code * scale + low`, rounded to float16 as the bundle stores it."""
+    return (blocks.low + 8 * blocks.scale).astype(np.float16)
+
+
+def side_adapter(adapter: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A LoRA adapter (A [r, in], B [out, r]) in float16, as the bundle stores it."""
+    a, b = adapter
+    return a.astype(np.float16), b.astype(np.float16)
+
+
+def q4_matrix(blocks: Blocks4, adapter: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """The float32 matrix a q4 bundle computes with for `blocks` (and its adapter kept apart):
+    the Q4_0 part exact, the float16 offsets and adapter widened."""
+    out_f, in_f = blocks.codes.shape
+    codes = blocks.codes.reshape(out_f, in_f // BLOCK, BLOCK).astype(np.float32)
+    offsets = side_offsets(blocks).astype(np.float32)
+    matrix = ((codes - 8) * blocks.scale[..., None] + offsets[..., None]).reshape(out_f, in_f)
+    if adapter is not None:
+        a, b = side_adapter(adapter)
+        matrix = matrix + b.astype(np.float32) @ a.astype(np.float32)
+    return matrix
+
+
 def pack_nibbles(codes: np.ndarray) -> np.ndarray:
     """Two 4-bit values a byte along the last axis, the lower index in the low nibble (an odd
     count padded with 0): MatMulNBits' B input ([out, in/32, 16] from codes [out, in/32, 32])."""
@@ -85,7 +112,7 @@ def q8_0_table(table: np.ndarray) -> np.ndarray:
 
 def stored(weights: Weights, form: str) -> Weights:
     """The weights exactly as a bundle of `form` computes with them, widened to float32, any
-    adapter kept apart added in."""
+    adapter kept apart added in (in q4: `q4_matrix`, its float16 parts rounded)."""
     if form not in FORMS:
         raise ValueError(f"unknown weight form {form!r}; known: {', '.join(FORMS)}")
     if form == "f32" and not weights.adapter:
@@ -98,10 +125,13 @@ def stored(weights: Weights, form: str) -> Weights:
     for i, layer in enumerate(weights.layers):
         layer = copy.copy(layer)
         for name in LAYER_MATRICES:
-            matrix = layer_blocks(weights, i, name).dequantize() if form == "q4" else getattr(layer, name)
-            if (i, name) in weights.adapter:
-                a, b = weights.adapter[(i, name)]
-                matrix = matrix + b @ a
+            adapter = weights.adapter.get((i, name))
+            if form == "q4":
+                matrix = q4_matrix(layer_blocks(weights, i, name), adapter)
+            else:
+                matrix = getattr(layer, name)
+                if adapter is not None:
+                    matrix = matrix + adapter[1] @ adapter[0]
             setattr(layer, name, matrix)
         out.layers.append(layer)
     return out

@@ -74,13 +74,16 @@ fn attention_patch(model: &TypedModel, softmax_id: usize) -> TractResult<Option<
         None => (None, successor),
     };
     // After that Slice the context matmul drops the position axis, or keeps it (of length 1)
-    // where what follows needs it (seen in a q4 graph, whose projections add a side matmul
-    // beside the 4-bit one: the blocks' minimums and the LoRA adapter).
+    // where what follows needs it (seen in a format 2 q4 graph, whose projections added a side
+    // matmul beside the 4-bit one).
     let (drop_position, probabilities) = match last_position {
         Some(_) => (einsum_is(context, "bcmk,abkn->bcn"), OutletId::new(successor.id, 0)),
         None => (false, OutletId::new(softmax_id, 0)),
     };
-    let context_matches = einsum_is(context, "bcmk,abkn->bcmn") || drop_position;
+    // The context may also keep the values' batch axis (of length 1), where what follows keeps
+    // it (seen in a q4 graph since its projections end in the engine's Q4Correction op).
+    let keep_batch = einsum_is(context, "bcmk,abkn->abcmn");
+    let context_matches = einsum_is(context, "bcmk,abkn->bcmn") || drop_position || keep_batch;
     if !einsum_is(scores, "abcmk,abnk->bcmn") || !context_matches || context.inputs[0] != probabilities {
         return Ok(None);
     }
@@ -113,6 +116,9 @@ fn attention_patch(model: &TypedModel, softmax_id: usize) -> TractResult<Option<
         if drop_position {
             attended = patch.wire_node(format!("{name}.drop_position"), AxisOp::Rm(2), &attended)?;
         }
+    }
+    if keep_batch {
+        attended = patch.wire_node(format!("{name}.batch"), AxisOp::Add(0), &attended)?;
     }
     if patch.outlet_fact(attended[0])?.shape != model.outlet_fact(context.id.into())?.shape {
         return Ok(None);

