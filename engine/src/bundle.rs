@@ -53,8 +53,8 @@ pub enum WeightForm {
     /// Every matrix float32 (a LoRA adapter merged in).
     F32,
     /// Every layer matrix as 4-bit blocks (`MatMulNBits` in the graph: tract's Q4_0 kernels),
-    /// each with a low-rank float32 side (the blocks' minimums, a LoRA adapter kept apart); the
-    /// embedding 8-bit (Q8_0).
+    /// each followed by the engine's `Q4Correction` (the blocks' offsets and a LoRA adapter kept
+    /// apart, in float16); the embedding 8-bit (Q8_0).
     Q4,
 }
 

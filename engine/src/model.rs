@@ -58,7 +58,7 @@ pub fn set_threads(threads: usize) {
 }
 
 /// tract's ONNX reader with the engine's own ops, which a `q4` bundle's graph uses
-/// (`Q4Correction`, engine/src/q4_correction.rs).
+/// (`Q4Correction`, engine/src/q4_correction/).
 pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
     crate::q4_correction::register(&mut onnx);

@@ -287,14 +287,14 @@ fn default_f32_bundle_matches_numpy_reference() {
     check_bundle(common::DEFAULT_F32, 1e-2);
 }
 
-/// The full-size model on tract's Q4_0 kernels and the blocks' minimums on the side, against
-/// numpy on the same dequantised weights.
+/// The full-size model on tract's Q4_0 kernels and the blocks' offsets on the engine's
+/// Q4Correction, against numpy on the same dequantised weights.
 #[test]
 fn base_q4_bundle_matches_numpy_reference() {
     check_bundle(common::BASE_Q4, 1e-2);
 }
 
-/// The default model as served: the same with the LoRA adapter kept apart, so the side matmul
+/// The default model as served: the same with the LoRA adapter kept apart, so Q4Correction
 /// carries the adapter too.
 #[test]
 fn default_bundle_matches_numpy_reference() {

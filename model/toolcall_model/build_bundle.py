@@ -6,7 +6,7 @@
 
 The tiny form has random weights of the same architecture (2 layers, d_model 64) and the real
 tokenizer: fast tests. `--quant` picks the weight form (quantize.py: f32 with a LoRA adapter
-merged in, or q4: the base's own 4-bit blocks with the adapter kept apart in float32, and the
+merged in, or q4: the base's own 4-bit blocks, their offsets and the adapter kept apart in float16, and the
 base's own 8-bit embedding). `selftest.json` holds
 logits from the numpy reference on the weights exactly as the bundle stores them (quantised
 ones dequantised) for a fixed token sequence, so the engine's tests can check parity.
@@ -95,7 +95,7 @@ def main() -> None:
                          "layers": "f32" if args.quant == "f32" else
                                    "4-bit blocks of 32, a float16 scale and a minimum each"
                                    + (" (the source's Q4_1 blocks)" if weights.blocks else "")
-                                   + ", the minimums as float16 per-block offsets beside the Q4_0 product"
+                                   + ", the Q4_0 product's float16 per-block offsets (low + 8 * scale) beside it"
                                    + (", a float16 LoRA adapter beside them" if weights.adapter else ""),
                          "embedding": quantize.embedding_type(args.quant),
                          "source": "gguf Q4_1 (matrices), Q8_0 (embedding)" if not args.tiny else "none"},

@@ -38,7 +38,7 @@ from .weights import Blocks4, Weights
 
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
-# The engine's own ops (engine/src/q4_correction.rs).
+# The engine's own ops (engine/src/q4_correction/).
 TOOLCALLD_DOMAIN = "ai.toolcalld"
 
 
@@ -74,7 +74,7 @@ class _Builder:
 
         Each W is a `MatMulNBits` without zero points, which tract-onnx loads as a Q4_0 constant
         (`(code - 8) * scale`) for its block-quant kernels, followed by the engine's
-        `Q4Correction` (domain ai.toolcalld, engine/src/q4_correction.rs), which adds
+        `Q4Correction` (domain ai.toolcalld, engine/src/q4_correction/), which adds
         `side^T [block sums of x; A x]`: `side` [in/32 + r, out] float16 holds each block's
         offset `low + 8 * scale` (making the product `code * scale + low`) and the adapter's B
         transposed; its fourth input, A [r, in] float16, is there only with an adapter."""

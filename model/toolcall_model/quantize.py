@@ -11,7 +11,7 @@ holds them, for the numpy reference the engine's parity tests check against.
   docs/MODEL.md). The graph stores each matrix as a com.microsoft `MatMulNBits` without zero
   points, which tract-onnx keeps as a Q4_0 constant (`(code - 8) * scale`) for its packed
   block-quant kernels (x86_64 FMA, arm64 NEON and fp16), followed by the engine's
-  `Q4Correction` op (engine/src/q4_correction.rs): the activations' block sums times each
+  `Q4Correction` op (engine/src/q4_correction/): the activations' block sums times each
   block's offset `low + 8 * scale`, plus the adapter's `B (A x)`, both stored in float16
   (`side_offsets`, `side_adapter`: a step reads 16 MB of them instead of 55 MB of float32).
   The embedding is 8-bit, GGUF's Q8_0 (blocks of 32 with a float16 scale: the base GGUF's own
@@ -60,13 +60,18 @@ def layer_blocks(weights: Weights, layer: int, matrix: str) -> Blocks4:
 def side_offsets(blocks: Blocks4) -> np.ndarray:
     """[out, in/32] float16: per block, what turns the graph's Q4_0 product (`(code - 8) *
     scale`) into the block's `code * scale + low`, rounded to float16 as the bundle stores it."""
-    return (blocks.low + 8 * blocks.scale).astype(np.float16)
+    offsets = (blocks.low + 8 * blocks.scale).astype(np.float16)
+    if not np.isfinite(offsets).all():
+        raise ValueError("a block offset is beyond float16's range")
+    return offsets
 
 
 def side_adapter(adapter: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """A LoRA adapter (A [r, in], B [out, r]) in float16, as the bundle stores it."""
-    a, b = adapter
-    return a.astype(np.float16), b.astype(np.float16)
+    a, b = (m.astype(np.float16) for m in adapter)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a LoRA adapter value is beyond float16's range")
+    return a, b
 
 
 def q4_matrix(blocks: Blocks4, adapter: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:

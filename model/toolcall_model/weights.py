@@ -244,7 +244,7 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
 def apply_lora(weights: Weights, adapter_dir: Path, merge: bool = True) -> dict:
     """Merge a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into the
     weights in place, or with `merge=False` keep it apart in `weights.adapter` (the 4-bit form
-    keeps the base's own blocks exact and runs the adapter in float32 beside them).
+    keeps the base's own blocks exact and runs the adapter beside them, in float16).
 
     Returns a summary for the bundle manifest."""
     config = json.loads((adapter_dir / "adapter_config.json").read_text())

@@ -1,29 +1,55 @@
 //! The float16 matrix-vector products of a decode step's [`super::Q4Correction`]: `A x` (a
 //! dot product per row of A) and `side^T v` (each row of `side` scaled and added to the
 //! output), widened as they are read. On x86_64 with AVX2, FMA and F16C they run on intrinsics
-//! (8 values widened by one instruction, fused multiply-adds); elsewhere on plain Rust through
-//! `half`'s slice conversion (NEON's on arm64).
+//! (8 values widened by one instruction, fused multiply-adds); elsewhere on plain Rust whose
+//! float16 widening ([`widen`]) is integer and float operations the compiler vectorises (NEON on
+//! arm64, whose Cortex-A53/A72 cores lack the FP16 extension that `half` would need to widen
+//! a slice in vector registers: its fallback converts one value at a time).
 
 use half::f16;
-use half::slice::HalfFloatSliceExt;
 
 /// Values a vector register holds, and the partial sums a dot product keeps (a single running
 /// sum would be a chain of dependent additions).
 const LANES: usize = 8;
 
+/// `value` widened to float32, exactly (subnormals, infinities and NaN included): the exponent
+/// and mantissa bits moved into float32's places and rebased by a multiplication by 2^112, which
+/// is exact (the technique of Fabian Giesen's `half_to_float_fast2`), then infinity and NaN
+/// given float32's all-ones exponent and the sign put back.
+#[inline(always)]
+fn widen(value: f16) -> f32 {
+    /// 2^112: float32's exponent bias (127) less float16's (15).
+    const REBIAS: f32 = f32::from_bits((127 + 112) << 23);
+    /// The smallest float16 infinity, rebased: anything at or above it was infinite or NaN.
+    const INF_OR_NAN: f32 = f32::from_bits((127 + 16) << 23);
+    let bits = u32::from(value.to_bits());
+    let magnitude = f32::from_bits((bits & 0x7fff) << 13) * REBIAS;
+    let magnitude = if magnitude >= INF_OR_NAN {
+        f32::from_bits(magnitude.to_bits() | (0xff << 23))
+    } else {
+        magnitude
+    };
+    f32::from_bits(magnitude.to_bits() | ((bits & 0x8000) << 16))
+}
+
+/// `values` widened to float32 into `out` (of the same length).
+fn widen_into(values: &[f16], out: &mut [f32]) {
+    for (out, &value) in out.iter_mut().zip(values) {
+        *out = widen(value);
+    }
+}
+
 /// `values` widened to float32.
 pub(super) fn widened(values: &[f16]) -> Vec<f32> {
     let mut out = vec![0f32; values.len()];
-    values.convert_to_f32_slice(&mut out);
+    widen_into(values, &mut out);
     out
 }
 
 /// Whether this CPU runs the AVX2 kernels.
+#[cfg(target_arch = "x86_64")]
 fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
 }
 
 /// `out[i] = rows[i] . x` for the float16 matrix `rows` [out.len(), x.len()].
@@ -47,7 +73,7 @@ pub(super) fn rows_dot_f16(rows: &[f16], x: &[f32], out: &mut [f32]) {
 fn rows_dot_portable(rows: &[f16], x: &[f32], out: &mut [f32]) {
     let mut row = vec![0f32; x.len()];
     for (out, stored) in out.iter_mut().zip(rows.chunks_exact(x.len())) {
-        stored.convert_to_f32_slice(&mut row);
+        widen_into(stored, &mut row);
         let mut lanes = [0f32; LANES];
         for (w, x) in row.chunks_exact(LANES).zip(x.chunks_exact(LANES)) {
             for lane in 0..LANES {
@@ -78,7 +104,7 @@ pub(super) fn add_transposed_product_f16(matrix: &[f16], v: &[f32], y: &mut [f32
 fn add_transposed_portable(matrix: &[f16], v: &[f32], y: &mut [f32]) {
     let mut row = vec![0f32; y.len()];
     for (&v, stored) in v.iter().zip(matrix.chunks_exact(y.len())) {
-        stored.convert_to_f32_slice(&mut row);
+        widen_into(stored, &mut row);
         // Plain multiplies and adds: `mul_add` without the FMA target feature is a library call.
         for (y, w) in y.iter_mut().zip(&row) {
             *y += w * v;
@@ -153,6 +179,19 @@ mod tests {
                 (f64::from(g) - w).abs() <= 1e-5 * (1.0 + w.abs()),
                 "value {i}: {g} against {w}"
             );
+        }
+    }
+
+    #[test]
+    fn every_float16_widens_as_half_widens_it() {
+        for bits in 0..=u16::MAX {
+            let value = f16::from_bits(bits);
+            let (ours, theirs) = (widen(value), value.to_f32());
+            if theirs.is_nan() {
+                assert!(ours.is_nan(), "{bits:#06x}: {ours} for NaN");
+            } else {
+                assert_eq!(ours.to_bits(), theirs.to_bits(), "{bits:#06x}: {ours} against {theirs}");
+            }
         }
     }
 

@@ -117,7 +117,7 @@ impl Q4Correction {
     /// The op for a matrix of `in_features` inputs, checking the constants' types and shapes.
     fn new(side: Arc<Tensor>, adapter_a: Option<Arc<Tensor>>, in_features: usize) -> TractResult<Q4Correction> {
         ensure!(
-            in_features.is_multiple_of(BLOCK),
+            in_features > 0 && in_features.is_multiple_of(BLOCK),
             "{OP_TYPE}: {in_features} inputs are not whole blocks"
         );
         let rank = match &adapter_a {
@@ -140,6 +140,7 @@ impl Q4Correction {
             side.shape()
         );
         let out_features = side.shape()[1];
+        ensure!(out_features > 0, "{OP_TYPE}: a product of no outputs");
         Ok(Q4Correction {
             side,
             adapter_a,
@@ -235,6 +236,19 @@ impl EvalOp for Q4Correction {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (y, x) = args_2!(inputs);
+        let rank = y.rank();
+        ensure!(
+            rank >= 1
+                && x.rank() == rank
+                && y.shape()[..rank - 1] == x.shape()[..rank - 1]
+                && y.shape()[rank - 1] == self.out_features
+                && x.shape()[rank - 1] == self.in_features,
+            "{OP_TYPE}: a product {:?} and an input {:?} are not rows of {} and {}",
+            y.shape(),
+            x.shape(),
+            self.out_features,
+            self.in_features
+        );
         let x = x.try_as_plain_ram()?;
         let mut y = y.into_tensor();
         self.add_to(x.as_slice::<f32>()?, y.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?)?;
@@ -249,10 +263,14 @@ impl TypedOp for Q4Correction {
             inputs[0].datum_type == f32::datum_type() && inputs[1].datum_type == f32::datum_type(),
             "{OP_TYPE} runs on float32"
         );
+        let rank = inputs[0].rank();
         ensure!(
-            inputs[0].shape.last() == Some(&self.out_features.to_dim())
+            rank >= 1
+                && inputs[1].rank() == rank
+                && inputs[0].shape.dims()[..rank - 1] == inputs[1].shape.dims()[..rank - 1]
+                && inputs[0].shape.last() == Some(&self.out_features.to_dim())
                 && inputs[1].shape.last() == Some(&self.in_features.to_dim()),
-            "{OP_TYPE}: a product of {} and an input of {} expected, got {:?} and {:?}",
+            "{OP_TYPE}: rows of a product of {} and of an input of {} expected, got {:?} and {:?}",
             self.out_features,
             self.in_features,
             inputs[0].shape,
@@ -293,9 +311,9 @@ impl TypedOp for Q4Correction {
             AxisOp::Add(_) => rank + 1,
             AxisOp::Rm(_) => rank - 1,
             AxisOp::Move(..) => rank,
-            AxisOp::Reshape(_, from, to) => rank - from.len() + to.len(),
+            AxisOp::Reshape(_, from, to) => (rank + to.len()).saturating_sub(from.len()),
         };
-        if change.transform_axis(rank - 1) != Some(new_rank - 1) {
+        if rank == 0 || change.transform_axis(rank - 1).map(|axis| axis + 1) != Some(new_rank) {
             return Ok(None);
         }
         Ok(Some(AxisChangeConsequence::new(model, node, None, change)))

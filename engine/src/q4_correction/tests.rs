@@ -131,3 +131,51 @@ fn constants_of_the_wrong_form_are_refused() {
     .unwrap();
     assert!(op.add_to(&numbers.vec(2 * IN), &mut numbers.vec(OUT)).is_err());
 }
+
+#[test]
+fn tract_moves_the_leading_axes_and_a_slice_across_the_op() {
+    // As in the last layer of a graph: only the last position's output is kept, and the batch
+    // axis is dropped. tract should push the slice through the op, which then computes one row,
+    // and the result must be the same.
+    use tract_onnx::tract_core::ops::array::Slice;
+    let mut numbers = Numbers(5);
+    let (op, _, _) = correction(4, &mut numbers);
+    let mut model = TypedModel::default();
+    let y = model.add_source("y", f32::fact([1, 4, OUT])).unwrap();
+    let x = model.add_source("x", f32::fact([1, 4, IN])).unwrap();
+    let corrected = model.wire_node("correction", op, &[y, x]).unwrap();
+    let last = model.wire_node("last", Slice::new(1, 3, 4), &corrected).unwrap();
+    let flat = model.wire_node("flat", AxisOp::Rm(0), &last).unwrap();
+    model.select_output_outlets(&flat).unwrap();
+    let inputs = || -> TVec<TValue> {
+        let mut numbers = Numbers(6);
+        tvec!(
+            Tensor::from_shape(&[1, 4, OUT], &numbers.vec(4 * OUT))
+                .unwrap()
+                .into_tvalue(),
+            Tensor::from_shape(&[1, 4, IN], &numbers.vec(4 * IN))
+                .unwrap()
+                .into_tvalue()
+        )
+    };
+    let plain = model.clone().into_runnable().unwrap().run(inputs()).unwrap();
+    let moved = model.into_decluttered().unwrap();
+    let node = moved
+        .nodes()
+        .iter()
+        .find(|node| node.op_is::<Q4Correction>())
+        .expect("the op stays");
+    for (input, width) in node.inputs.iter().zip([OUT, IN]) {
+        assert_eq!(moved.outlet_fact(*input).unwrap().shape.volume(), width.to_dim());
+    }
+    let moved = moved.into_runnable().unwrap().run(inputs()).unwrap();
+    let (plain, moved) = (
+        plain[0].try_as_plain_ram().unwrap(),
+        moved[0].try_as_plain_ram().unwrap(),
+    );
+    let (plain, moved) = (plain.as_slice::<f32>().unwrap(), moved.as_slice::<f32>().unwrap());
+    assert_eq!(plain.len(), OUT);
+    for (a, b) in plain.iter().zip(moved) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} against {b}");
+    }
+}
