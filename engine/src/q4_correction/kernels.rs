@@ -46,19 +46,13 @@ pub(super) fn widened(values: &[f16]) -> Vec<f32> {
     out
 }
 
-/// Whether this CPU runs the AVX2 kernels.
-#[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
-}
-
 /// `out[i] = rows[i] . x` for the float16 matrix `rows` [out.len(), x.len()].
 ///
 /// Panics if `x` is not a whole number of [`LANES`] or `rows` is shorter than `out` needs.
 pub(super) fn rows_dot_f16(rows: &[f16], x: &[f32], out: &mut [f32]) {
     assert!(x.len().is_multiple_of(LANES) && rows.len() >= out.len() * x.len());
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if crate::q4_gemv::supported() {
         for (out, row) in out.iter_mut().zip(rows.chunks_exact(x.len())) {
             // SAFETY: the CPU has the features (checked above); `row` and `x` have the same
             // length, a whole number of lanes (asserted above).
@@ -90,7 +84,7 @@ fn rows_dot_portable(rows: &[f16], x: &[f32], out: &mut [f32]) {
 pub(super) fn add_transposed_product_f16(matrix: &[f16], v: &[f32], y: &mut [f32]) {
     assert!(matrix.len() >= v.len() * y.len());
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if crate::q4_gemv::supported() {
         for (&v, row) in v.iter().zip(matrix.chunks_exact(y.len())) {
             // SAFETY: the CPU has the features (checked above); `row` and `y` have the same length.
             unsafe { add_scaled_avx2(row, v, y) };
@@ -115,7 +109,7 @@ fn add_transposed_portable(matrix: &[f16], v: &[f32], y: &mut [f32]) {
 /// `row . x`, 8 lanes at a time.
 ///
 /// # Safety
-/// The CPU must have AVX2, FMA and F16C; `row` and `x` must have the same length, a multiple of
+/// The CPU must have AVX2, FMA and F16C (`q4_gemv::supported`); `row` and `x` must have the same length, a multiple of
 /// [`LANES`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
